@@ -1,0 +1,44 @@
+"""`locust-mtls` command line: certs, serve, matrix, report.
+
+Each sub-command lives in its own module, which exposes `add_arguments(parser)` and
+`run(args) -> int`; this file only wires them and turns ConfigError into one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .errors import ConfigError
+
+# sub-command -> (module, one-line help)
+COMMANDS = {
+    "certs": ("locust_mtls.pki", "generate a private CA, a server certificate and client identities"),
+    "serve": ("locust_mtls.echo_server", "run the mTLS echo server that reports the client certificate"),
+    "matrix": ("locust_mtls.matrix", "compare strategies x requests versions in isolated environments"),
+    "report": ("locust_mtls.report", "rebuild summary.md and report.html from results.jsonl"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="locust-mtls", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        command_parser = sub.add_parser(name, help=help_text, description=help_text)
+        command_parser.set_defaults(module_name=module_name)
+        # Importing every module just to build --help would be slow (matrix pulls plotly);
+        # each module's add_arguments is cheap and imports nothing heavy at module level.
+        importlib.import_module(module_name).add_arguments(command_parser)
+    args = parser.parse_args(argv)
+    try:
+        return importlib.import_module(args.module_name).run(args) or 0
+    except ConfigError as error:
+        print(f"locust-mtls {args.command}: error: {error}", file=sys.stderr)
+        return ConfigError.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
