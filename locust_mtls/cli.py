@@ -14,9 +14,15 @@ from .errors import ConfigError
 
 # sub-command -> (module, one-line help)
 COMMANDS = {
-    "certs": ("locust_mtls.pki", "generate a private CA, a server certificate and client identities"),
-    "serve": ("locust_mtls.echo_server", "run the mTLS echo server that reports the client certificate"),
-    "matrix": ("locust_mtls.matrix", "compare strategies x requests versions in isolated environments"),
+    "certs": ("locust_mtls.pki", "generate a private CA, a server cert and client identities"),
+    "serve": (
+        "locust_mtls.echo_server",
+        "run the mTLS echo server that reports client certificates",
+    ),
+    "matrix": (
+        "locust_mtls.matrix",
+        "compare strategies x requests versions in isolated environments",
+    ),
     "report": ("locust_mtls.report", "rebuild summary.md and report.html from results.jsonl"),
 }
 
@@ -24,12 +30,15 @@ COMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="locust-mtls", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
+    words = sys.argv[1:] if argv is None else argv
+    chosen = next((word for word in words if not word.startswith("-")), None)
     for name, (module_name, help_text) in COMMANDS.items():
         command_parser = sub.add_parser(name, help=help_text, description=help_text)
         command_parser.set_defaults(module_name=module_name)
-        # Importing every module just to build --help would be slow (matrix pulls plotly);
-        # each module's add_arguments is cheap and imports nothing heavy at module level.
-        importlib.import_module(module_name).add_arguments(command_parser)
+        # Only the chosen command's module is imported: `certs` must not pay for (or
+        # break on) what `matrix` imports.
+        if name == chosen:
+            importlib.import_module(module_name).add_arguments(command_parser)
     args = parser.parse_args(argv)
     try:
         return importlib.import_module(args.module_name).run(args) or 0
@@ -38,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
         return ConfigError.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `locust-mtls certs | head`
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

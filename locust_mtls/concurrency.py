@@ -1,0 +1,205 @@
+"""Where requests run: in the user's greenlet (Locust's way) or on native OS threads.
+
+`runner_for_user()` gives each Locust user a runner with one method,
+`run(method, url, identity) -> Outcome`. Greenlet runners call the strategy directly;
+native-thread runners hand the request to a `ThreadEngine` child process (see
+thread_engine.py) and wait for its answer without blocking other greenlets.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+import gevent
+from gevent.event import AsyncResult
+from gevent.lock import Semaphore
+
+from .execution import Outcome, execute_request
+from .identity import Identity
+from .strategies import Strategy
+
+CONCURRENCY_MODES = ("greenlet", "native-threads")
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How every request of a run is sent (from Locust options or class attributes)."""
+
+    strategy: str
+    concurrency: str = "greenlet"
+    keepalive: bool = True
+    identity_header: str = "X-Client-Cert-Fingerprint"
+    timeout: tuple[float, float] = (5.0, 30.0)  # connect, read
+    crash_dir: str = "mtls-crashes"
+
+
+class GreenletRunner:
+    """Runs requests in the calling greenlet, with this user's own strategy client."""
+
+    def __init__(self, strategy: Strategy, settings: RunSettings):
+        self.client = strategy.new_client()
+        self.settings = settings
+
+    def run(self, method: str, url: str, identity: Identity | None) -> Outcome:
+        return execute_request(
+            self.client,
+            method,
+            url,
+            identity,
+            identity_header=self.settings.identity_header,
+            keepalive=self.settings.keepalive,
+            timeout=self.settings.timeout,
+        )
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class NativeThreadRunner:
+    """Runs requests on one OS thread of the shared engine child process."""
+
+    def __init__(self, engine: ThreadEngine, thread_id: int):
+        self.engine = engine
+        self.thread_id = thread_id
+
+    def run(self, method: str, url: str, identity: Identity | None) -> Outcome:
+        return self.engine.call(self.thread_id, method, url, identity)
+
+    def close(self) -> None:
+        pass  # the engine is shared, closed once at the end of the run
+
+
+class ThreadEngine:
+    """The Locust-side handle on a thread_engine child process; restarts it after a crash.
+
+    `on_crash(record)` is called once per crash with a dict: signal, strategy, time,
+    requests_done, faulthandler_file.
+    """
+
+    def __init__(self, settings: RunSettings, trust, identities, on_crash):
+        self.settings = settings
+        self.trust = trust
+        self.identities = list(identities)
+        self.on_crash = on_crash
+        self.process: subprocess.Popen | None = None
+        self.pending: dict[int, AsyncResult] = {}
+        self.job_ids = itertools.count()
+        self.generation = 0
+        self.requests_done = 0
+        self.write_lock = Semaphore()
+        self.start_lock = Semaphore()
+        self.closed = False
+
+    def _files(self) -> tuple[str, str]:
+        os.makedirs(self.settings.crash_dir, exist_ok=True)
+        stem = os.path.join(
+            self.settings.crash_dir,
+            f"{self.settings.strategy}-{os.getpid()}-{self.generation}",
+        )
+        return f"{stem}.faulthandler.log", f"{stem}.counters.json"
+
+    def _start(self) -> None:
+        self.generation += 1
+        self.requests_done = 0
+        self.faulthandler_file, counters_file = self._files()
+        config = {
+            "strategy": self.settings.strategy,
+            "ca_file": self.trust.ca_file,
+            "ca_bundle_file": self.trust.ca_bundle_file,
+            "trust_env": self.trust.trust_env,
+            "identities": [dataclasses.asdict(i) for i in self.identities],
+            "identity_header": self.settings.identity_header,
+            "keepalive": self.settings.keepalive,
+            "timeout": list(self.settings.timeout),
+            "faulthandler_file": self.faulthandler_file,
+            "counters_file": counters_file,
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "locust_mtls.thread_engine"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
+        self.process.stdin.write(json.dumps(config) + "\n")
+        self.process.stdin.flush()
+        gevent.spawn(self._read_results, self.process)
+
+    def _read_results(self, process: subprocess.Popen) -> None:
+        for line in process.stdout:
+            result = json.loads(line)
+            self.requests_done += 1
+            waiter = self.pending.pop(result.pop("id"), None)
+            if waiter is not None:
+                waiter.set(Outcome(**result))
+        returncode = process.wait()
+        if process is self.process:
+            self.process = None
+        if returncode < 0 and not self.closed:
+            self._crashed(signal.Signals(-returncode).name)
+        for waiter in self.pending.values():  # their answers will never come
+            waiter.set(Outcome(error="ClientCrash: native-thread engine exited", crash="exit"))
+        self.pending.clear()
+
+    def _crashed(self, signal_name: str) -> None:
+        record = {
+            "signal": signal_name,
+            "strategy": self.settings.strategy,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "requests_done": self.requests_done,
+            "faulthandler_file": self.faulthandler_file,
+        }
+        for waiter in self.pending.values():
+            waiter.set(Outcome(error=f"ClientCrash: {signal_name}", crash=signal_name))
+        self.pending.clear()
+        self.on_crash(record)
+
+    def call(self, thread_id: int, method: str, url: str, identity: Identity | None) -> Outcome:
+        if self.closed:
+            return Outcome(error="ClientCrash: engine closed", crash="closed")
+        with self.start_lock:
+            if self.process is None:
+                self._start()
+        job_id = next(self.job_ids)
+        waiter = self.pending[job_id] = AsyncResult()
+        job = {
+            "id": job_id,
+            "thread": thread_id,
+            "method": method,
+            "url": url,
+            "identity": identity.name if identity else None,
+        }
+        try:
+            with self.write_lock:
+                self.process.stdin.write(json.dumps(job) + "\n")
+                self.process.stdin.flush()
+        except (BrokenPipeError, OSError, AttributeError):
+            pass  # the reader sees the death and answers every pending job
+        # Bounded: a wedged engine must not hang the user forever.
+        wait = sum(self.settings.timeout) + 10.0
+        outcome = waiter.get(timeout=wait, block=True) if waiter.wait(wait) else None
+        if outcome is None:
+            self.pending.pop(job_id, None)
+            return Outcome(error=f"Timeout: no answer from native thread in {wait:.0f}s")
+        return outcome
+
+    def close(self, timeout: float = 5.0) -> None:
+        """End the child: closing its stdin ends its loop; SIGKILL by PID if it lingers."""
+        self.closed = True
+        process = self.process
+        if process is None:
+            return
+        try:
+            process.stdin.close()
+            process.wait(timeout=timeout)
+        except (OSError, subprocess.TimeoutExpired):
+            process.kill()
+            process.wait()

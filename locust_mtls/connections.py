@@ -1,0 +1,143 @@
+"""urllib3/requests plumbing: time each TLS handshake, and mount one SSLContext.
+
+Every strategy's sessions go through `timed_session()`, so new connections and their
+handshake times are seen the same way whichever strategy built the context.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPSConnection
+from urllib3.connectionpool import HTTPSConnectionPool
+
+# Handshake times (ms) of the connections opened by the current request; one list per
+# thread or greenlet (contextvars are greenlet-local under gevent).
+_handshakes: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar(
+    "locust_mtls_handshakes", default=None
+)
+
+
+@contextmanager
+def recording_handshakes() -> Iterator[list[float]]:
+    """Collect the handshake times (ms) of every connection opened inside the block."""
+    handshakes: list[float] = []
+    token = _handshakes.set(handshakes)
+    try:
+        yield handshakes
+    finally:
+        _handshakes.reset(token)
+
+
+class TimedHTTPSConnection(HTTPSConnection):
+    """An HTTPS connection that records its TLS handshake time (TCP connect excluded),
+    like k6's http_req_tls_handshaking."""
+
+    _tcp_connected_at = 0.0
+
+    def _new_conn(self):
+        sock = super()._new_conn()
+        self._tcp_connected_at = time.perf_counter()
+        return sock
+
+    def connect(self) -> None:
+        super().connect()
+        handshakes = _handshakes.get()
+        if handshakes is not None:
+            handshakes.append((time.perf_counter() - self._tcp_connected_at) * 1000.0)
+
+
+def locked_connection_class(lock: threading.Lock) -> type[TimedHTTPSConnection]:
+    """A connection class whose whole connect (chain load + wrap + handshake) holds `lock`."""
+
+    class LockedHTTPSConnection(TimedHTTPSConnection):
+        def connect(self) -> None:
+            with lock:
+                super().connect()
+
+    return LockedHTTPSConnection
+
+
+@functools.cache
+def _pool_class(connection_class: type[HTTPSConnection]) -> type[HTTPSConnectionPool]:
+    return type(
+        "TimedHTTPSConnectionPool", (HTTPSConnectionPool,), {"ConnectionCls": connection_class}
+    )
+
+
+class ContextAdapter(HTTPAdapter):
+    """An HTTPAdapter whose connections all use one given SSLContext.
+
+    `HTTPAdapter` has no `ssl_context` argument: the context is passed to the pool
+    managers (`init_poolmanager` / `proxy_manager_for`), and requests is kept from
+    handing urllib3 a CA path (`cert_verify`), which would make urllib3 call
+    `load_verify_locations()` on this context at every new connection.
+    With `cert_per_request=True` the request's `cert=` is passed on, so urllib3 loads
+    the chain into the context per connection: the unsafe pattern, on purpose.
+    """
+
+    def __init__(
+        self,
+        ssl_context: ssl.SSLContext,
+        *,
+        cert_per_request: bool = False,
+        connection_class: type[HTTPSConnection] = TimedHTTPSConnection,
+        **kwargs,
+    ):
+        self.ssl_context = ssl_context
+        self.cert_per_request = cert_per_request
+        self.connection_class = connection_class
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args, **pool_kwargs):
+        super().init_poolmanager(*args, ssl_context=self.ssl_context, **pool_kwargs)
+        use_connection_class(self.poolmanager, self.connection_class)
+
+    def proxy_manager_for(self, proxy, **proxy_kwargs):
+        manager = super().proxy_manager_for(proxy, ssl_context=self.ssl_context, **proxy_kwargs)
+        use_connection_class(manager, self.connection_class)
+        return manager
+
+    def build_connection_pool_key_attributes(self, request, verify, cert=None):
+        # requests >= 2.32.2; older versions only go through cert_verify below.
+        return super().build_connection_pool_key_attributes(
+            request, True, cert if self.cert_per_request else None
+        )
+
+    def cert_verify(self, conn, url, verify, cert):
+        conn.cert_reqs = "CERT_REQUIRED"
+        conn.ca_certs = conn.ca_cert_dir = None
+        conn.cert_file, conn.key_file = cert if (self.cert_per_request and cert) else (None, None)
+
+
+def use_connection_class(manager, connection_class=TimedHTTPSConnection) -> None:
+    """Make `manager` (a urllib3 PoolManager) open HTTPS connections of `connection_class`."""
+    manager.pool_classes_by_scheme = {
+        **manager.pool_classes_by_scheme,
+        "https": _pool_class(connection_class),
+    }
+
+
+def timed_session(
+    adapter: HTTPAdapter | None = None, *, trust_env: bool = False
+) -> requests.Session:
+    """A Session whose https:// connections are timed; `adapter` defaults to requests' own.
+
+    trust_env=False keeps REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE and proxy variables from
+    silently changing the code path under test (see requests_path).
+    """
+    session = requests.Session()
+    session.trust_env = trust_env
+    if adapter is None:
+        adapter = HTTPAdapter()
+        use_connection_class(adapter.poolmanager)
+    session.mount("https://", adapter)
+    return session

@@ -1,0 +1,60 @@
+"""One request through a strategy client, measured and reduced to plain data.
+
+Used alike by greenlet users (in the Locust process) and by the native-thread engine
+(in its child process), so both report exactly the same facts.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+from .connections import recording_handshakes
+from .identity import Identity
+from .strategies import Client
+
+
+@dataclass
+class Outcome:
+    """What one request did: enough to check it and to fire Locust's request event."""
+
+    status: int = 0
+    elapsed_ms: float = 0.0
+    length: int = 0
+    reported_fingerprint: str | None = None  # the identity header, None if absent
+    handshakes_ms: list[float] = field(default_factory=list)
+    error: str | None = None  # transport error ("ConnectionError: …"), None if answered
+    crash: str | None = None  # signal name when the native-thread engine died mid-request
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def execute_request(
+    client: Client,
+    method: str,
+    url: str,
+    identity: Identity | None,
+    *,
+    identity_header: str,
+    keepalive: bool = True,
+    timeout: tuple[float, float] = (5.0, 30.0),
+) -> Outcome:
+    """Send one request; never raises for transport errors (they go into `error`)."""
+    # Keep-alive off means a new TCP + TLS connection per request: the server closes
+    # after answering, and urllib3 drops the connection instead of pooling it.
+    headers = None if keepalive else {"Connection": "close"}
+    outcome = Outcome()
+    started = time.perf_counter()
+    with recording_handshakes() as handshakes:
+        try:
+            response = client.request(method, url, identity, headers=headers, timeout=timeout)
+        except Exception as error:  # every failure of the target is a result, not a crash
+            outcome.error = f"{type(error).__name__}: {error}"
+        else:
+            outcome.status = response.status_code
+            outcome.length = len(response.content)
+            outcome.reported_fingerprint = response.headers.get(identity_header)
+    outcome.elapsed_ms = (time.perf_counter() - started) * 1000.0
+    outcome.handshakes_ms = list(handshakes)
+    return outcome

@@ -1,0 +1,348 @@
+"""Client identities: the Identity value object, loading PEM / PKCS#12, fingerprints.
+
+Everything that reads a certificate or key file a user supplied goes through here, so
+every bad file becomes one ConfigError line that names the file and says what to do.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
+
+from .errors import ConfigError
+
+REGENERATE = "regenerate with 'locust-mtls certs --force'"
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """One client identity: a certificate chain file and an unencrypted key file.
+
+    Holds paths only, never key material, so its repr is safe to log and it is cheap to
+    hash, compare and send to another process.
+    """
+
+    name: str  # "client-1"
+    cert_file: str  # PEM, leaf first
+    key_file: str  # unencrypted PEM key (may be the same file as cert_file)
+    fingerprint: str  # SHA-256 of the leaf certificate's DER, lowercase hex, no colons
+    subject: str  # RFC 4514 subject of the leaf, e.g. "CN=client-1,OU=clients,O=locust-mtls"
+
+    def requests_cert(self) -> tuple[str, str]:
+        """The value for requests' `cert=` (and ssl's load_cert_chain)."""
+        return (self.cert_file, self.key_file)
+
+
+@dataclass(frozen=True, slots=True)
+class IdentitySet:
+    """What identities.json describes: trust, the server's pair, and client identities.
+
+    Any of the file fields may be None when a user-written identities.json leaves it out.
+    """
+
+    ca_file: str | None
+    ca_bundle_file: str | None
+    server_cert: str | None
+    server_key: str | None
+    identities: tuple[Identity, ...]
+
+
+def fingerprint_of(cert: bytes | str | x509.Certificate) -> str:
+    """SHA-256 of a certificate's DER (PEM, DER or parsed), lowercase hex, no colons.
+
+    The echo server reports the peer certificate in this same format.
+    """
+    if isinstance(cert, x509.Certificate):
+        der = cert.public_bytes(serialization.Encoding.DER)
+    elif _is_pem(cert):
+        der = _parse_cert(cert).public_bytes(serialization.Encoding.DER)
+    else:
+        der = bytes(cert)  # already DER, e.g. getpeercert(binary_form=True)
+    return hashlib.sha256(der).hexdigest()
+
+
+def subject_of(cert: bytes | str | x509.Certificate) -> str:
+    """RFC 4514 subject of a certificate (PEM, DER or parsed), e.g. "CN=client-1,O=x"."""
+    return _parse_cert(cert).subject.rfc4514_string()
+
+
+def load_identity(
+    name: str, cert: str, key: str | None = None, password: str | bytes | None = None
+) -> Identity:
+    """Load and check one identity; raise ConfigError naming the file if anything is off.
+
+    `cert` is a PEM chain (leaf first), a PEM holding both chain and key (`key=None`),
+    or a PKCS#12 file. A PKCS#12 file or a password-protected key is written once,
+    unencrypted, to a private 0700 directory (removed at exit), because requests'
+    `cert=` cannot take a password.
+    """
+    secret = password.encode() if isinstance(password, str) else password
+    cert_data = _read(cert)
+    if not _is_pem(cert_data):
+        return _load_pkcs12(name, cert, cert_data, secret)
+    certs = _pem_certs(cert, cert_data)
+    if not certs:
+        if b"PRIVATE KEY" in cert_data:
+            if key is not None and b"CERTIFICATE-----" in _read(key):
+                raise ConfigError(
+                    f"{cert} holds a private key and {key} a certificate: "
+                    "cert and key are swapped; swap them"
+                )
+            raise ConfigError(f"{cert} holds a private key, not a certificate; pass the cert file")
+        raise ConfigError(f"{cert} holds no PEM certificate; expected -----BEGIN CERTIFICATE-----")
+    key_path, key_data = (cert, cert_data) if key is None else (key, _read(key))
+    if b"PRIVATE KEY-----" not in key_data:
+        if key is None:
+            raise ConfigError(f"{cert} holds a certificate but no private key; pass its key file")
+        if b"CERTIFICATE-----" in key_data:
+            raise ConfigError(f"{key} holds a certificate, not a private key; pass the key file")
+        raise ConfigError(f"{key} holds no PEM private key; expected -----BEGIN PRIVATE KEY-----")
+    private_key, was_encrypted = _load_pem_key(key_path, key_data, secret)
+    _check_key_matches(certs, private_key, cert, key_path)
+    if was_encrypted:
+        return _materialise(name, certs, private_key)
+    leaf = certs[0]
+    return Identity(
+        name=name,
+        cert_file=os.path.abspath(cert),
+        key_file=os.path.abspath(key_path),
+        fingerprint=fingerprint_of(leaf),
+        subject=leaf.subject.rfc4514_string(),
+    )
+
+
+def load_identities(path: str) -> IdentitySet:
+    """Read identities.json (paths relative to it) and load every identity it lists.
+
+    Entries look like {"name", "cert", "key"?, "password"?, "fingerprint"?, "subject"?}
+    or {"name", "p12", "password"?}. A recorded fingerprint must match the file.
+    """
+    document = _read_json(path)
+    entries = document.get("identities")
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(f'{path} has no "identities" list; {REGENERATE}')
+    server = document.get("server") or {}
+    if not isinstance(server, dict):
+        raise ConfigError(f'{path}: "server" must be {{"cert": ..., "key": ...}}; fix it')
+    identities = tuple(_load_entry(path, index, entry) for index, entry in enumerate(entries))
+    names = [identity.name for identity in identities]
+    for name in names:
+        if names.count(name) > 1:
+            raise ConfigError(f"{path}: identity name {name!r} appears twice; rename one")
+    return IdentitySet(
+        ca_file=_listed_file(path, document.get("ca"), "ca"),
+        ca_bundle_file=_listed_file(path, document.get("ca_bundle"), "ca_bundle"),
+        server_cert=_listed_file(path, server.get("cert"), "server.cert"),
+        server_key=_listed_file(path, server.get("key"), "server.key"),
+        identities=identities,
+    )
+
+
+def _read_json(path: str) -> dict:
+    try:
+        with open(path, encoding="utf-8") as file:
+            document = json.load(file)
+    except FileNotFoundError:
+        raise ConfigError(f"{path} not found; create it with 'locust-mtls certs'") from None
+    except OSError as error:
+        raise ConfigError(f"{path} cannot be read ({error.strerror}); fix the path") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path} is not valid JSON ({error}); {REGENERATE}") from None
+    if not isinstance(document, dict):
+        raise ConfigError(f"{path} must hold a JSON object; {REGENERATE}")
+    return document
+
+
+def _load_entry(path: str, index: int, entry: object) -> Identity:
+    if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+        raise ConfigError(f'{path}: identities[{index}] needs a "name"; fix the entry')
+    name = entry["name"]
+    cert = entry.get("cert") or entry.get("p12")
+    if not isinstance(cert, str):
+        raise ConfigError(f'{path}: identity {name!r} needs "cert" or "p12"; add it')
+    key, password, recorded = entry.get("key"), entry.get("password"), entry.get("fingerprint")
+    if not all(isinstance(value, (str, type(None))) for value in (key, password, recorded)):
+        raise ConfigError(f"{path}: identity {name!r} has a non-string field; fix the entry")
+    base = os.path.dirname(path)
+    cert_path = os.path.join(base, cert)
+    identity = load_identity(name, cert_path, key and os.path.join(base, key), password)
+    if recorded and recorded.replace(":", "").lower() != identity.fingerprint:
+        raise ConfigError(
+            f"{cert_path} is not the certificate {path} records for {name!r} "
+            f"(fingerprint differs); {REGENERATE}"
+        )
+    return identity
+
+
+def _listed_file(path: str, value: object, field: str) -> str | None:
+    """A file named by identities.json, as an absolute path; None if not listed."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f'{path}: "{field}" must be a file name; fix it')
+    file_path = os.path.join(os.path.dirname(path), value)
+    if not os.path.isfile(file_path):
+        raise ConfigError(f'{file_path} ("{field}" in {path}) not found; {REGENERATE}')
+    return os.path.abspath(file_path)
+
+
+def _read(path: str) -> bytes:
+    try:
+        with open(path, "rb") as file:
+            data = file.read()
+    except FileNotFoundError:
+        raise ConfigError(f"{path} not found; fix the path or run 'locust-mtls certs'") from None
+    except OSError as error:
+        raise ConfigError(f"{path} cannot be read ({error.strerror}); fix the path") from None
+    if not data.strip():
+        raise ConfigError(f"{path} is empty; {REGENERATE}")
+    return data
+
+
+def _is_pem(data: bytes | str) -> bool:
+    return (b"-----BEGIN " if isinstance(data, bytes) else "-----BEGIN ") in data
+
+
+def _parse_cert(cert: bytes | str | x509.Certificate) -> x509.Certificate:
+    if isinstance(cert, x509.Certificate):
+        return cert
+    data = cert.encode() if isinstance(cert, str) else bytes(cert)
+    if _is_pem(data):
+        return x509.load_pem_x509_certificates(data)[0]
+    return x509.load_der_x509_certificate(data)
+
+
+def _pem_certs(path: str, data: bytes) -> list[x509.Certificate]:
+    if b"CERTIFICATE-----" not in data:
+        return []
+    try:
+        return x509.load_pem_x509_certificates(data)
+    except ValueError:
+        raise ConfigError(f"{path} holds a damaged PEM certificate; {REGENERATE}") from None
+
+
+def _load_pem_key(path: str, data: bytes, password: bytes | None):
+    """Return (private key, whether it was password-protected)."""
+    try:
+        # The key is checked against the certificate right after, and OpenSSL checks it
+        # again at handshake time; skipping RSA self-checks keeps 1,000 keys fast.
+        return serialization.load_pem_private_key(
+            data, password, unsafe_skip_rsa_key_validation=True
+        ), password is not None
+    except TypeError:
+        if password is None:
+            raise ConfigError(
+                f"{path} is an encrypted private key; pass its password "
+                '("password" in identities.json)'
+            ) from None
+        return _load_pem_key(path, data, None)  # a password for a plain key is harmless
+    except ValueError as error:
+        if password is not None and "password" in str(error).lower():
+            raise ConfigError(f"{path}: wrong password for the private key; fix it") from None
+        raise ConfigError(f"{path} holds a damaged PEM private key; {REGENERATE}") from None
+
+
+def _check_key_matches(certs: list[x509.Certificate], private_key, cert: str, key: str) -> None:
+    wanted = _public_der(private_key.public_key())
+    if _public_der(certs[0].public_key()) == wanted:
+        return
+    if any(_public_der(other.public_key()) == wanted for other in certs[1:]):
+        raise ConfigError(
+            f"{cert}: the certificate matching {key} is not first; put the leaf first"
+        )
+    raise ConfigError(f"{key} does not match {cert} (different public key); {REGENERATE}")
+
+
+def _public_der(public_key) -> bytes:
+    return public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def _load_pkcs12(name: str, path: str, data: bytes, password: bytes | None) -> Identity:
+    try:
+        try:
+            private_key, leaf, extra = pkcs12.load_key_and_certificates(data, password)
+        except ValueError:
+            if password is None:
+                raise
+            # An unencrypted PKCS#12 refuses any password, so try without one.
+            private_key, leaf, extra = pkcs12.load_key_and_certificates(data, None)
+    except ValueError as error:
+        if "deserialize" in str(error):
+            raise ConfigError(
+                f"{path} is neither PEM nor PKCS#12; pass a PEM certificate or a .p12 file"
+            ) from None
+        if password is None:
+            raise ConfigError(
+                f'{path} is a password-protected PKCS#12 file; pass its password ("password" '
+                "in identities.json)"
+            ) from None
+        raise ConfigError(f"{path}: wrong password for the PKCS#12 file; fix it") from None
+    if private_key is None or leaf is None:
+        raise ConfigError(f"{path}: PKCS#12 file lacks a certificate or a key; re-export both")
+    certs = [leaf, *extra]
+    _check_key_matches(certs, private_key, path, path)
+    return _materialise(name, certs, private_key)
+
+
+_private_dir: str | None = None
+_private_dir_lock = threading.Lock()
+_materialised: dict[str, Identity] = {}
+
+
+def _materialise(name: str, certs: list[x509.Certificate], private_key) -> Identity:
+    """Write chain + unencrypted key once into the per-process private directory."""
+    fingerprint = fingerprint_of(certs[0])
+    with _private_dir_lock:
+        cache_key = f"{name}\0{fingerprint}"
+        if cache_key in _materialised:
+            return _materialised[cache_key]
+        stem = os.path.join(
+            _get_private_dir(), re.sub(r"[^\w.-]", "_", name) + "-" + fingerprint[:16]
+        )
+        chain_pem = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
+        key_pem = private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        for path, data in ((stem + ".pem", chain_pem), (stem + ".key", key_pem)):
+            # Created 0600 from the start: the key is never readable by others, not even briefly.
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(descriptor, "wb") as file:
+                file.write(data)
+        identity = Identity(
+            name=name,
+            cert_file=stem + ".pem",
+            key_file=stem + ".key",
+            fingerprint=fingerprint,
+            subject=certs[0].subject.rfc4514_string(),
+        )
+        _materialised[cache_key] = identity
+        return identity
+
+
+def _get_private_dir() -> str:
+    global _private_dir
+    if _private_dir is None:
+        _private_dir = tempfile.mkdtemp(prefix="locust-mtls-keys-")  # mkdtemp makes it 0700
+        atexit.register(_remove_private_dir, _private_dir, os.getpid())
+    return _private_dir
+
+
+def _remove_private_dir(path: str, owner_pid: int) -> None:
+    # A forked child inherits atexit handlers; only the process that made the dir removes it.
+    if os.getpid() == owner_pid:
+        shutil.rmtree(path, ignore_errors=True)

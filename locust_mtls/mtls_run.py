@@ -1,0 +1,102 @@
+"""One load run's mTLS state in one process: identities, strategies, runners, counters.
+
+Plain Python (gevent only through concurrency.py), so it can be driven without
+Locust; plugin.py builds one per Locust environment and user.py asks it for runners.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+from . import requests_path
+from .checks import IdentityCheckFailure, check_identity
+from .concurrency import GreenletRunner, NativeThreadRunner, RunSettings, ThreadEngine
+from .execution import Outcome
+from .identity import Identity
+from .stats import MtlsStats
+from .strategies import Strategy, Trust, create
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Validated plugin options shared by every user class of the run."""
+
+    trust: Trust
+    identities: tuple[Identity, ...]
+    no_cert_fraction: float = 0.5
+    defaults: RunSettings = RunSettings(strategy="identity-cache")
+
+
+class MtlsRun:
+    def __init__(self, options: RunOptions):
+        self.options = options
+        self.stats = MtlsStats(client_path=requests_path.describe(options.trust.trust_env))
+        self.by_fingerprint = {i.fingerprint: i for i in options.identities}
+        self._strategies: dict[str, Strategy] = {}
+        self._engines: dict[RunSettings, ThreadEngine] = {}
+        self._user_numbers = itertools.count()
+
+    def next_user_number(self) -> int:
+        return next(self._user_numbers)
+
+    def identity_for(self, user_number: int) -> Identity | None:
+        """Users take identities round-robin; None when the run has none."""
+        identities = self.options.identities
+        return identities[user_number % len(identities)] if identities else None
+
+    def strategy(self, name: str) -> Strategy:
+        """One strategy object per name and process, shared by all its users."""
+        strategy = self._strategies.get(name)
+        if strategy is None:
+            strategy = self._strategies[name] = create(name, self.options.trust)
+        return strategy
+
+    def runner_for(self, settings: RunSettings, user_number: int):
+        self.stats.strategy(settings.strategy, settings.concurrency, settings.keepalive)
+        if settings.concurrency == "greenlet":
+            return GreenletRunner(self.strategy(settings.strategy), settings)
+        engine = self._engines.get(settings)
+        if engine is None:
+            engine = self._engines[settings] = ThreadEngine(
+                settings,
+                self.options.trust,
+                self.options.identities,
+                on_crash=lambda record: self.stats.strategy(settings.strategy).record_crash(record),
+            )
+        return NativeThreadRunner(engine, user_number)
+
+    def judge(self, outcome: Outcome, identity: Identity | None, header: str) -> Exception | None:
+        """The failure of one request, or None: crash, transport, HTTP, then identity."""
+        if outcome.crash:
+            return ClientCrash(f"client crash: {outcome.crash} in the native-thread engine")
+        if outcome.error:
+            return TransportError(outcome.error)
+        if outcome.status >= 400:
+            return HTTPStatusError(f"HTTP {outcome.status}")
+        return check_identity(identity, outcome.reported_fingerprint, self.by_fingerprint, header)
+
+    def record(self, settings: RunSettings, outcome: Outcome, identity, failure) -> None:
+        kind = failure.kind if isinstance(failure, IdentityCheckFailure) else None
+        self.stats.strategy(settings.strategy).record(
+            failed=failure is not None,
+            failure_kind=kind,
+            handshakes_ms=outcome.handshakes_ms,
+            identity_name=identity.name if identity else None,
+        )
+
+    def close(self) -> None:
+        for engine in self._engines.values():
+            engine.close()
+
+
+class ClientCrash(Exception):
+    """The client itself died (SIGSEGV in the TLS stack): not the target's fault."""
+
+
+class TransportError(Exception):
+    """No HTTP answer: refused, reset, TLS failure, timeout."""
+
+
+class HTTPStatusError(Exception):
+    """The target answered with an HTTP error status."""

@@ -1,0 +1,43 @@
+"""Client strategies, by name. Each module holds one; `create(name, trust)` builds one."""
+
+from __future__ import annotations
+
+from ..errors import ConfigError
+from .base import Client, Strategy, Trust
+from .identity_cache import IdentityCache
+from .locked_context import LockedContext
+from .locked_load import LockedLoad
+from .per_thread_session import PerThreadSession
+from .requests_default import RequestsDefault
+from .shared_context import SharedContext
+from .thread_local import ThreadLocal
+
+STRATEGIES: dict[str, type[Strategy]] = {
+    cls.name: cls
+    for cls in (
+        RequestsDefault,
+        SharedContext,
+        PerThreadSession,
+        ThreadLocal,
+        LockedContext,
+        LockedLoad,
+        IdentityCache,
+    )
+}
+
+
+def strategy_class(name: str) -> type[Strategy]:
+    """The strategy class called `name`; ConfigError listing the valid names otherwise."""
+    try:
+        return STRATEGIES[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown strategy {name!r}; choose one of: {', '.join(STRATEGIES)}"
+        ) from None
+
+
+def create(name: str, trust: Trust) -> Strategy:
+    return strategy_class(name)(trust)
+
+
+__all__ = ["STRATEGIES", "Client", "Strategy", "Trust", "create", "strategy_class"]

@@ -1,0 +1,91 @@
+"""The strategy protocol: which SSLContext a request uses, and who shares it.
+
+A `Strategy` is built once per process and shared by every user; `new_client()`
+gives each Locust user (or native thread) its own `Client`, used by one thread at a
+time. Strategies never build contexts themselves: they ask `tls.client_context`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import ClassVar
+
+import requests
+
+from ..identity import Identity
+from ..tls import client_context
+
+
+@dataclass(frozen=True)
+class Trust:
+    """What the client trusts: the private CA alone (our contexts) and certifi + CA
+    (requests' default path, see requests_path.trust_private_ca)."""
+
+    ca_file: str
+    ca_bundle_file: str
+    trust_env: bool = False
+
+    def context(self, identity: Identity | None = None, *, frozen: bool = True):
+        return client_context(self.ca_file, identity, frozen=frozen)
+
+
+class Strategy(ABC):
+    """How requests get their SSLContext. Subclasses set `name`, `safe` and a docstring
+    saying what they share, what they lock and what they cost."""
+
+    name: ClassVar[str]
+    safe: ClassVar[bool]
+
+    def __init__(self, trust: Trust):
+        self.trust = trust
+
+    @abstractmethod
+    def new_session(self, identity: Identity | None) -> requests.Session:
+        """A session for requests that present `identity` (None: no certificate)."""
+
+    def session_key(self, identity: Identity | None) -> Hashable:
+        """Requests with equal keys share a session inside one client."""
+        return identity
+
+    def cert_argument(self, identity: Identity | None):
+        """What goes into `cert=`: None when the certificate is already in the context."""
+        return None
+
+    def new_client(self) -> Client:
+        return Client(self)
+
+    def describe(self) -> str:
+        """The client path this strategy takes, for reports."""
+        return f"{self.name}: {(self.__doc__ or '').strip().splitlines()[0]}"
+
+
+class Client:
+    """One user's (or one thread's) handle on a strategy: keeps its sessions."""
+
+    def __init__(self, strategy: Strategy):
+        self.strategy = strategy
+        self._sessions: dict[Hashable, requests.Session] = {}
+
+    def sessions(self) -> dict[Hashable, requests.Session]:
+        return self._sessions
+
+    def session_for(self, identity: Identity | None) -> requests.Session:
+        sessions = self.sessions()
+        key = self.strategy.session_key(identity)
+        session = sessions.get(key)
+        if session is None:
+            session = sessions[key] = self.strategy.new_session(identity)
+        return session
+
+    def request(self, method: str, url: str, identity: Identity | None = None, **kwargs):
+        """Send one request presenting `identity` (None: no client certificate)."""
+        session = self.session_for(identity)
+        cert = self.strategy.cert_argument(identity)
+        return session.request(method, url, cert=cert, verify=True, **kwargs)
+
+    def close(self) -> None:
+        for session in self.sessions().values():
+            session.close()
+        self.sessions().clear()

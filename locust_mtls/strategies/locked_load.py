@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import ssl
+import threading
+
+from ..connections import ContextAdapter, timed_session
+from .base import Strategy, Trust
+
+
+class LockedLoad(Strategy):
+    """ "Lock while modifying the context", taken literally: a lock around load_cert_chain only.
+
+    Deliberately unsafe, to show that common advice is not enough. Shares: one mutable
+    context for every request. Locks: only `load_cert_chain()`; wrapping and the
+    handshake run outside the lock, so between thread A's load and A's handshake,
+    thread B may load its chain: A presents B's certificate (wrong identity), and
+    requests without a certificate present the last chain loaded (cert bleed).
+    Cost: like shared-context.
+    """
+
+    name = "locked-load"
+    safe = False
+
+    def __init__(self, trust: Trust):
+        super().__init__(trust)
+        self.context = trust.context(frozen=False)
+        self.context.__class__ = LoadLockedSSLContext
+        self.context.load_lock = threading.Lock()
+
+    def session_key(self, identity):
+        return None
+
+    def cert_argument(self, identity):
+        return identity.requests_cert() if identity else None
+
+    def new_session(self, identity):
+        return timed_session(ContextAdapter(self.context, cert_per_request=True))
+
+
+class LoadLockedSSLContext(ssl.SSLContext):
+    load_lock: threading.Lock
+
+    def load_cert_chain(self, *args, **kwargs):
+        with self.load_lock:
+            super().load_cert_chain(*args, **kwargs)

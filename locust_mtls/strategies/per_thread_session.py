@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from ..connections import ContextAdapter, timed_session
+from .base import Strategy
+
+
+class PerThreadSession(Strategy):
+    """Each user (thread) owns its sessions, each with its own context, chain loaded once.
+
+    Shares: nothing between users. Locks: nothing. Cost: a context per user and
+    identity (CA and chain loaded per user: slower start, more memory with many users).
+    """
+
+    name = "per-thread-session"
+    safe = True
+
+    def new_session(self, identity):
+        return timed_session(ContextAdapter(self.trust.context(identity)))

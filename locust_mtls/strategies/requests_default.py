@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from ..connections import timed_session
+from ..requests_path import trust_private_ca
+from .base import Strategy, Trust
+
+
+class RequestsDefault(Strategy):
+    """Plain `session.request(..., cert=..., verify=True)`: whatever the installed requests does.
+
+    Shares: on requests 2.32.0-2.32.4, one module-level SSLContext for every thread,
+    into which urllib3 loads each request's chain at every new connection (unsafe:
+    crashes, wrong identity, cert bleed); elsewhere nothing. Locks: nothing.
+    Cost: on 2.31.0 and 2.32.5+, a new context and a re-read of the CA bundle at every
+    new connection (slow with keep-alive off).
+    """
+
+    name = "requests-default"
+    safe = False  # depends on the requests version: that is what it measures
+
+    def __init__(self, trust: Trust):
+        super().__init__(trust)
+        trust_private_ca(trust.ca_file, trust.ca_bundle_file)
+
+    def session_key(self, identity):
+        return None  # one session per user, as users write it
+
+    def cert_argument(self, identity):
+        return identity.requests_cert() if identity else None
+
+    def new_session(self, identity):
+        return timed_session(trust_env=self.trust.trust_env)

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from ..connections import ContextAdapter, timed_session
+from .base import Strategy, Trust
+
+
+class SharedContext(Strategy):
+    """One SSLContext for all users, with `cert=` per request: the unsafe baseline.
+
+    Shares: one mutable context, into which urllib3 loads each request's chain at
+    every new connection; requests without a certificate use it too, so they present
+    whatever chain was loaded last (cert bleed, even under greenlets). Locks: nothing.
+    Cost: one chain load per new connection; the CA is read once.
+    """
+
+    name = "shared-context"
+    safe = False
+
+    def __init__(self, trust: Trust):
+        super().__init__(trust)
+        self.context = trust.context(frozen=False)
+
+    def session_key(self, identity):
+        return None
+
+    def cert_argument(self, identity):
+        return identity.requests_cert() if identity else None
+
+    def new_session(self, identity):
+        return timed_session(ContextAdapter(self.context, cert_per_request=True))

@@ -1,0 +1,93 @@
+"""Native-thread engine: a child process that performs requests on real OS threads.
+
+Locust runs users on gevent greenlets, where OpenSSL's data races cannot happen (one
+greenlet runs at a time). To reproduce them, requests must run on OS threads, and a
+race can end in SIGSEGV; so they run in this child process, without gevent, one
+thread per Locust user. The Locust process stays up, records the crash and restarts
+the engine. The parent side lives in concurrency.py.
+
+Protocol (JSON lines): the first stdin line is the configuration, then one job per
+line `{"id", "thread", "method", "url", "identity"}`; stdout carries one result per
+line `{"id", ...Outcome}`. Every second the engine writes its counters to
+`counters_file`, and faulthandler writes a crash's stacks to `faulthandler_file`.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import json
+import os
+import queue
+import sys
+import threading
+import time
+
+from .execution import execute_request
+from .identity import Identity
+from .strategies import Trust, create
+
+
+class Engine:
+    def __init__(self, config: dict, output):
+        self.config = config
+        self.output = output
+        self.output_lock = threading.Lock()
+        trust = Trust(config["ca_file"], config["ca_bundle_file"], config.get("trust_env", False))
+        self.strategy = create(config["strategy"], trust)
+        self.identities = {i["name"]: Identity(**i) for i in config["identities"]}
+        self.queues: dict[int, queue.Queue] = {}
+        self.requests_done = 0
+
+    def submit(self, job: dict) -> None:
+        jobs = self.queues.get(job["thread"])
+        if jobs is None:
+            jobs = self.queues[job["thread"]] = queue.Queue()
+            threading.Thread(target=self.work, args=(jobs,), daemon=True).start()
+        jobs.put(job)
+
+    def work(self, jobs: queue.Queue) -> None:
+        client = self.strategy.new_client()  # this thread's own client
+        config = self.config
+        while True:
+            job = jobs.get()
+            identity = self.identities.get(job["identity"]) if job["identity"] else None
+            outcome = execute_request(
+                client,
+                job["method"],
+                job["url"],
+                identity,
+                identity_header=config["identity_header"],
+                keepalive=config["keepalive"],
+                timeout=tuple(config["timeout"]),
+            )
+            line = json.dumps({"id": job["id"], **outcome.to_dict()})
+            with self.output_lock:
+                self.requests_done += 1
+                self.output.write(line + "\n")
+                self.output.flush()
+
+    def write_counters_every_second(self) -> None:
+        path = self.config["counters_file"]
+        while True:
+            temporary = f"{path}.tmp"
+            with open(temporary, "w") as file:
+                json.dump(
+                    {"pid": os.getpid(), "requests_done": self.requests_done, "time": time.time()},
+                    file,
+                )
+            os.replace(temporary, path)
+            time.sleep(1.0)
+
+
+def main() -> None:
+    config = json.loads(sys.stdin.readline())
+    crash_log = open(config["faulthandler_file"], "w")  # noqa: SIM115 - open until the process dies
+    faulthandler.enable(file=crash_log, all_threads=True)
+    engine = Engine(config, sys.stdout)
+    threading.Thread(target=engine.write_counters_every_second, daemon=True).start()
+    for line in sys.stdin:  # EOF: the Locust process is gone or done; so are we
+        engine.submit(json.loads(line))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,19 @@
+"""Every client strategy side by side, one user class each.
+
+    locust -f locustfiles/strategies.py IdentityCacheUser SharedContextUser
+    locust -f locustfiles/strategies.py --class-picker      # choose in the web UI
+
+With no class names, all strategies run at once; Locust's own stats table then
+compares them row by row (request names carry the strategy).
+"""
+
+from locust_mtls.user import STRATEGY_USERS
+
+# The package's classes are abstract so that importing them elsewhere runs nothing;
+# here each becomes a concrete user class Locust can pick.
+globals().update(
+    {
+        cls.__name__: type(cls.__name__, (cls,), {"abstract": False})
+        for cls in STRATEGY_USERS.values()
+    }
+)
