@@ -13,6 +13,7 @@ import math
 from locust import User, task
 
 from . import plugin
+from .options import settings_from
 from .strategies import STRATEGIES
 
 
@@ -26,7 +27,7 @@ class MtlsClient:
         self.run = run
         self.base_url = user.host.rstrip("/")
         self.environment = user.environment
-        self.settings = plugin.settings_from(
+        self.settings = settings_from(
             user.environment.parsed_options,
             user.strategy,
             concurrency=user.concurrency,
