@@ -13,12 +13,12 @@ import itertools
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
 
 import gevent
+from gevent import subprocess  # cooperative pipes, with or without monkey-patching
 from gevent.event import AsyncResult
 from gevent.lock import Semaphore
 
@@ -101,7 +101,7 @@ class ThreadEngine:
     def _files(self) -> tuple[str, str]:
         os.makedirs(self.settings.crash_dir, exist_ok=True)
         stem = os.path.join(
-            self.settings.crash_dir,
+            os.path.abspath(self.settings.crash_dir),
             f"{self.settings.strategy}-{os.getpid()}-{self.generation}",
         )
         return f"{stem}.faulthandler.log", f"{stem}.counters.json"
@@ -121,6 +121,7 @@ class ThreadEngine:
             "timeout": list(self.settings.timeout),
             "faulthandler_file": self.faulthandler_file,
             "counters_file": counters_file,
+            "crash_after": int(os.environ.get("LOCUST_MTLS_ENGINE_CRASH_AFTER", 0)) or None,
         }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "locust_mtls.thread_engine"],

@@ -8,7 +8,9 @@ the engine. The parent side lives in concurrency.py.
 
 Protocol (JSON lines): the first stdin line is the configuration, then one job per
 line `{"id", "thread", "method", "url", "identity"}`; stdout carries one result per
-line `{"id", ...Outcome}`. Every second the engine writes its counters to
+line `{"id", ...Outcome}`. For tests, `LOCUST_MTLS_ENGINE_CRASH_AFTER=N` in the
+Locust process makes each engine kill itself with a real SIGSEGV after N answers.
+Every second the engine writes its counters to
 `counters_file`, and faulthandler writes a crash's stacks to `faulthandler_file`.
 """
 
@@ -18,6 +20,7 @@ import faulthandler
 import json
 import os
 import queue
+import signal
 import sys
 import threading
 import time
@@ -65,6 +68,8 @@ class Engine:
                 self.requests_done += 1
                 self.output.write(line + "\n")
                 self.output.flush()
+                if self.requests_done == self.config.get("crash_after"):
+                    os.kill(os.getpid(), signal.SIGSEGV)  # fault injection for tests
 
     def write_counters_every_second(self) -> None:
         path = self.config["counters_file"]

@@ -56,9 +56,14 @@ def hammer(strategy, url, identities, threads=8, requests_per_thread=24, keepali
 
 def test_registry_names_every_strategy():
     assert list(STRATEGIES) == [
-        "requests-default", "shared-context", "per-thread-session", "thread-local",
-        "locked-context", "locked-load", "identity-cache",
-    ]  # fmt: skip
+        "requests-default",
+        "shared-context",
+        "per-thread-session",
+        "thread-local",
+        "locked-context",
+        "locked-load",
+        "identity-cache",
+    ]
     for cls in STRATEGIES.values():
         assert "Shares:" in cls.__doc__ and "Locks:" in cls.__doc__ and "Cost:" in cls.__doc__
 
@@ -116,8 +121,10 @@ def test_forced_interleaving_is_caught_as_wrong_identity(trust, identities, pki_
         if name == "A":
             a_done.set()
 
-    threads = [threading.Thread(target=run, args=("A", identities[0]), name="A"),
-               threading.Thread(target=run, args=("B", identities[1]), name="B")]  # fmt: skip
+    threads = [
+        threading.Thread(target=run, args=("A", identities[0]), name="A"),
+        threading.Thread(target=run, args=("B", identities[1]), name="B"),
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -162,8 +169,10 @@ def test_requests_default_path_ignores_the_environment_unless_asked(
     # REQUESTS_CA_BUNDLE is set on these machines; a session trusting the environment
     # would verify against that file (which lacks our CA) and bypass the shared context.
     system_bundle = tmp_path / "system.pem"
-    system_bundle.write_text(open(trust.ca_bundle_file).read().split("-----END CERTIFICATE-----")[0]
-                             + "-----END CERTIFICATE-----\n")  # fmt: skip
+    system_bundle.write_text(
+        open(trust.ca_bundle_file).read().split("-----END CERTIFICATE-----")[0]
+        + "-----END CERTIFICATE-----\n"
+    )
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(system_bundle))
     client = create("requests-default", trust).new_client()
     assert send(client, pki_server.url, identities[0], identities)[0] == "ok"

@@ -1,0 +1,63 @@
+"""Native-thread engine: real OS threads in a child process, crash isolated.
+
+Runs in the test process with gevent's own subprocess pipes (no monkey-patching).
+"""
+
+import json
+import os
+
+import pytest
+
+from locust_mtls.concurrency import RunSettings, ThreadEngine
+from locust_mtls.execution import Outcome
+
+
+def engine_for(trust, identities, tmp_path, strategy="identity-cache"):
+    crashes = []
+    settings = RunSettings(
+        strategy=strategy, concurrency="native-threads", keepalive=False, crash_dir=str(tmp_path)
+    )
+    return ThreadEngine(settings, trust, identities, on_crash=crashes.append), crashes
+
+
+def test_requests_run_on_threads_of_the_engine(trust, identities, pki_server, tmp_path):
+    engine, crashes = engine_for(trust, identities, tmp_path)
+    try:
+        outcomes = [engine.call(n % 3, "GET", pki_server.url, identities[n % 3]) for n in range(9)]
+    finally:
+        engine.close()
+    assert all(isinstance(o, Outcome) and o.status == 200 for o in outcomes)
+    assert [o.reported_fingerprint for o in outcomes[:3]] == [i.fingerprint for i in identities[:3]]
+    assert all(len(o.handshakes_ms) == 1 for o in outcomes)  # keep-alive off
+    assert crashes == []
+
+
+def test_a_segfault_is_recorded_and_the_engine_restarts(
+    trust, identities, pki_server, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("LOCUST_MTLS_ENGINE_CRASH_AFTER", "3")  # a real SIGSEGV, by kill
+    engine, crashes = engine_for(trust, identities, tmp_path)
+    try:
+        outcomes = [engine.call(0, "GET", pki_server.url, identities[0]) for _ in range(6)]
+    finally:
+        engine.close()
+    assert len(crashes) >= 1
+    crash = crashes[0]
+    assert crash["signal"] == "SIGSEGV"
+    assert crash["strategy"] == "identity-cache"
+    assert crash["requests_done"] == 3
+    with open(crash["faulthandler_file"]) as file:
+        assert "Fatal Python error: Segmentation fault" in file.read()
+    counters = crash["faulthandler_file"].replace(".faulthandler.log", ".counters.json")
+    assert json.load(open(counters))["requests_done"] >= 0  # flushed every second
+    assert all(o.status == 200 for o in outcomes[:3])
+    assert outcomes[-1].status == 200  # a new engine took over
+
+
+def test_closing_leaves_no_child_behind(trust, identities, pki_server, tmp_path):
+    engine, _ = engine_for(trust, identities, tmp_path)
+    engine.call(0, "GET", pki_server.url, None)
+    pid = engine.process.pid
+    engine.close()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)

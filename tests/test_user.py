@@ -1,0 +1,139 @@
+"""MtlsUser and the locustfiles, run the way users run them: `locust` in a subprocess."""
+
+import json
+import os
+from pathlib import Path
+
+from conftest import run_locust
+
+REPO = Path(__file__).resolve().parent.parent
+MTLS = str(REPO / "locustfiles" / "mtls.py")
+STRATEGIES_FILE = str(REPO / "locustfiles" / "strategies.py")
+
+
+def echo_servers_started_in(directory) -> list[int]:
+    """PIDs of echo servers whose command line points into `directory`."""
+    pids = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if "locust_mtls.echo_server" in cmdline and str(directory) in cmdline:
+            pids.append(int(pid))
+    return pids
+
+
+def summary(path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def test_out_of_the_box_run_is_clean_and_leaves_nothing_running(tmp_path):
+    done = run_locust(
+        "-f",
+        MTLS,
+        "-u",
+        "20",
+        "-r",
+        "10",
+        "-t",
+        "5s",
+        "--mtls-summary-file",
+        "summary.json",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "certs" / "identities.json").exists()
+    result = summary(tmp_path / "summary.json")
+    assert result["finished"]
+    stats = result["strategies"]["identity-cache"]
+    assert stats["requests"] > 100
+    assert stats["failures"] == stats["wrong_identity"] == stats["bleed"] == stats["crashes"] == 0
+    assert len(stats["identities_in_use"]) == 4
+    assert (
+        "identity-cache / (cert)" in done.stdout + done.stderr
+        and "identity-cache / (no cert)" in done.stdout + done.stderr
+    )
+    assert echo_servers_started_in(tmp_path) == []
+
+
+def test_shared_context_bleeds_under_greenlets_and_fails_the_gate(tmp_path):
+    done = run_locust(
+        "-f",
+        MTLS,
+        "-u",
+        "4",
+        "-r",
+        "4",
+        "-t",
+        "3s",
+        "--mtls-strategy",
+        "shared-context",
+        "--mtls-keepalive",
+        "off",
+        "--mtls-summary-file",
+        "s.json",
+        cwd=tmp_path,
+    )
+    stats = summary(tmp_path / "s.json")["strategies"]["shared-context"]
+    assert stats["bleed"] > 0
+    assert stats["wrong_identity"] == 0  # greenlets never interleave inside a handshake
+    assert done.returncode == 1
+    assert "cert bleed: sent no certificate, server saw one" in done.stdout + done.stderr
+
+
+def test_native_thread_crash_is_recorded_and_the_run_goes_on(tmp_path):
+    done = run_locust(
+        "-f",
+        MTLS,
+        "-u",
+        "4",
+        "-r",
+        "4",
+        "-t",
+        "4s",
+        "--mtls-concurrency",
+        "native-threads",
+        "--mtls-summary-file",
+        "s.json",
+        "--mtls-crash-dir",
+        "crashes",
+        cwd=tmp_path,
+        env={"LOCUST_MTLS_ENGINE_CRASH_AFTER": "50"},
+    )
+    result = summary(tmp_path / "s.json")
+    stats = result["strategies"]["identity-cache"]
+    assert result["finished"]  # Locust itself survived
+    assert stats["crashes"] >= 1
+    assert stats["crash"]["signal"] == "SIGSEGV"
+    assert stats["requests"] > 100  # the engine restarted and the run went on
+    assert "Segmentation fault" in Path(stats["crash"]["faulthandler_file"]).read_text()
+    assert done.returncode == 1  # the crash gate
+    assert "client crash: SIGSEGV" in done.stdout + done.stderr
+
+
+def test_strategies_run_side_by_side(tmp_path):
+    done = run_locust(
+        "-f",
+        STRATEGIES_FILE,
+        "IdentityCacheUser",
+        "PerThreadSessionUser",
+        "-u",
+        "4",
+        "-r",
+        "4",
+        "-t",
+        "3s",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "identity-cache / (cert)" in done.stdout + done.stderr
+    assert "per-thread-session / (cert)" in done.stdout + done.stderr
+
+
+def test_unknown_strategy_is_one_line_and_exit_code_2(tmp_path):
+    done = run_locust("-f", MTLS, "-t", "1s", "--mtls-strategy", "fastest", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "locust-mtls: error: unknown strategy 'fastest'; choose one of:" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "certs").exists()  # nothing started, nothing written
