@@ -9,10 +9,11 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-from . import requests_path
+from . import failures, requests_path
 from .checks import IdentityCheckFailure, check_identity
 from .concurrency import GreenletRunner, NativeThreadRunner, RunSettings, ThreadEngine
 from .execution import Outcome
+from .failures import ClientCrash, HTTPStatusError, TransportError
 from .identity import Identity
 from .stats import MtlsStats
 from .strategies import Strategy, Trust, create
@@ -53,7 +54,8 @@ class MtlsRun:
         return strategy
 
     def runner_for(self, settings: RunSettings, user_number: int):
-        self.stats.strategy(settings.strategy, settings.concurrency, settings.keepalive)
+        stats = self.stats.strategy(settings.strategy, settings.concurrency, settings.keepalive)
+        stats.client_path = stats.client_path or self.strategy(settings.strategy).client_path()
         if settings.concurrency == "greenlet":
             return GreenletRunner(self.strategy(settings.strategy), settings)
         engine = self._engines.get(settings)
@@ -69,11 +71,12 @@ class MtlsRun:
     def judge(self, outcome: Outcome, identity: Identity | None, header: str) -> Exception | None:
         """The failure of one request, or None: crash, transport, HTTP, then identity."""
         if outcome.crash:
-            return ClientCrash(f"client crash: {outcome.crash} in the native-thread engine")
+            message = f"client crash: {outcome.crash} in the native-thread engine"
+            return ClientCrash(message, failures.CLIENT_CRASH, outcome.error or "")
         if outcome.error:
-            return TransportError(outcome.error)
+            return TransportError(transport_class(outcome), detail=outcome.error)
         if outcome.status >= 400:
-            return HTTPStatusError(f"HTTP {outcome.status}")
+            return HTTPStatusError(f"HTTP {outcome.status}", failures.http_class(outcome.status))
         return check_identity(identity, outcome.reported_fingerprint, self.by_fingerprint, header)
 
     def record(self, settings: RunSettings, outcome: Outcome, identity, failure) -> None:
@@ -81,6 +84,7 @@ class MtlsRun:
         self.stats.strategy(settings.strategy).record(
             failed=failure is not None,
             failure_kind=kind,
+            failure_class=failures.failure_class_of(failure),
             handshakes_ms=outcome.handshakes_ms,
             identity_name=identity.name if identity else None,
         )
@@ -90,13 +94,11 @@ class MtlsRun:
             engine.close()
 
 
-class ClientCrash(Exception):
-    """The client itself died (SIGSEGV in the TLS stack): not the target's fault."""
-
-
-class TransportError(Exception):
-    """No HTTP answer: refused, reset, TLS failure, timeout."""
-
-
-class HTTPStatusError(Exception):
-    """The target answered with an HTTP error status."""
+def transport_class(outcome: Outcome) -> str:
+    """The failure class of a request that got no HTTP answer."""
+    if outcome.failure_class:
+        return outcome.failure_class
+    # Outcomes made up by the native-thread engine's parent side carry no class.
+    if outcome.error.startswith("Timeout: no answer"):
+        return failures.NO_ENGINE_ANSWER
+    return failures.OTHER.format(type=outcome.error.split(":", 1)[0])

@@ -51,13 +51,23 @@ class StrategyStats:
     crashes: int = 0
     crash: dict | None = None
     handshake_histogram: Counter = field(default_factory=Counter)
+    failure_classes: Counter = field(default_factory=Counter)  # failures.py name -> count
     identities_in_use: set[str] = field(default_factory=set)
     first_request_at: float = 0.0
     last_request_at: float = 0.0
     concurrency: str = ""
     keepalive: bool = True
+    client_path: str = ""
 
-    def record(self, *, failed: bool, failure_kind: str | None, handshakes_ms, identity_name):
+    def record(
+        self,
+        *,
+        failed: bool,
+        failure_kind: str | None,
+        handshakes_ms,
+        identity_name,
+        failure_class: str | None = None,
+    ):
         now = time.time()
         self.first_request_at = self.first_request_at or now
         self.last_request_at = now
@@ -65,6 +75,8 @@ class StrategyStats:
         self.failures += failed
         if failure_kind in FAILURE_KINDS:
             setattr(self, failure_kind, getattr(self, failure_kind) + 1)
+        if failure_class:
+            self.failure_classes[failure_class] += 1
         for ms in handshakes_ms:
             self.handshake_histogram[handshake_bucket(ms)] += 1
         if identity_name:
@@ -91,6 +103,7 @@ class StrategyStats:
                 "p95": percentile(self.handshake_histogram, 0.95),
             },
             "handshake_histogram": {str(k): v for k, v in self.handshake_histogram.items()},
+            "failure_classes": dict(self.failure_classes.most_common()),
             "identities_in_use": sorted(self.identities_in_use),
             "rps": round(self.requests / elapsed, 1) if elapsed > 0 else 0.0,
             "first_request_at": self.first_request_at,
@@ -98,11 +111,16 @@ class StrategyStats:
             "elapsed_s": round(elapsed, 2),
             "concurrency": self.concurrency,
             "keepalive": self.keepalive,
+            "client_path": self.client_path,
         }
 
     @classmethod
     def from_dict(cls, data: dict) -> StrategyStats:
-        stats = cls(concurrency=data.get("concurrency", ""), keepalive=data.get("keepalive", True))
+        stats = cls(
+            concurrency=data.get("concurrency", ""),
+            keepalive=data.get("keepalive", True),
+            client_path=data.get("client_path", ""),
+        )
         for name in ("requests", "failures", "crashes", *FAILURE_KINDS):
             setattr(stats, name, data.get(name, 0))
         stats.crash = data.get("crash")
@@ -110,6 +128,7 @@ class StrategyStats:
             {float(k): v for k, v in data.get("handshake_histogram", {}).items()}
         )
         stats.identities_in_use = set(data.get("identities_in_use", ()))
+        stats.failure_classes = Counter(data.get("failure_classes", {}))
         stats.first_request_at = data.get("first_request_at", 0.0)
         stats.last_request_at = data.get("last_request_at", 0.0)
         return stats
@@ -119,12 +138,14 @@ class StrategyStats:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.crash = other.crash or self.crash
         self.handshake_histogram.update(other.handshake_histogram)
+        self.failure_classes.update(other.failure_classes)
         self.identities_in_use |= other.identities_in_use
         starts = [t for t in (self.first_request_at, other.first_request_at) if t]
         self.first_request_at = min(starts, default=0.0)
         self.last_request_at = max(self.last_request_at, other.last_request_at)
         if not self.concurrency:
             self.concurrency, self.keepalive = other.concurrency, other.keepalive
+        self.client_path = self.client_path or other.client_path
 
 
 class MtlsStats:

@@ -37,6 +37,7 @@ class Strategy(ABC):
 
     name: ClassVar[str]
     safe: ClassVar[bool]
+    context_path: ClassVar[str]  # which SSLContext a request ends up on, in a few words
 
     def __init__(self, trust: Trust):
         self.trust = trust
@@ -56,9 +57,9 @@ class Strategy(ABC):
     def new_client(self) -> Client:
         return Client(self)
 
-    def describe(self) -> str:
-        """The client path this strategy takes, for reports."""
-        return f"{self.name}: {(self.__doc__ or '').strip().splitlines()[0]}"
+    def client_path(self) -> str:
+        """The code path this strategy's requests really take, for reports."""
+        return self.context_path
 
 
 class Client:

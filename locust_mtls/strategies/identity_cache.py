@@ -19,6 +19,7 @@ class IdentityCache(Strategy):
 
     name = "identity-cache"
     safe = True
+    context_path = "one frozen SSLContext per identity, shared by all users"
 
     def __init__(self, trust: Trust):
         super().__init__(trust)

@@ -17,6 +17,10 @@ class LockedContext(Strategy):
 
     name = "locked-context"
     safe = True
+    context_path = (
+        "one shared SSLContext, chain load + handshake under one lock; "
+        "no-cert requests use a cert-less context"
+    )
 
     def __init__(self, trust: Trust):
         super().__init__(trust)

@@ -20,6 +20,7 @@ class LockedLoad(Strategy):
 
     name = "locked-load"
     safe = False
+    context_path = "one shared SSLContext, a lock around load_cert_chain only"
 
     def __init__(self, trust: Trust):
         super().__init__(trust)

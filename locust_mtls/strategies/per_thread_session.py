@@ -13,6 +13,7 @@ class PerThreadSession(Strategy):
 
     name = "per-thread-session"
     safe = True
+    context_path = "an SSLContext per user and identity, cert loaded once"
 
     def new_session(self, identity):
         return timed_session(ContextAdapter(self.trust.context(identity)))

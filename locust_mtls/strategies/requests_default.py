@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from ..connections import timed_session
-from ..requests_path import trust_private_ca
+from ..requests_path import describe, trust_private_ca
 from .base import Strategy, Trust
 
 
@@ -27,6 +27,9 @@ class RequestsDefault(Strategy):
 
     def cert_argument(self, identity):
         return identity.requests_cert() if identity else None
+
+    def client_path(self) -> str:
+        return describe(self.trust.trust_env)
 
     def new_session(self, identity):
         return timed_session(trust_env=self.trust.trust_env)

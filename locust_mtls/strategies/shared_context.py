@@ -15,6 +15,9 @@ class SharedContext(Strategy):
 
     name = "shared-context"
     safe = False
+    context_path = (
+        "one mutable SSLContext shared by all users; urllib3 loads each request's cert into it"
+    )
 
     def __init__(self, trust: Trust):
         super().__init__(trust)

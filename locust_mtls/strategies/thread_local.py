@@ -16,6 +16,7 @@ class ThreadLocal(Strategy):
 
     name = "thread-local"
     safe = True
+    context_path = "an SSLContext per thread and identity, found through threading.local"
 
     def __init__(self, trust: Trust):
         super().__init__(trust)
