@@ -6,8 +6,11 @@ Runs in the test process with gevent's own subprocess pipes (no monkey-patching)
 import json
 import os
 
+import gevent
 import pytest
+from test_strategies import SAFE
 
+from locust_mtls.checks import check_identity
 from locust_mtls.concurrency import RunSettings, ThreadEngine
 from locust_mtls.execution import Outcome
 
@@ -29,6 +32,29 @@ def test_requests_run_on_threads_of_the_engine(trust, identities, pki_server, tm
     assert all(isinstance(o, Outcome) and o.status == 200 for o in outcomes)
     assert [o.reported_fingerprint for o in outcomes[:3]] == [i.fingerprint for i in identities[:3]]
     assert all(len(o.handshakes_ms) == 1 for o in outcomes)  # keep-alive off
+    assert crashes == []
+
+
+@pytest.mark.parametrize("strategy", SAFE)
+def test_safe_strategies_stay_clean_in_the_engine(
+    strategy, trust, identities, pki_server, tmp_path
+):
+    engine, crashes = engine_for(trust, identities, tmp_path, strategy)
+    by_fingerprint = {i.fingerprint: i for i in identities}
+    sent = [
+        (thread, identities[thread % 4] if n % 2 else None) for n in range(6) for thread in range(8)
+    ]
+    try:
+        waiting = [gevent.spawn(engine.call, t, "GET", pki_server.url, i) for t, i in sent]
+        outcomes = [greenlet.get(timeout=60) for greenlet in waiting]
+    finally:
+        engine.close()
+    verdicts = [
+        check_identity(i, o.reported_fingerprint, by_fingerprint)
+        for (_, i), o in zip(sent, outcomes, strict=True)
+    ]
+    assert [o.error for o in outcomes if o.error] == []
+    assert verdicts == [None] * len(sent)
     assert crashes == []
 
 

@@ -18,7 +18,12 @@ from locust_mtls.strategies.identity_cache import IdentityCache
 from locust_mtls.tls import FrozenSSLContext
 
 HEADER = "X-Client-Cert-Fingerprint"
-SAFE = [name for name, cls in STRATEGIES.items() if cls.safe]
+# requests-default is safe wherever requests keeps no shared preloaded context (2.32.5+).
+SAFE = [
+    name
+    for name, cls in STRATEGIES.items()
+    if cls.safe or (name == "requests-default" and not requests_path.uses_preloaded_context())
+]
 
 
 def send(client, url, identity, identities, keepalive=False):
