@@ -8,11 +8,12 @@ import os
 
 import gevent
 import pytest
-from test_strategies import SAFE
 
 from locust_mtls.checks import check_identity
 from locust_mtls.concurrency import RunSettings, ThreadEngine
 from locust_mtls.execution import Outcome
+
+from test_strategies import SAFE
 
 
 def engine_for(trust, identities, tmp_path, strategy="identity-cache"):

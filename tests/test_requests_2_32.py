@@ -8,9 +8,10 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import run_locust
 
 from locust_mtls.matrix_envs import Environments, current_python
+
+from conftest import run_locust
 
 pytestmark = pytest.mark.slow
 MTLS = str(Path(__file__).resolve().parent.parent / "locustfiles" / "mtls.py")

@@ -1,0 +1,307 @@
+"""`locust-mtls matrix`: strategies x requests versions x concurrency x keep-alive.
+
+Each requests version gets a cached virtualenv (matrix_envs.py); each cell is one headless
+Locust process in it, crash-isolated (matrix_cells.py), against one embedded echo server
+started for the whole matrix (or --host). Rows go to OUT/results.jsonl as cells end;
+summary.md and report.html are rebuilt from that file (report.py). Exit status 1 when a
+--must-be-clean strategy crashed, hung, showed a wrong identity or bleed, or gave no result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import socket
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from .errors import ConfigError
+from .matrix_cells import ArgvBuilder, Cell, CellSettings, locust_argv, run_cell
+from .matrix_envs import DEFAULT_ENV_DIR, Env, Environments, current_python, resolve_python
+from .report import (
+    MUST_BE_CLEAN_DEFAULT,
+    STRATEGIES,
+    failing_rows,
+    load_rows,
+    verdict_lines,
+    write_reports,
+)
+
+DEFAULT_REQUESTS = "2.31.0,2.32.3,2.32.4,2.32.5,2.34.2"
+CONCURRENCY = ("greenlet", "native-threads")
+KEEPALIVE = {"on": True, "off": False}
+VERSION_FORMAT = re.compile(r"^\d+\.\d+(\.\d+)*((a|b|rc|\.post|\.dev)\d+)?$")
+TIMESPAN = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `locust-mtls matrix` (imports nothing heavy)."""
+    add = parser.add_argument
+    add(
+        "--requests",
+        default=DEFAULT_REQUESTS,
+        metavar="V1,V2",
+        help=f"requests versions, one cached virtualenv each (default {DEFAULT_REQUESTS})",
+    )
+    add(
+        "--strategies",
+        default="all",
+        metavar="S1,S2",
+        help=f"client strategies, or all: {', '.join(STRATEGIES)}",
+    )
+    add("--concurrency", default=",".join(CONCURRENCY), help="greenlet, native-threads or both")
+    add("--keepalive", default="on,off", help="on (reuse connections), off (new TLS each) or both")
+    add("--users", type=int, default=32, help="Locust users per cell (default 32)")
+    add("--run-time", default="20s", help="run time per cell, e.g. 20s or 1m (default 20s)")
+    add("--repeat", type=int, default=1, help="runs per cell; races are intermittent (default 1)")
+    add("--host", default="", help="https://host:port to test instead of the embedded server")
+    add("--identities", default="", help="identities.json for --host (see docs/design.md)")
+    add("--out", default="results", help="output directory (default results/)")
+    add(
+        "--python",
+        default="",
+        metavar="3.12,/path/python",
+        help="interpreters to run under (default: the one running this command)",
+    )
+    add(
+        "--env-dir",
+        default=str(DEFAULT_ENV_DIR),
+        help=f"virtualenv cache (default {DEFAULT_ENV_DIR})",
+    )
+    add("--resume", action="store_true", help="skip cells already in OUT/results.jsonl")
+    add(
+        "--must-be-clean",
+        default=",".join(MUST_BE_CLEAN_DEFAULT),
+        metavar="S1,S2",
+        help="strategies that make the exit status 1 when not clean (default: all but "
+        "requests-default, shared-context and locked-load)",
+    )
+    add(
+        "--timeout-margin",
+        type=float,
+        default=30.0,
+        help="seconds past --run-time before a cell is killed and recorded as hung (default 30)",
+    )
+    # fmt: skip
+
+
+def choices(option: str, text: str, allowed, everything: str | None = None) -> list[str]:
+    """Split a comma list and check every item; ConfigError naming the option otherwise."""
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if everything and items == [everything]:
+        return list(allowed)
+    for item in items:
+        if item not in allowed:
+            raise ConfigError(f"{option}: unknown {item!r}; choose from {', '.join(allowed)}")
+    if not items:
+        raise ConfigError(f"{option} is empty; choose from {', '.join(allowed)}")
+    return list(dict.fromkeys(items))
+
+
+def parse_versions(text: str) -> list[str]:
+    """'2.31.0,2.32.3' -> versions; ConfigError on anything that is not a version number."""
+    versions = [item.strip() for item in text.split(",") if item.strip()]
+    for version in versions:
+        if not VERSION_FORMAT.match(version):
+            raise ConfigError(f"--requests: {version!r} is not a version like 2.32.3")
+    if not versions:
+        raise ConfigError("--requests is empty; pass versions like 2.31.0,2.32.3")
+    return list(dict.fromkeys(versions))
+
+
+def parse_run_time(text: str) -> int:
+    """'20s', '2m', '1h30m' or '20' -> seconds, like Locust's -t."""
+    match = TIMESPAN.match(text.strip())
+    seconds = 0
+    if match and any(match.groups()):
+        hours, minutes, secs = (int(group or 0) for group in match.groups())
+        seconds = hours * 3600 + minutes * 60 + secs
+    if seconds <= 0:
+        raise ConfigError(f"--run-time {text!r}: use a duration like 20s, 2m or 1h30m")
+    return seconds
+
+
+def check_host(url: str) -> None:
+    """ConfigError unless `url` is https:// and something listens there."""
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname:
+        raise ConfigError(f"--host {url!r}: use an https:// URL like https://127.0.0.1:8443")
+    port = parts.port or 443
+    try:
+        socket.create_connection((parts.hostname, port), timeout=3).close()
+    except OSError as error:
+        raise ConfigError(
+            f"--host {url}: cannot connect to {parts.hostname}:{port} ({error.strerror or error}); "
+            "start the server, or drop --host to use the embedded echo server"
+        ) from None
+
+
+def plan(args: argparse.Namespace) -> tuple[list[Cell], list[tuple[str, str]]]:
+    """Every cell run of the matrix, and the interpreters (path, 'X.Y') it needs."""
+    strategies = choices("--strategies", args.strategies, STRATEGIES, everything="all")
+    versions = parse_versions(args.requests)
+    modes = choices("--concurrency", args.concurrency, CONCURRENCY)
+    keepalives = [KEEPALIVE[k] for k in choices("--keepalive", args.keepalive, list(KEEPALIVE))]
+    if args.users < 1 or args.repeat < 1:
+        raise ConfigError("--users and --repeat must be at least 1")
+    specs = [item.strip() for item in args.python.split(",") if item.strip()]
+    pythons = [resolve_python(spec) for spec in specs] or [current_python()]
+    cells = [
+        Cell(label, version, mode, keepalive, strategy, repeat)
+        for _, label in pythons
+        for version in versions
+        for mode in modes
+        for keepalive in keepalives
+        for strategy in strategies
+        for repeat in range(1, args.repeat + 1)
+    ]
+    return cells, pythons
+
+
+class Progress:
+    """A one-line progress bar with ETA on stderr, redrawn in place on a terminal."""
+
+    def __init__(self, total: int, estimate_s: float, stream=None):
+        self.total, self.estimate_s, self.done = total, estimate_s, 0
+        self.stream = stream or sys.stderr
+        self.started = time.monotonic()
+
+    def show(self, label: str) -> None:
+        elapsed = time.monotonic() - self.started
+        per_cell = elapsed / self.done if self.done else self.estimate_s
+        filled = int(24 * self.done / max(self.total, 1))
+        line = (
+            f"[{'#' * filled:<24}] {self.done}/{self.total} cells | {clock(elapsed)} elapsed | "
+            f"ETA {clock(per_cell * (self.total - self.done))} | {label}"
+        )
+        if self.stream.isatty():  # redraw in place; a wrapped line could not be redrawn
+            width = shutil.get_terminal_size().columns - 1
+            self.stream.write(f"\r\033[K{line[:width]}")
+        else:
+            self.stream.write(f"{line}\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.stream.isatty():
+            self.stream.write("\n")
+
+
+def clock(seconds: float) -> str:
+    """'m:ss' (or 'h:mm:ss')."""
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def execute(
+    cells: list[Cell],
+    envs: dict[tuple[str, str], Env],
+    settings: CellSettings,
+    out_dir: Path,
+    must_be_clean: tuple[str, ...],
+    build_argv: ArgvBuilder = locust_argv,
+    resume: bool = False,
+) -> tuple[list[dict], bool]:
+    """Run the cells not yet in results.jsonl, appending a row as each ends.
+
+    Returns (rows written now, interrupted): Ctrl-C kills the running cell's process group
+    and stops; rows already written stay.
+    """
+    results = out_dir / "results.jsonl"
+    done = set()
+    if resume and results.exists():
+        earlier = load_rows(out_dir)
+        done = {row["key"] for row in earlier}
+        # One matrix, one policy: earlier rows follow this run's --must-be-clean too.
+        for row in earlier:
+            row["must_be_clean"] = row["strategy"] in must_be_clean
+        results.with_suffix(".tmp").write_text("".join(json.dumps(r) + "\n" for r in earlier))
+        results.with_suffix(".tmp").replace(results)
+    todo = [cell for cell in cells if cell.key not in done]
+    if len(done) and len(todo) < len(cells):
+        print(f"resuming: {len(cells) - len(todo)} cells already done", file=sys.stderr)
+    progress, rows = Progress(len(todo), settings.run_time_s + 5), []
+    try:
+        for cell in todo:
+            progress.show(f"{cell.key} ...")
+            row = run_cell(
+                cell, envs[(cell.python, cell.requests_version)], settings, out_dir, build_argv
+            )
+            row["must_be_clean"] = cell.strategy in must_be_clean
+            with open(results, "a") as output:
+                output.write(json.dumps(row) + "\n")
+            rows.append(row)
+            progress.done += 1
+            progress.show(f"{cell.key}: {row['detail']}")
+    except KeyboardInterrupt:
+        progress.close()
+        print(f"interrupted: kept {len(rows)} finished cells in {results}", file=sys.stderr)
+        return rows, True
+    progress.close()
+    return rows, False
+
+
+def start_target(args: argparse.Namespace, out_dir: Path):
+    """(url, identities.json, echo server handle or None): --host, or the embedded server."""
+    if args.host:
+        check_host(args.host)
+        if not args.identities or not Path(args.identities).is_file():
+            raise ConfigError(
+                "--host needs --identities FILE: an identities.json the server trusts"
+            )
+        return args.host, str(Path(args.identities).resolve()), None
+    if args.identities:
+        raise ConfigError("--identities is for --host; the embedded server makes its own PKI")
+    from .echo_server import start_echo_server_process  # gevent: only when needed
+    from .pki import generate_pki
+
+    certs_dir = out_dir / "certs"
+    generate_pki(str(certs_dir))
+    server = start_echo_server_process(str(certs_dir), log_file=str(out_dir / "echo-server.log"))
+    return server.url, str((certs_dir / "identities.json").resolve()), server
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the envs, run every cell, write the reports; 1 if a must-be-clean cell is not."""
+    run_time_s = parse_run_time(args.run_time)
+    must_be_clean = ()
+    if args.must_be_clean.strip():  # an empty list: the exit status never fails
+        must_be_clean = tuple(choices("--must-be-clean", args.must_be_clean, STRATEGIES))
+    cells, pythons = plan(args)
+    out_dir = Path(args.out)
+    results = out_dir / "results.jsonl"
+    if results.exists() and results.stat().st_size and not args.resume:
+        raise ConfigError(f"{results} exists; pass --resume to continue it, or another --out")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    host, identities, server = start_target(args, out_dir)
+    try:
+        environments = Environments(args.env_dir)
+        versions = list(dict.fromkeys(cell.requests_version for cell in cells))
+        envs = {
+            (label, version): environments.ensure(path, label, version)
+            for path, label in pythons
+            for version in versions
+        }
+        settings = CellSettings(
+            users=args.users, run_time_s=run_time_s, host=host, identities=identities,
+            timeout_s=run_time_s + args.timeout_margin, host_label=args.host or "embedded",
+        )  # fmt: skip
+        _, interrupted = execute(
+            cells, envs, settings, out_dir, must_be_clean, locust_argv, resume=args.resume
+        )
+    finally:
+        if server is not None:
+            server.stop()
+    if not results.exists():
+        return 130 if interrupted else 0
+    summary_path, html_path = write_reports(out_dir)
+    rows = load_rows(out_dir)
+    print(f"wrote {results}, {summary_path}, {html_path}")
+    print("\n".join(verdict_lines(rows)))
+    if interrupted:
+        return 130
+    return 1 if failing_rows(rows) else 0

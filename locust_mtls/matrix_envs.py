@@ -1,0 +1,160 @@
+"""Cached virtualenvs for the matrix: one per (Python, requests version).
+
+locust 2.47 declares requests>=2.33.1, so an env gets locust and the other dependencies first
+and then `requests==X` installed over them with --no-deps. The checkout is made importable by
+a .pth file rewritten at every use, so a cached env follows the repo wherever it is cloned.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from .errors import ConfigError
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_ENV_DIR = Path.home() / ".cache" / "locust-mtls" / "envs"
+OTHER_PACKAGES = ("trustme", "gevent", "cryptography", "certifi")
+INSTALL_TIMEOUT_S = 900
+# Read versions from package metadata: importing locust after requests would monkey-patch
+# ssl too late, and the probe must not change what it measures.
+PROBE = """
+import json, platform, ssl, sysconfig
+from importlib.metadata import version, PackageNotFoundError
+def installed(name):
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+facts = {name: installed(name) for name in ("requests", "urllib3", "locust", "gevent")}
+facts.update(python=platform.python_version(), openssl=ssl.OPENSSL_VERSION,
+             purelib=sysconfig.get_paths()["purelib"])
+print(json.dumps(facts))
+"""
+
+
+@dataclass(frozen=True)
+class Env:
+    """A ready virtualenv: its interpreter and the exact versions it holds."""
+
+    python: str  # the env's interpreter
+    facts: dict  # requests, urllib3, locust, gevent, python, openssl
+
+
+def resolve_python(spec: str) -> tuple[str, str]:
+    """'3.12' or a path -> (interpreter, 'X.Y'); ConfigError when nothing found runs."""
+    if os.sep in spec:
+        candidates = [spec]
+    else:
+        pyenv = os.path.expanduser(f"~/.pyenv/versions/{spec}*/bin/python{spec}")
+        candidates = [shutil.which(f"python{spec}"), *sorted(glob.glob(pyenv))]
+    for candidate in filter(None, candidates):
+        try:
+            done = subprocess.run(
+                [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                capture_output=True, text=True, timeout=30,
+            )  # fmt: skip
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if done.returncode == 0:
+            return candidate, done.stdout.strip()
+    raise ConfigError(
+        f"--python {spec}: no working interpreter found (tried python{spec} on PATH and "
+        "~/.pyenv/versions); pass the interpreter's path"
+    )
+
+
+def current_python() -> tuple[str, str]:
+    """The interpreter running the matrix, as (path, 'X.Y')."""
+    return sys.executable, f"{sys.version_info[0]}.{sys.version_info[1]}"
+
+
+class Environments:
+    """The env cache directory; `ensure` builds an env once and reuses it while valid."""
+
+    def __init__(self, env_dir: str | Path = DEFAULT_ENV_DIR, repo: Path = REPO):
+        self.env_dir = Path(env_dir).expanduser()
+        self.repo = repo
+
+    def ensure(self, interpreter: str, python_label: str, requests_version: str) -> Env:
+        """The env for this Python and requests version, built if missing or broken."""
+        name = f"py{python_label}-requests-{requests_version}"
+        path = self.env_dir / name
+        try:
+            self.env_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ConfigError(f"--env-dir {self.env_dir}: {error.strerror}") from None
+        with open(self.env_dir / f"{name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # two matrix runs must not build one env at once
+            facts = probe(path)
+            if not facts or facts["requests"] != requests_version or not facts["locust"]:
+                shutil.rmtree(path, ignore_errors=True)
+                self._build(interpreter, path, requests_version, self.env_dir / f"{name}.log")
+                facts = probe(path)
+                if not facts or facts["requests"] != requests_version:
+                    raise ConfigError(f"{path} was built but holds no requests {requests_version}")
+            Path(facts.pop("purelib"), "locust_mtls_repo.pth").write_text(f"{self.repo}\n")
+        return Env(python=str(path / "bin" / "python"), facts=facts)
+
+    def _build(self, interpreter: str, path: Path, requests_version: str, log: Path) -> None:
+        python = str(path / "bin" / "python")
+        try:  # the same locust as the runner's, so envs differ only in requests
+            dependencies = [f"locust=={version('locust')}", *OTHER_PACKAGES]
+        except PackageNotFoundError:
+            dependencies = ["locust", *OTHER_PACKAGES]
+        requests_pin = f"requests=={requests_version}"
+        uv = shutil.which("uv")
+        if uv:
+            steps = [
+                [uv, "venv", "--python", interpreter, str(path)],
+                [uv, "pip", "install", "--python", python, *dependencies],
+                [uv, "pip", "install", "--python", python, "--no-deps", requests_pin],
+            ]
+        else:
+            steps = [
+                [interpreter, "-m", "venv", str(path)],
+                [python, "-m", "pip", "install", *dependencies],
+                [python, "-m", "pip", "install", "--no-deps", requests_pin],
+            ]
+        print(f"building {path} (log: {log})", file=sys.stderr)
+        log.write_text("")
+        for step in steps:
+            with open(log, "ab") as output:
+                output.write(f"$ {' '.join(step)}\n".encode())
+                output.flush()
+                try:
+                    done = subprocess.run(
+                        step, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+                        timeout=INSTALL_TIMEOUT_S,
+                    )  # fmt: skip
+                    failed = done.returncode != 0
+                except subprocess.TimeoutExpired:
+                    failed = True
+            if failed:
+                shutil.rmtree(path, ignore_errors=True)
+                raise ConfigError(
+                    f"could not build the env for requests {requests_version}: "
+                    f"`{' '.join(step[-2:])}` failed; see {log}"
+                )
+
+
+def probe(path: Path) -> dict | None:
+    """Versions inside the env at `path` (one interpreter start), None if it does not run."""
+    python = path / "bin" / "python"
+    if not python.exists():
+        return None
+    try:
+        done = subprocess.run(
+            [str(python), "-I", "-c", PROBE], capture_output=True, text=True, timeout=60
+        )
+        return json.loads(done.stdout) if done.returncode == 0 else None
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return None

@@ -1,0 +1,135 @@
+"""Report rebuild from results.jsonl alone: summary.md cells, verdict, offline report.html."""
+
+import json
+import re
+
+import pytest
+
+from locust_mtls import report
+from locust_mtls.cli import main
+from locust_mtls.errors import ConfigError
+
+ENVIRONMENT = {
+    "requests": "2.32.3",
+    "urllib3": "2.8.0",
+    "locust": "2.47.0",
+    "gevent": "26.9.0",
+    "python": "3.11.7",
+    "openssl": "OpenSSL 3.0.19 27 Jan 2026",
+}
+
+
+def row(strategy, version="2.32.3", concurrency="greenlet", keepalive=False, repeat=1, **fields):
+    """A results.jsonl row as matrix_cells.cell_row writes it; counters overridable."""
+    base = {
+        "key": f"py3.11/requests-{version}/{concurrency}/{keepalive}/{strategy}/{repeat}",
+        "strategy": strategy, "python": "3.11", "requests_version": version,
+        "concurrency": concurrency, "keepalive": keepalive, "repeat": repeat, "users": 32,
+        "run_time_s": 15, "host": "embedded",
+        "must_be_clean": strategy in report.MUST_BE_CLEAN_DEFAULT, "outcome": "clean",
+        "detail": "clean", "requests": 1000, "failures": 0, "wrong_identity": 0, "bleed": 0,
+        "handshakes": 1000, "handshake_ms": {"p50": 2.5, "p95": 6.0}, "rps": 400.0,
+        "elapsed_s": 15.0, "crash": None, "returncode": 0,
+        "environment": {**ENVIRONMENT, "requests": version},
+        "client_path": f"requests {version}: shared preloaded SSLContext (verify=True)",
+        "log_file": f"cells/{strategy}.log", "summary_file": f"cells/{strategy}.json",
+    }  # fmt: skip
+    base.update(fields)
+    return base
+
+
+def crashed(strategy, repeat, **fields):
+    crash = {"signal": "SIGSEGV", "where": "thread-engine", "requests_done": 80,
+             "stack_file": "cells/crashes/x.faulthandler.log"}  # fmt: skip
+    detail = "crashed: SIGSEGV after 80 requests, faulthandler stack saved"
+    return row(strategy, concurrency="native-threads", repeat=repeat, outcome="crashed",
+               detail=detail, crash=crash, requests=80, rps=0.0, **fields)  # fmt: skip
+
+
+ROWS = [
+    *(crashed("requests-default", r) for r in (1, 2, 3)),
+    *(row("requests-default", repeat=r, outcome="bleed", bleed=500, failures=500) for r in (1, 2)),
+    row("requests-default", version="2.34.2", rps=412.0),
+    row("identity-cache", version="2.34.2", repeat=1, rps=500.0),
+    row("identity-cache", version="2.34.2", repeat=2, rps=540.0),
+    row("locked-load", outcome="wrong-identity", wrong_identity=30, failures=30),
+    row("thread-local", outcome="hung", detail="hung: killed after 45 s", returncode=None),
+]
+
+
+@pytest.fixture
+def results_dir(tmp_path):
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    return tmp_path
+
+
+def test_cells_show_the_worst_outcome_and_its_rate():
+    strategies, columns, cells = report.grid(ROWS)
+    assert strategies == ["requests-default", "thread-local", "locked-load", "identity-cache"]
+    crash_column = ("3.11", "2.32.3", "native-threads", False)
+    greenlet_232 = ("3.11", "2.32.3", "greenlet", False)
+    greenlet_234 = ("3.11", "2.34.2", "greenlet", False)
+    assert cells[("requests-default", crash_column)]["text"] == "crash 3/3"
+    assert cells[("requests-default", greenlet_232)]["text"] == "bleed 50%"
+    assert cells[("requests-default", greenlet_234)]["text"] == "clean 412 rps"
+    assert cells[("locked-load", greenlet_232)]["text"] == "wrong id 3%"
+    assert cells[("thread-local", greenlet_232)]["text"] == "hung 1/1"
+    pooled = cells[("identity-cache", greenlet_234)]
+    assert (pooled["rps"], pooled["rps_min"], pooled["rps_max"]) == (520.0, 500.0, 540.0)
+    mixed = report.aggregate([ROWS[0], row("x", repeat=2), row("x", repeat=3)])
+    assert mixed["text"] == "crash 1/3"
+
+
+def test_report_command_rebuilds_summary_and_html_from_jsonl_alone(results_dir, capsys):
+    assert main(["report", str(results_dir)]) == 0
+    assert "NOT CLEAN: thread-local" in capsys.readouterr().out
+    summary = (results_dir / "summary.md").read_text()
+    header, rule, *table = summary.splitlines()
+    assert header.startswith("| strategy | 2.32.3<br>greenlet<br>keep-alive off |")
+    assert rule.count("|---") == 4  # strategy + three columns
+    assert table[0] == "| requests-default | bleed 50% | crash 3/3 | clean 412 rps |"
+    assert "| identity-cache (must be clean) |  |  | clean 520 rps |" in summary
+    assert "NOT CLEAN: thread-local on requests 2.32.3" in summary
+    assert "OpenSSL 3.0.19" in summary and "urllib3 2.8.0" in summary
+    page = (results_dir / "report.html").read_text()
+    page = page.replace("\\u002f", "/")  # plotly's JSON escapes "/" inside <script>
+    needles = ["crash 3/3", "bleed 50%", "locked-load", "a lock around the load alone"]
+    needles += ["OpenSSL 3.0.19", "shared preloaded SSLContext", "x.faulthandler.log"]
+    for needle in needles:
+        assert needle in page
+
+
+def test_report_html_is_self_contained(results_dir):
+    report.write_reports(results_dir)
+    page = (results_dir / "report.html").read_text()
+    external = re.findall(
+        r"<(?:script|link|img|iframe)\b[^>]*(?:src|href)\s*=\s*[\"']?(?:https?:)?//", page, re.I
+    )
+    assert external == []
+    assert page.count("<script") >= 3  # plotly.js once, then one per figure
+    assert len(re.findall(r"\* plotly\.js v\d", page)) == 1  # the library is inlined once only
+
+
+def test_verdict_is_clean_when_only_unsafe_by_design_strategies_fail():
+    rows = [
+        r for r in ROWS if r["strategy"] in ("requests-default", "locked-load", "identity-cache")
+    ]
+    assert report.failing_rows(rows) == []
+    assert report.verdict_lines(rows) == ["All must-be-clean strategies are clean: identity-cache."]
+    assert [r["strategy"] for r in report.failing_rows(ROWS)] == ["thread-local"]
+
+
+def test_bad_results_files_are_one_line_errors(tmp_path):
+    with pytest.raises(ConfigError, match="results.jsonl not found"):
+        report.load_rows(tmp_path)
+    (tmp_path / "results.jsonl").write_text(json.dumps(ROWS[0]) + "\n{oops\n")
+    with pytest.raises(ConfigError, match=r"results.jsonl:2 is not JSON"):
+        report.load_rows(tmp_path)
+
+
+def test_legend_knows_every_registered_strategy():
+    from locust_mtls.strategies import STRATEGIES
+
+    assert tuple(STRATEGIES) == report.STRATEGIES
+    assert "locked-load" not in report.MUST_BE_CLEAN_DEFAULT
+    assert {"requests-default", "shared-context"}.isdisjoint(report.MUST_BE_CLEAN_DEFAULT)
