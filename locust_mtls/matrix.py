@@ -57,6 +57,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--keepalive", default="on,off", help="on (reuse connections), off (new TLS each) or both")
     add("--users", type=int, default=32, help="Locust users per cell (default 32)")
     add("--run-time", default="20s", help="run time per cell, e.g. 20s or 1m (default 20s)")
+    add(
+        "--no-cert-split",
+        choices=["requests", "users"],
+        default="requests",
+        help="requests: each user mixes cert and no-cert requests (default); users: half the "
+        "users never send a cert (requests 2.31.0 reuses a Session's connections across "
+        "certs, psf/requests#2863, so the two differ there)",
+    )
     add("--repeat", type=int, default=1, help="runs per cell; races are intermittent (default 1)")
     add("--host", default="", help="https://host:port to test instead of the embedded server")
     add("--identities", default="", help="identities.json for --host (see docs/design.md)")
@@ -289,6 +297,7 @@ def run(args: argparse.Namespace) -> int:
         settings = CellSettings(
             users=args.users, run_time_s=run_time_s, host=host, identities=identities,
             timeout_s=run_time_s + args.timeout_margin, host_label=args.host or "embedded",
+            no_cert_split=args.no_cert_split,
         )  # fmt: skip
         _, interrupted = execute(
             cells, envs, settings, out_dir, must_be_clean, locust_argv, resume=args.resume

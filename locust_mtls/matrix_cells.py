@@ -54,6 +54,7 @@ class CellSettings:
     identities: str
     timeout_s: float
     host_label: str = "embedded"
+    no_cert_split: str = "requests"  # or "users" (see --mtls-no-cert-split)
 
 
 # (cell, env, settings, summary_file) -> argv of the process that runs the cell
@@ -70,6 +71,7 @@ def locust_argv(cell: Cell, env: Env, settings: CellSettings, summary_file: Path
         "--mtls-identities", settings.identities, "--mtls-strategy", cell.strategy,
         "--mtls-concurrency", cell.concurrency,
         "--mtls-keepalive", "on" if cell.keepalive else "off",
+        "--mtls-no-cert-split", settings.no_cert_split,
         "--mtls-summary-file", str(summary_file),
         "--mtls-crash-dir", str(summary_file.parent / "crashes"),
     ]  # fmt: skip
@@ -107,6 +109,7 @@ def run_cell(
         "requests_version": cell.requests_version, "concurrency": cell.concurrency,
         "keepalive": cell.keepalive, "repeat": cell.repeat, "users": settings.users,
         "run_time_s": settings.run_time_s, "host": settings.host_label,
+        "no_cert_split": settings.no_cert_split,
         "started_at": started_at.isoformat(timespec="seconds"),
         "wall_s": round(time.monotonic() - started, 1),
         "log_file": str(log_file.relative_to(out_dir)),

@@ -1,105 +1,41 @@
-"""Locust glue: `--mtls-*` options, the out-of-the-box echo server, counters on disk.
+"""Locust glue: `--mtls-*` options, the out-of-the-box echo server, the web UI tab,
+worker reports, the summary file and the exit-code gate.
 
 Importing this module (user.py does) registers the listeners on Locust's global
 events. Every option is also a `LOCUST_MTLS_*` environment variable and a
-locust.conf key.
+locust.conf key. In a distributed run the master owns the echo server, the summary
+file and the gate, all from the counters of every worker summed (distributed.py).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
+import time
 
 import gevent
 from locust import events
-from locust.runners import WorkerRunner
+from locust.runners import MasterRunner, WorkerRunner
 
+from . import web_ui
+from .distributed import WorkerReports
 from .errors import ConfigError
 from .mtls_run import MtlsRun
-from .options import FAIL_ON_KINDS, run_options_from, settings_from
-from .strategies import STRATEGIES
+from .options import FAIL_ON_KINDS, preflight, run_options_from, settings_from
+from .plugin_options import OPTIONS, env_var
+from .stats import MtlsStats
 
 logger = logging.getLogger("locust_mtls")
 
 
 @events.init_command_line_parser.add_listener
 def add_options(parser) -> None:
-    def option(name, **kwargs):
-        # On the parser itself, not an argument group: only LocustArgumentParser
-        # understands include_in_web_ui / is_secret.
-        env_var = "LOCUST_" + name.lstrip("-").upper().replace("-", "_")
-        parser.add_argument(name, env_var=env_var, **kwargs)
-
-    option(
-        "--mtls-strategy",
-        default="identity-cache",
-        help=f"client strategy: {', '.join(STRATEGIES)}",
-    )
-    option(
-        "--mtls-concurrency",
-        default="greenlet",
-        help="greenlet (Locust's way) or native-threads (OS threads in a child process)",
-    )
-    option("--mtls-keepalive", default="on", help="on, or off for a new TLS connection per request")
-    option(
-        "--mtls-no-cert-fraction",
-        default="0.5",
-        help="fraction of requests sent without a client certificate (0..1)",
-    )
-    option(
-        "--mtls-identities",
-        default="",
-        help="identities.json (default: certs/identities.json, generated when no --host)",
-    )
-    option(
-        "--mtls-cert",
-        default="",
-        help="one client certificate (PEM or PKCS#12) instead of --mtls-identities",
-    )
-    option("--mtls-key", default="", help="its key, when not in the --mtls-cert file")
-    option(
-        "--mtls-key-password",
-        default="",
-        is_secret=True,
-        help="password of the key or PKCS#12 file",
-    )
-    option("--mtls-ca", default="", help="CA file that signed the server's certificate")
-    option(
-        "--mtls-identity-header",
-        default="X-Client-Cert-Fingerprint",
-        help="response header carrying the SHA-256 fingerprint of the client cert the server saw",
-    )
-    option(
-        "--mtls-trust-env",
-        default="off",
-        include_in_web_ui=False,
-        help="on: let REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE change requests' verify path",
-    )
-    option("--mtls-timeout", default="5,30", help="connect,read timeouts in seconds")
-    option(
-        "--mtls-fail-on",
-        default="wrong-identity,bleed,crash",
-        help="exit code 1 when any of these happened (empty: never)",
-    )
-    option(
-        "--mtls-summary-file",
-        default="",
-        include_in_web_ui=False,
-        help="JSON counters, rewritten every second and at exit",
-    )
-    option(
-        "--mtls-crash-dir",
-        default="mtls-crashes",
-        include_in_web_ui=False,
-        help="where native-thread crashes leave faulthandler stacks",
-    )
-    option(
-        "--mtls-certs-dir",
-        default="certs",
-        include_in_web_ui=False,
-        help="where the embedded echo server's PKI is generated",
-    )
+    # On the parser itself, not an argument group: only LocustArgumentParser
+    # understands include_in_web_ui / is_secret.
+    for name, default, help_text, extra in OPTIONS:
+        parser.add_argument(name, default=default, help=help_text, env_var=env_var(name), **extra)
 
 
 def mtls_run(environment) -> MtlsRun:
@@ -108,6 +44,20 @@ def mtls_run(environment) -> MtlsRun:
     if run is None:
         run = environment.mtls_run = MtlsRun(run_options_from(environment.parsed_options))
     return run
+
+
+def is_worker(environment) -> bool:
+    return isinstance(environment.runner, WorkerRunner)
+
+
+def run_totals(environment) -> MtlsStats:
+    """The run's counters: this process's, plus every worker's on a master."""
+    run = getattr(environment, "mtls_run", None)
+    local = run.stats if run is not None else None
+    reports = getattr(environment, "mtls_worker_reports", None)
+    if reports is None:
+        return local if local is not None else MtlsStats()
+    return reports.total(local)
 
 
 def fail(error: ConfigError) -> None:
@@ -120,13 +70,33 @@ def on_init(environment, **_kwargs) -> None:
     options = environment.parsed_options
     if options is None or not hasattr(options, "mtls_strategy"):
         return  # a library use of Locust without our options
+    environment.mtls_started_at = time.time()
     try:
         settings_from(options)  # cheap checks first: no server started for a typo
-        if not environment.host and not isinstance(environment.runner, WorkerRunner):
+        if is_worker(environment):
+            # A worker runs with the master's options, which arrive with each spawn
+            # message (test_start); its own may point at files only the master has.
+            environment.events.report_to_master.add_listener(
+                lambda data, **_: report_to_master(environment, data)
+            )
+            return
+        if not environment.host:
             start_embedded_echo_server(environment)
         mtls_run(environment)
     except ConfigError as error:
         fail(error)
+    if isinstance(environment.runner, MasterRunner):
+        reports = environment.mtls_worker_reports = WorkerReports()
+        environment.events.worker_report.add_listener(
+            lambda client_id, data, **_: reports.receive(client_id, data)
+        )
+    if environment.web_ui is not None:
+        web_ui.install(
+            environment.web_ui,
+            lambda: run_totals(environment),
+            base_path=options.web_base_path or "",
+            validate=lambda form: form_error(environment, form),
+        )
     if options.mtls_summary_file:
         gevent.spawn(write_summary_every_second, environment)
 
@@ -137,6 +107,7 @@ def start_embedded_echo_server(environment) -> None:
     from .pki import generate_pki
 
     options = environment.parsed_options
+    preflight(options)  # bad input: one line, before certs/ or a server exist
     generate_pki(options.mtls_certs_dir)
     server = start_echo_server_process(options.mtls_certs_dir)
     environment.mtls_echo_server = server
@@ -146,73 +117,139 @@ def start_embedded_echo_server(environment) -> None:
     logger.info("embedded mTLS echo server on %s (pid %d)", server.url, server.pid)
 
 
+def form_error(environment, form) -> str | None:
+    """Why the web UI's start form cannot start a test (one line), or None."""
+    values = {key: value for key, value in form.items() if key.startswith("mtls_")}
+    options = type(environment.parsed_options)(**{**vars(environment.parsed_options), **values})
+    options.host = form.get("host") or environment.host
+    try:
+        run_options_from(options)
+    except ConfigError as error:
+        return f"locust-mtls: {error}"
+    return None
+
+
 @events.test_start.add_listener
 def on_test_start(environment, **_kwargs) -> None:
     if getattr(environment, "parsed_options", None) is None:
         return
+    reports = getattr(environment, "mtls_worker_reports", None)
+    if reports is not None:
+        reports.clear()  # every worker starts this test from zero too
     # Options may have changed in the web UI's start form (or come from the master).
     previous = getattr(environment, "mtls_run", None)
     try:
         environment.mtls_run = MtlsRun(run_options_from(environment.parsed_options))
     except ConfigError as error:
-        logger.error("locust-mtls: %s", error)
+        where = "worker" if is_worker(environment) else "start"
+        logger.error("locust-mtls: error at %s: %s", where, error)
         environment.runner.quit()
         return
     if previous is not None:
         previous.close()
 
 
-def write_summary(environment) -> None:
+def report_to_master(environment, data: dict) -> None:
+    """Worker: add this process's cumulative counters to Locust's periodic report."""
     run = getattr(environment, "mtls_run", None)
-    if run is not None and environment.parsed_options.mtls_summary_file:
-        run.stats.write(environment.parsed_options.mtls_summary_file)
+    if run is not None:
+        WorkerReports.attach(data, run.stats)
+
+
+def write_summary(environment, extra: dict | None = None) -> None:
+    """Rewrite --mtls-summary-file atomically with the run's totals (never on a worker)."""
+    path = environment.parsed_options.mtls_summary_file
+    if not path or is_worker(environment) or getattr(environment, "mtls_run", None) is None:
+        return
+    document = run_totals(environment).to_dict()
+    reports = getattr(environment, "mtls_worker_reports", None)
+    if reports is not None:
+        document["workers_reported"] = sorted(reports.by_worker)
+    document.update(extra or {})
+    temporary = f"{path}.tmp"
+    with open(temporary, "w") as file:
+        json.dump(document, file, indent=1)
+    os.replace(temporary, path)
 
 
 def write_summary_every_second(environment) -> None:
     # A crash of the Locust process itself then loses at most one second of counters.
-    while True:
+    while not getattr(environment, "mtls_finished", False):
         write_summary(environment)
         gevent.sleep(1.0)
 
 
 @events.quitting.add_listener
 def on_quitting(environment, **_kwargs) -> None:
+    if environment.runner is not None and not isinstance(environment.runner, MasterRunner):
+        environment.runner.stop()  # Ctrl-C/SIGTERM quit with users running: stop them first
     run = getattr(environment, "mtls_run", None)
-    if run is None:
-        return
-    run.close()
-    run.stats.finished = True
-    write_summary(environment)
-    print_summary(run)
-    set_exit_code(environment, run)
     server = getattr(environment, "mtls_echo_server", None)
+    if run is not None:
+        run.close()
+        run.stats.finished = environment.mtls_finished = True
+    if run is not None and not is_worker(environment):
+        totals = run_totals(environment)
+        server_counts = echo_server_counts(server, run)
+        write_summary(environment, {"echo_server": server_counts} if server_counts else None)
+        write_reports(environment, totals, environment.mtls_started_at)
+        print_summary(totals, server_counts)
+        set_exit_code(environment, totals)
     if server is not None:
         server.stop()
+        environment.mtls_echo_server = None
 
 
-def set_exit_code(environment, run: MtlsRun) -> None:
-    kinds = [
-        FAIL_ON_KINDS[k.strip()]
-        for k in environment.parsed_options.mtls_fail_on.split(",")
-        if k.strip()
-    ]
-    for name, stats in run.stats.by_strategy.items():
-        hits = {kind: getattr(stats, kind) for kind in kinds if getattr(stats, kind)}
-        if hits:
-            logger.error("locust-mtls: %s failed its mTLS gate: %s", name, hits)
-            environment.process_exit_code = 1
+def echo_server_counts(server, run: MtlsRun) -> dict | None:
+    """What the embedded echo server saw, to check the client's counters against."""
+    from .echo_server import fetch_stats
+
+    if server is None:
+        return None
+    try:
+        return fetch_stats(server.url, run.options.trust.ca_file, timeout=2.0)
+    except (OSError, RuntimeError, ValueError) as error:
+        logger.warning("locust-mtls: could not read the echo server's counters: %s", error)
+        return None
 
 
-def print_summary(run: MtlsRun) -> None:
-    print(f"\nmTLS summary ({run.stats.client_path})")
-    print(
-        f"{'strategy':<20}{'mode':<16}{'requests':>9}{'rps':>8}{'wrong id':>9}{'bleed':>7}"
-        f"{'crashes':>8}{'hs p50':>8}{'hs p95':>8}"
-    )
-    for name, data in run.stats.to_dict()["strategies"].items():
-        mode = f"{data['concurrency']}/{'ka' if data['keepalive'] else 'no-ka'}"
-        print(
-            f"{name:<20}{mode:<16}{data['requests']:>9}{data['rps']:>8}{data['wrong_identity']:>9}"
-            f"{data['bleed']:>7}{data['crashes']:>8}{data['handshake_ms']['p50']:>8}"
-            f"{data['handshake_ms']['p95']:>8}"
-        )
+def write_reports(environment, totals: MtlsStats, started_at: float) -> None:
+    """The mTLS table next to Locust's own: `{--csv}_mtls.csv` and inside `--html`."""
+    options = environment.parsed_options
+    if getattr(options, "csv_prefix", None):
+        with open(f"{options.csv_prefix}_mtls.csv", "w") as file:
+            file.write(web_ui.csv_text(totals))
+    html_file = getattr(options, "html_file", None)
+    # Locust writes the report just before quitting; an older file is another run's.
+    if html_file and os.path.exists(html_file) and os.path.getmtime(html_file) >= started_at:
+        with open(html_file, encoding="utf-8") as file:
+            report = file.read()
+        with open(html_file, "w", encoding="utf-8") as file:
+            file.write(web_ui.insert_into_report(report, totals))
+
+
+def failed_gates(fail_on: str, totals: MtlsStats) -> dict[str, dict[str, int]]:
+    """{strategy: {counter: count}} of every --mtls-fail-on counter that is not zero."""
+    kinds = [FAIL_ON_KINDS[k.strip()] for k in fail_on.split(",") if k.strip()]
+    hits = {}
+    for name, stats in totals.by_strategy.items():
+        counts = {kind: getattr(stats, kind) for kind in kinds if getattr(stats, kind)}
+        if counts:
+            hits[name] = counts
+    return hits
+
+
+def set_exit_code(environment, totals: MtlsStats) -> None:
+    """Exit code 1 on a failed gate; otherwise leave it to Locust (--exit-code-on-error)."""
+    hits = failed_gates(environment.parsed_options.mtls_fail_on, totals)
+    for name, counts in hits.items():
+        logger.error("locust-mtls: %s failed its mTLS gate: %s", name, counts)
+    if hits:
+        # Keep a higher code a locustfile may have set; never lower it to 1.
+        environment.process_exit_code = max(environment.process_exit_code or 0, 1)
+
+
+def print_summary(totals: MtlsStats, server_counts: dict | None = None) -> None:
+    print(web_ui.text_table(totals))
+    if server_counts is not None:
+        print(f"echo server saw {server_counts['requests']} requests")

@@ -134,6 +134,20 @@ def test_strategies_run_side_by_side(tmp_path):
 def test_unknown_strategy_is_one_line_and_exit_code_2(tmp_path):
     done = run_locust("-f", MTLS, "-t", "1s", "--mtls-strategy", "fastest", cwd=tmp_path)
     assert done.returncode == 2
-    assert "locust-mtls: error: unknown strategy 'fastest'; choose one of:" in done.stderr
+    assert (
+        "--mtls-strategy: invalid choice: 'fastest' (choose from 'requests-default'," in done.stderr
+    )
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "certs").exists()  # nothing started, nothing written
+
+
+def test_no_cert_split_by_users_gives_whole_users_no_certificate(tmp_path):
+    done = run_locust(
+        "-f", MTLS, "-u", "4", "-r", "4", "-t", "3s", "--mtls-no-cert-split", "users",
+        "--mtls-summary-file", "s.json", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    stats = summary(tmp_path / "s.json")["strategies"]["identity-cache"]
+    assert stats["identities_in_use"] == ["client-1", "client-2"]  # 2 of 4 users, round-robin
+    assert stats["failures"] == 0
+    assert "identity-cache / (no cert)" in done.stdout + done.stderr

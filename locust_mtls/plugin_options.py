@@ -1,0 +1,99 @@
+"""The `--mtls-*` options Locust gets: name, default, help and how the web UI shows them.
+
+Plain data (no Locust import), registered by plugin.py on Locust's parser. Each option
+is also a `LOCUST_MTLS_*` environment variable and a locust.conf key (`mtls-strategy =
+shared-context`). Values are checked by options.py; `choices` are checked by argparse.
+"""
+
+from __future__ import annotations
+
+from .concurrency import CONCURRENCY_MODES
+from .options import FAIL_ON_KINDS
+from .strategies import STRATEGIES
+
+HIDDEN = {"include_in_web_ui": False}  # command line, env and locust.conf only
+ON_OFF = ["on", "off"]
+
+# (option, default, help, extra keywords). Options with `choices` are dropdowns in the
+# web UI's start form, and argparse rejects any other value, from the command line, the
+# environment or locust.conf, with one line listing the valid ones (exit code 2).
+OPTIONS = (
+    ("--mtls-strategy", "identity-cache", "client strategy", {"choices": list(STRATEGIES)}),
+    (
+        "--mtls-concurrency",
+        "greenlet",
+        "greenlet (Locust's way) or native-threads (OS threads in a child process)",
+        {"choices": list(CONCURRENCY_MODES)},
+    ),
+    ("--mtls-keepalive", "on", "off: a new TLS connection per request", {"choices": ON_OFF}),
+    (
+        "--mtls-no-cert-fraction",
+        "0.5",
+        "fraction of requests sent without a client certificate (0..1)",
+        {},
+    ),
+    (
+        "--mtls-no-cert-split",
+        "requests",
+        "requests: every user mixes cert and no-cert requests; users: that fraction of users "
+        "never sends a cert",
+        {"choices": ["requests", "users"]},
+    ),
+    (
+        "--mtls-identities",
+        "",
+        "identities.json (default: certs/identities.json, generated when no --host)",
+        {},
+    ),
+    (
+        "--mtls-identity-header",
+        "X-Client-Cert-Fingerprint",
+        "response header with the SHA-256 fingerprint of the client cert the server saw",
+        {},
+    ),
+    (
+        "--mtls-cert",
+        "",
+        "one client certificate (PEM or PKCS#12) instead of --mtls-identities",
+        HIDDEN,
+    ),
+    ("--mtls-key", "", "its key, when not in the --mtls-cert file", HIDDEN),
+    (
+        "--mtls-key-password",
+        "",
+        "password of the key or PKCS#12 file",
+        {**HIDDEN, "is_secret": True},
+    ),
+    ("--mtls-ca", "", "CA file that signed the server's certificate", HIDDEN),
+    (
+        "--mtls-trust-env",
+        "off",
+        "on: let REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE change requests' verify path",
+        {**HIDDEN, "choices": ON_OFF},
+    ),
+    ("--mtls-timeout", "5,30", "connect,read timeouts in seconds", HIDDEN),
+    (
+        "--mtls-fail-on",
+        "wrong-identity,bleed,crash",
+        f"exit code 1 when any of these happened: {','.join(FAIL_ON_KINDS)} (empty: never)",
+        HIDDEN,
+    ),
+    (
+        "--mtls-summary-file",
+        "",
+        "JSON counters, rewritten every second and at exit (by the master in a distributed run)",
+        HIDDEN,
+    ),
+    (
+        "--mtls-crash-dir",
+        "mtls-crashes",
+        "where native-thread crashes leave faulthandler stacks",
+        HIDDEN,
+    ),
+    ("--mtls-certs-dir", "certs", "where the embedded echo server's PKI is generated", HIDDEN),
+)
+
+
+def env_var(option: str) -> str:
+    """`--mtls-no-cert-fraction` -> `LOCUST_MTLS_NO_CERT_FRACTION`."""
+    return "LOCUST_" + option.lstrip("-").upper().replace("-", "_")

@@ -1,0 +1,193 @@
+"""The "mTLS" tab of Locust's web UI, its CSV and JSON, and the mTLS table in HTML reports.
+
+Locust's React UI is extended the way Locust documents it (examples/extend_web_ui.py):
+`extended_tabs`, `extended_tables` and `extended_csv_files` in the page's template args,
+and an `extended_stats` entry added to every /stats/requests answer, which the UI polls
+every two seconds. Locust's HTML report (2.47) has no such hook, so the same table is
+inserted into the report as a static section. Only `install()` touches Flask.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+from collections.abc import Callable
+
+from .stats import MtlsStats
+from .strategies import STRATEGIES
+
+TAB_KEY = "mtls"
+TAB_TITLE = "mTLS"
+SECTION_ID = "locust-mtls"
+
+# (key, title): one row per strategy; the keys are also the CSV header and JSON fields.
+COLUMNS = (
+    ("strategy", "Strategy"),
+    ("mode", "Mode"),
+    ("requests", "Requests"),
+    ("rps", "RPS"),
+    ("failures", "Failures"),
+    ("wrong_identity", "Wrong identity"),
+    ("bleed", "Cert bleed"),
+    ("crashes", "Crashes"),
+    ("handshakes", "Handshakes"),
+    ("handshake_p50_ms", "Handshake p50 (ms)"),
+    ("handshake_p95_ms", "Handshake p95 (ms)"),
+    ("identities_in_use", "Identities in use"),
+    ("client_path", "Client path"),
+)
+
+
+def client_path(strategy: str, data: dict, requests_path: str) -> str:
+    """The code path a strategy's requests take (its counters carry it; older snapshots
+    without it fall back to requests' own path for requests-default, else the docstring)."""
+    if data.get("client_path"):
+        return data["client_path"]
+    if strategy == "requests-default" or strategy not in STRATEGIES:
+        return requests_path
+    doc = (STRATEGIES[strategy].__doc__ or "").strip().split("\n\n")[0]
+    return " ".join(doc.split())
+
+
+def rows(stats: MtlsStats) -> list[dict]:
+    """One flat row per strategy, in COLUMNS order."""
+    table = []
+    for name, data in stats.to_dict()["strategies"].items():
+        identities = data["identities_in_use"]
+        table.append(
+            {
+                "strategy": name,
+                "mode": f"{data['concurrency'] or '?'}, keep-alive "
+                + ("on" if data["keepalive"] else "off"),
+                "requests": data["requests"],
+                "rps": data["rps"],
+                "failures": data["failures"],
+                "wrong_identity": data["wrong_identity"],
+                "bleed": data["bleed"],
+                "crashes": data["crashes"],
+                "handshakes": data["handshakes"],
+                "handshake_p50_ms": data["handshake_ms"]["p50"],
+                "handshake_p95_ms": data["handshake_ms"]["p95"],
+                "identities_in_use": f"{len(identities)}: {', '.join(identities)}"
+                if identities
+                else "0",
+                "client_path": client_path(name, data, stats.client_path),
+            }
+        )
+    return table
+
+
+def csv_text(stats: MtlsStats) -> str:
+    """The table as CSV, header first (the same columns as the tab)."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=[key for key, _ in COLUMNS], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows(stats))
+    return out.getvalue()
+
+
+def html_section(stats: MtlsStats) -> str:
+    """A self-contained <section> with the table, for Locust's HTML report."""
+    # Laid out like the report's own sections (centred, 1200 px wide, Roboto).
+    cell = 'style="border:1px solid #e0e0e0;padding:6px 10px;text-align:left"'
+    head = "".join(f"<th {cell}>{html.escape(title)}</th>" for _, title in COLUMNS)
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td {cell}>{html.escape(str(row[key]))}</td>" for key, _ in COLUMNS)
+        + "</tr>"
+        for row in rows(stats)
+    )
+    body = body or f'<tr><td {cell} colspan="{len(COLUMNS)}">no mTLS requests</td></tr>'
+    return (
+        f'<section id="{SECTION_ID}" style="font-family:Roboto,Helvetica,Arial,sans-serif;'
+        'max-width:1200px;margin:32px auto;padding:0 24px;overflow-x:auto">'
+        '<h2 style="font-weight:400;font-size:34px;margin:0 0 8px">mTLS</h2>'
+        f"<p>{html.escape(stats.client_path)}</p>"
+        '<table style="border-collapse:collapse;font-size:14px">'
+        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></section>"
+    )
+
+
+def insert_into_report(report: str, stats: MtlsStats) -> str:
+    """Locust's report HTML with our section before </body> (replacing an earlier one)."""
+    start = report.find(f'<section id="{SECTION_ID}"')
+    if start != -1:
+        end = report.index("</section>", start) + len("</section>")
+        report = report[:start] + report[end:]
+    section = html_section(stats)
+    at = report.rfind("</body>")
+    return report + section if at == -1 else report[:at] + section + report[at:]
+
+
+def text_table(stats: MtlsStats) -> str:
+    """The table for the console, after Locust's own summary."""
+    lines = [
+        f"\nmTLS summary ({stats.client_path})",
+        f"{'strategy':<20}{'mode':<16}{'requests':>9}{'rps':>8}{'wrong id':>9}{'bleed':>7}"
+        f"{'crashes':>8}{'hs p50':>8}{'hs p95':>8}",
+    ]
+    for name, data in stats.to_dict()["strategies"].items():
+        mode = f"{data['concurrency']}/{'ka' if data['keepalive'] else 'no-ka'}"
+        lines.append(
+            f"{name:<20}{mode:<16}{data['requests']:>9}{data['rps']:>8}{data['wrong_identity']:>9}"
+            f"{data['bleed']:>7}{data['crashes']:>8}{data['handshake_ms']['p50']:>8}"
+            f"{data['handshake_ms']['p95']:>8}"
+        )
+    return "\n".join(lines)
+
+
+def install(
+    web_ui,
+    current_stats: Callable[[], MtlsStats],
+    base_path: str = "",
+    validate: Callable[[dict], str | None] | None = None,
+) -> None:
+    """Add the tab, its data, the CSV/JSON routes and the report section to a Locust WebUI.
+
+    `validate(form)` checks the start form before Locust starts a test: it returns None,
+    or the one line the UI shows instead of starting.
+    """
+    from flask import Response, jsonify, request
+
+    web_ui.template_args["extended_tabs"] = [{"title": TAB_TITLE, "key": TAB_KEY}]
+    web_ui.template_args["extended_tables"] = [
+        {"key": TAB_KEY, "structure": [{"key": key, "title": title} for key, title in COLUMNS]}
+    ]
+    web_ui.template_args["extended_csv_files"] = [
+        {"href": "./mtls/stats/csv", "title": "Download mTLS statistics CSV"}
+    ]
+    app, protect = web_ui.app, web_ui.auth_required_if_enabled
+
+    @app.before_request
+    def check_start_form():
+        if validate is None or request.method != "POST" or request.path != f"{base_path}/swarm":
+            return None
+        error = validate(request.form)
+        if error is None:
+            return None
+        return jsonify({"success": False, "message": error, "host": web_ui.environment.host})
+
+    @app.after_request
+    def add_mtls(response):
+        if request.path == f"{base_path}/stats/requests" and response.is_json:
+            extended = [{"key": TAB_KEY, "data": rows(current_stats())}]
+            response.set_data(json.dumps({**response.json, "extended_stats": extended}))
+        elif request.path == f"{base_path}/stats/report" and response.status_code == 200:
+            response.set_data(insert_into_report(response.get_data(as_text=True), current_stats()))
+        return response
+
+    @app.route(f"{base_path}/mtls/stats")
+    @protect
+    def mtls_stats_json():
+        return jsonify(current_stats().to_dict())
+
+    @app.route(f"{base_path}/mtls/stats/csv")
+    @protect
+    def mtls_stats_csv():
+        return Response(
+            csv_text(current_stats()),
+            mimetype="text/csv",
+            headers={"Content-Disposition": "attachment;filename=mtls_stats.csv"},
+        )

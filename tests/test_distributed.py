@@ -1,0 +1,158 @@
+"""distributed: worker counters summed on the master; a master and two workers on
+loopback, and --processes, each checked against what the echo server saw."""
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from locust_mtls.distributed import WorkerReports
+from locust_mtls.stats import MtlsStats
+
+from conftest import run_locust
+
+REPO = Path(__file__).resolve().parent.parent
+MTLS = str(REPO / "locustfiles" / "mtls.py")
+SERVER_STARTED = "embedded mTLS echo server on"
+
+
+def worker_stats(requests: int, bleed: int = 0, identity: str = "client-1") -> MtlsStats:
+    stats = MtlsStats(client_path="requests 9.9: test")
+    strategy = stats.strategy("shared-context", "greenlet", False)
+    for n in range(requests):
+        kind = "bleed" if n < bleed else None
+        strategy.record(
+            failed=kind is not None, failure_kind=kind, handshakes_ms=[2.0], identity_name=identity
+        )
+    return stats
+
+
+def report_of(stats: MtlsStats) -> dict:
+    data = {"stats": [], "errors": {}}  # what Locust itself puts in a worker report
+    WorkerReports.attach(data, stats)
+    return json.loads(json.dumps(data))  # travels as plain data
+
+
+def test_reports_sum_workers_and_never_count_twice():
+    reports = WorkerReports()
+    reports.receive("w1", report_of(worker_stats(3, bleed=1)))
+    reports.receive("w1", report_of(worker_stats(3, bleed=1)))  # the same report again
+    reports.receive("w2", report_of(worker_stats(2, identity="client-2")))
+    reports.receive("w1", report_of(worker_stats(5, bleed=2)))  # later, cumulative
+    total = reports.total().by_strategy["shared-context"]
+    assert (total.requests, total.bleed, total.failures) == (7, 2, 2)
+    assert sum(total.handshake_histogram.values()) == 7
+    assert total.identities_in_use == {"client-1", "client-2"}
+    assert (total.concurrency, total.keepalive) == ("greenlet", False)
+    assert reports.total().client_path == "requests 9.9: test"
+
+
+def test_reports_without_ours_are_ignored_and_clear_starts_over():
+    reports = WorkerReports()
+    reports.receive("w1", {"stats": []})
+    assert reports.total().by_strategy == {}
+    reports.receive("w1", report_of(worker_stats(4)))
+    reports.clear()
+    assert reports.total().by_strategy == {}
+
+
+def test_total_adds_this_process_and_its_finished_flag():
+    reports = WorkerReports()
+    reports.receive("w1", report_of(worker_stats(4)))
+    local = worker_stats(1)
+    local.finished = True
+    total = reports.total(local)
+    assert total.by_strategy["shared-context"].requests == 5
+    assert total.finished
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def locust_process(args: list[str], cwd: Path, log_name: str) -> subprocess.Popen:
+    with open(cwd / log_name, "w") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "locust", *args],
+            cwd=cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+
+
+def test_master_and_two_workers_sum_to_what_the_echo_server_saw(tmp_path):
+    port = str(free_port())
+    # Only the master names the strategy: options reach the workers with each spawn.
+    master = locust_process(
+        ["-f", MTLS, "--master", "--headless", "--only-summary", "--expect-workers", "2"]
+        + ["--master-bind-host", "127.0.0.1", "--master-bind-port", port]
+        + ["-u", "8", "-r", "8", "-t", "3s", "--stop-timeout", "3"]
+        + ["--mtls-strategy", "per-thread-session", "--mtls-keepalive", "off"]
+        + ["--mtls-summary-file", "summary.json"],
+        tmp_path,
+        "master.log",
+    )
+    workers = [
+        locust_process(
+            ["-f", MTLS, "--worker", "--master-host", "127.0.0.1", "--master-port", port],
+            tmp_path,
+            f"worker{n}.log",
+        )
+        for n in (1, 2)
+    ]
+    try:
+        assert master.wait(timeout=60) == 0, (tmp_path / "master.log").read_text()[-2000:]
+        assert [worker.wait(timeout=15) for worker in workers] == [0, 0]
+    finally:
+        for process in (master, *workers):
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert len(summary["workers_reported"]) == 2
+    stats = summary["strategies"]["per-thread-session"]
+    assert list(summary["strategies"]) == ["per-thread-session"]
+    assert stats["keepalive"] is False
+    assert stats["requests"] == summary["echo_server"]["requests"] > 50
+    assert stats["wrong_identity"] == stats["bleed"] == stats["failures"] == 0
+    assert (tmp_path / "master.log").read_text().count(SERVER_STARTED) == 1
+    for n in (1, 2):
+        assert SERVER_STARTED not in (tmp_path / f"worker{n}.log").read_text()
+
+
+def test_processes_run_one_server_and_gate_on_the_summed_counters(tmp_path):
+    done = run_locust(
+        "-f",
+        MTLS,
+        "--processes",
+        "2",
+        "-u",
+        "4",
+        "-r",
+        "4",
+        "-t",
+        "3s",
+        "--stop-timeout",
+        "3",
+        "--mtls-strategy",
+        "shared-context",
+        "--mtls-keepalive",
+        "off",
+        "--exit-code-on-error",
+        "0",
+        "--mtls-summary-file",
+        "summary.json",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 1, done.stderr[-2000:]  # the gate, on the master
+    assert "shared-context failed its mTLS gate" in done.stderr
+    assert done.stderr.count(SERVER_STARTED) == 1
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    stats = summary["strategies"]["shared-context"]
+    assert len(summary["workers_reported"]) == 2
+    assert stats["requests"] == summary["echo_server"]["requests"]
+    assert stats["bleed"] > 0

@@ -1,0 +1,116 @@
+"""plugin: options from the command line, the environment and locust.conf; one-line
+errors; summary file, CSV and the exit-code gate. Locust always runs in a subprocess."""
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import run_locust
+
+REPO = Path(__file__).resolve().parent.parent
+MTLS = str(REPO / "locustfiles" / "mtls.py")
+
+
+def test_locust_conf_and_environment_set_every_kind_of_option(tmp_path):
+    (tmp_path / "locust.conf").write_text(
+        "headless = true\n"
+        "users = 4\n"
+        "spawn-rate = 4\n"
+        "run-time = 2s\n"
+        "stop-timeout = 3\n"
+        "csv = out\n"
+        "mtls-strategy = shared-context\n"
+        "mtls-keepalive = off\n"
+        "mtls-no-cert-fraction = 0.25\n"
+        "mtls-summary-file = summary.json\n"
+        "mtls-fail-on = crash\n"
+    )
+    done = run_locust(
+        "-f",
+        MTLS,
+        cwd=tmp_path,
+        env={"LOCUST_MTLS_STRATEGY": "per-thread-session"},  # the environment beats the file
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["finished"]
+    (name,) = summary["strategies"]
+    stats = summary["strategies"][name]
+    assert name == "per-thread-session"
+    assert stats["keepalive"] is False and stats["handshakes"] == stats["requests"]
+    # Users finish their request at the end (stop-timeout): the server saw exactly ours.
+    server = summary["echo_server"]
+    assert server["requests"] == stats["requests"] > 50
+    without_cert = server["requests_by_fingerprint"]["none"] / server["requests"]
+    assert 0.2 <= without_cert <= 0.3
+    (row,) = csv.DictReader(open(tmp_path / "out_mtls.csv"))
+    assert row["strategy"] == "per-thread-session" and int(row["requests"]) == stats["requests"]
+    assert "echo server saw" in done.stdout
+
+
+@pytest.mark.parametrize("where", ["command line", "environment", "locust.conf"])
+def test_unknown_choice_is_one_line_listing_the_valid_ones(tmp_path, where):
+    args, env = ["-f", MTLS, "-t", "1s"], {}
+    if where == "command line":
+        args += ["--mtls-strategy", "fastest"]
+    elif where == "environment":
+        env["LOCUST_MTLS_STRATEGY"] = "fastest"
+    else:
+        (tmp_path / "locust.conf").write_text("mtls-strategy = fastest\n")
+    done = run_locust(*args, cwd=tmp_path, env=env, timeout=30)
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert "--mtls-strategy" in line and "'fastest'" in line
+    assert "'identity-cache'" in line and "'shared-context'" in line
+    assert not (tmp_path / "certs").exists()  # nothing started, nothing written
+
+
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("--mtls-keepalive", "maybe", "invalid choice: 'maybe' (choose from 'on', 'off')"),
+        ("--mtls-no-cert-fraction", "2", "--mtls-no-cert-fraction must be between 0 and 1"),
+        ("--mtls-fail-on", "bleed,typo", "--mtls-fail-on: unknown 'typo'"),
+    ],
+)
+def test_bad_value_fails_at_start_with_one_line(tmp_path, option, value, message):
+    done = run_locust("-f", MTLS, "-t", "1s", option, value, cwd=tmp_path, timeout=30)
+    assert done.returncode == 2
+    (line,) = [text for text in done.stderr.splitlines() if "error" in text]
+    assert message in line
+    assert "Traceback" not in done.stderr
+
+
+# (strategy, extra options, expected exit code): the mTLS gate and Locust's own
+# --exit-code-on-error compose; bleed is also a Locust failure.
+GATES = [
+    ("shared-context", ["--exit-code-on-error", "0"], 1),  # the gate alone fails the run
+    ("shared-context", ["--mtls-fail-on", "crash", "--exit-code-on-error", "0"], 0),
+    ("shared-context", ["--mtls-fail-on", ""], 1),  # no gate: Locust's failures count
+    ("identity-cache", [], 0),
+]
+
+
+@pytest.mark.parametrize("strategy, extra, expected", GATES)
+def test_exit_code_gate_composes_with_exit_code_on_error(tmp_path, strategy, extra, expected):
+    done = run_locust(
+        "-f",
+        MTLS,
+        "-u",
+        "4",
+        "-r",
+        "4",
+        "-t",
+        "2s",
+        "--mtls-strategy",
+        strategy,
+        "--mtls-keepalive",
+        "off",
+        *extra,
+        cwd=tmp_path,
+    )
+    assert done.returncode == expected, done.stderr[-2000:]
+    gate_failed = "failed its mTLS gate" in done.stderr
+    assert gate_failed == (strategy == "shared-context" and "--mtls-fail-on" not in extra)

@@ -1,0 +1,169 @@
+"""web_ui: the mTLS table (tab rows, CSV, HTML report section), and the tab live in
+Locust's web UI, run the way users run it (`locust` in a subprocess on 127.0.0.1)."""
+
+import csv
+import io
+import json
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+from locust_mtls import web_ui
+from locust_mtls.stats import MtlsStats
+from locust_mtls.strategies import STRATEGIES
+
+from conftest import run_locust
+
+REPO = Path(__file__).resolve().parent.parent
+MTLS = str(REPO / "locustfiles" / "mtls.py")
+
+
+def sample_stats() -> MtlsStats:
+    stats = MtlsStats(client_path="requests 2.32.3: shared preloaded SSLContext <&>")
+    shared = stats.strategy("shared-context", "greenlet", False)
+    shared.record(failed=True, failure_kind="bleed", handshakes_ms=[3.0], identity_name=None)
+    shared.record(failed=False, failure_kind=None, handshakes_ms=[5.0], identity_name="client-1")
+    cache = stats.strategy("identity-cache", "native-threads", True)
+    cache.record(failed=False, failure_kind=None, handshakes_ms=[], identity_name="client-2")
+    return stats
+
+
+def test_rows_have_every_column_once_per_strategy():
+    rows = {row["strategy"]: row for row in web_ui.rows(sample_stats())}
+    assert sorted(rows) == ["identity-cache", "shared-context"]
+    shared = rows["shared-context"]
+    assert list(shared) == [key for key, _ in web_ui.COLUMNS]
+    assert (shared["requests"], shared["failures"], shared["bleed"]) == (2, 1, 1)
+    assert shared["handshakes"] == 2 and shared["handshake_p95_ms"] == 5.0
+    assert shared["identities_in_use"] == "1: client-1"
+    assert shared["mode"] == "greenlet, keep-alive off"
+    assert rows["identity-cache"]["mode"] == "native-threads, keep-alive on"
+    assert shared["client_path"]  # the strategy's own path, never empty
+
+
+def test_requests_default_row_names_requests_own_path():
+    stats = MtlsStats(client_path="requests 2.32.3: shared preloaded SSLContext")
+    stats.strategy("requests-default", "greenlet", True)
+    (row,) = web_ui.rows(stats)
+    assert row["client_path"].startswith("requests 2.32.3")
+
+
+def test_csv_has_the_tab_columns_and_rows():
+    parsed = list(csv.DictReader(io.StringIO(web_ui.csv_text(sample_stats()))))
+    assert [row["strategy"] for row in parsed] == ["identity-cache", "shared-context"]
+    assert parsed[1]["bleed"] == "1"
+    assert list(parsed[0]) == [key for key, _ in web_ui.COLUMNS]
+
+
+def test_report_section_is_escaped_and_replaced_not_duplicated():
+    report = "<html><body><div id='root'></div></body></html>"
+    once = web_ui.insert_into_report(report, sample_stats())
+    twice = web_ui.insert_into_report(once, MtlsStats())
+    assert once.count('<section id="locust-mtls"') == 1
+    assert "&lt;&amp;&gt;" in once and "<&>" not in once
+    assert once.index("locust-mtls") < once.index("</body>")
+    assert twice.count('<section id="locust-mtls"') == 1
+    assert "no mTLS requests" in twice
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def get(url: str, data: dict | None = None) -> tuple[int, str]:
+    body = urllib.parse.urlencode(data).encode() if data is not None else None
+    try:
+        with urllib.request.urlopen(url, data=body, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def wait_for_rows(base: str, deadline: float) -> list[dict]:
+    """The mTLS tab's rows once requests were counted (the UI polls the same answer)."""
+    while time.monotonic() < deadline:
+        try:
+            _, body = get(f"{base}/stats/requests")
+            (tab,) = json.loads(body)["extended_stats"]
+            if tab["data"] and tab["data"][0]["requests"] > 0:
+                return tab["data"]
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.3)
+    raise AssertionError("the mTLS tab never showed a request")
+
+
+def test_mtls_tab_csv_json_report_and_start_form_in_the_web_ui(tmp_path):
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "locust", "-f", MTLS, "--web-host", "127.0.0.1"]
+    command += ["--web-port", str(port), "--autostart", "-u", "4", "-r", "4", "-t", "6s"]
+    command += ["--autoquit", "0", "--mtls-keepalive", "off"]
+    with open(tmp_path / "locust.log", "w") as log:
+        locust = subprocess.Popen(command, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        rows = wait_for_rows(base, time.monotonic() + 20)
+        assert rows[0]["strategy"] == "identity-cache"
+        assert rows[0]["mode"] == "greenlet, keep-alive off"
+
+        _, page = get(f"{base}/")
+        template_args = json.loads(re.search(r"window\.templateArgs = (.*)", page).group(1))
+        assert template_args["extended_tabs"] == [{"title": "mTLS", "key": "mtls"}]
+        structure = template_args["extended_tables"][0]["structure"]
+        assert [column["key"] for column in structure] == [key for key, _ in web_ui.COLUMNS]
+        csv_link = template_args["extended_csv_files"][0]["href"]
+        # The start form: the options that make sense per test, dropdowns where fixed.
+        form = template_args["extra_options"]
+        assert sorted(form) == [
+            "mtls_concurrency",
+            "mtls_identities",
+            "mtls_identity_header",
+            "mtls_keepalive",
+            "mtls_no_cert_fraction",
+            "mtls_no_cert_split",
+            "mtls_strategy",
+        ]
+        assert form["mtls_strategy"]["choices"] == list(STRATEGIES)
+        assert form["mtls_keepalive"]["choices"] == ["on", "off"]
+
+        status, body = get(f"{base}/{csv_link.removeprefix('./')}")
+        assert status == 200 and body.startswith("strategy,mode,requests,")
+        status, body = get(f"{base}/mtls/stats")
+        assert json.loads(body)["strategies"]["identity-cache"]["requests"] > 0
+        status, body = get(f"{base}/stats/report")
+        assert status == 200 and '<section id="locust-mtls"' in body
+
+        # A bad value typed into the start form: one line back, no test started.
+        status, body = get(
+            f"{base}/swarm",
+            {"user_count": "1", "spawn_rate": "1", "mtls_no_cert_fraction": "2"},
+        )
+        answer = json.loads(body)
+        assert answer["success"] is False
+        assert "--mtls-no-cert-fraction must be between 0 and 1" in answer["message"]
+
+        assert locust.wait(timeout=30) == 0
+    finally:
+        if locust.poll() is None:
+            locust.kill()
+            locust.wait()
+    output = (tmp_path / "locust.log").read_text()
+    assert "mTLS summary" in output and "Traceback" not in output
+
+
+def test_html_report_carries_the_mtls_table(tmp_path):
+    done = run_locust(
+        "-f", MTLS, "-u", "4", "-r", "4", "-t", "2s", "--html", "report.html", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = (tmp_path / "report.html").read_text()
+    assert report.count('<section id="locust-mtls"') == 1
+    assert ">identity-cache</td>" in report
