@@ -20,6 +20,7 @@ import select
 import signal
 import socket
 import ssl
+import struct
 import subprocess
 import sys
 import tempfile
@@ -27,6 +28,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable
+from fractions import Fraction
 
 import gevent
 import gevent.monkey
@@ -61,6 +63,70 @@ class Faults:
     def after_handshake(self, tls_socket: ssl.SSLSocket, fingerprint: str) -> str | None:
         """Called once the handshake succeeded, with the client's fingerprint or `none`."""
         return None
+
+
+class InjectedFaults(Faults):
+    """The fault modes of `locust-mtls serve`: reject identities, drop or delay handshakes.
+
+    `reject`: client certificates, by common name or SHA-256 fingerprint, whose connection
+    is closed right after the handshake, before any request is read ("rejected_identity").
+    `drop_percent`: this share of connections, spread evenly (not random, so runs compare),
+    gets a TCP reset once its ClientHello arrived, i.e. mid-handshake ("dropped").
+    `delay_ms`: every handshake starts this much later (a slow or overloaded server).
+    """
+
+    def __init__(self, reject=(), drop_percent: float = 0.0, delay_ms: float = 0.0) -> None:
+        if not 0.0 <= drop_percent <= 100.0:
+            raise ConfigError(f"--drop-percent must be between 0 and 100, not {drop_percent:g}")
+        if delay_ms < 0:
+            raise ConfigError(f"--delay-ms must be 0 or more, not {delay_ms:g}")
+        self.reject = tuple(reject)
+        self._rejected = {_fingerprint_or_name(value) for value in self.reject}
+        self.drop_percent = drop_percent
+        self._drop_share = Fraction(str(drop_percent)) / 100  # exact: 29 % drops 29 in 100
+        self.delay_ms = delay_ms
+        self.connections = 0
+
+    def before_handshake(self, raw_socket: socket.socket) -> str | None:
+        """Delay, then drop every (100 / drop_percent)-th connection after its ClientHello."""
+        if self.delay_ms:
+            gevent.sleep(self.delay_ms / 1000.0)
+        number, self.connections = self.connections, self.connections + 1
+        if int((number + 1) * self._drop_share) == int(number * self._drop_share):
+            return None
+        with gevent.Timeout(HANDSHAKE_TIMEOUT_S, False):
+            raw_socket.recv(1, socket.MSG_PEEK)  # the ClientHello is here: mid-handshake now
+        # Linger 0: closing sends RST instead of FIN, as a crashing middlebox would.
+        raw_socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        return "dropped"
+
+    def after_handshake(self, tls_socket: ssl.SSLSocket, fingerprint: str) -> str | None:
+        """Refuse a listed identity: closed before its request is read."""
+        if not self._rejected or fingerprint == "none":
+            return None
+        if fingerprint in self._rejected:
+            return "rejected_identity"
+        der = tls_socket.getpeercert(binary_form=True)
+        names = x509.load_der_x509_certificate(der).subject.get_attributes_for_oid(
+            x509.oid.NameOID.COMMON_NAME
+        )
+        return "rejected_identity" if any(n.value in self._rejected for n in names) else None
+
+    def to_args(self) -> list[str]:
+        """The `locust-mtls serve` options that recreate these faults in a child process."""
+        args = [arg for value in self.reject for arg in ("--reject-identity", value)]
+        if self.drop_percent:
+            args += ["--drop-percent", f"{self.drop_percent:g}"]
+        if self.delay_ms:
+            args += ["--delay-ms", f"{self.delay_ms:g}"]
+        return args
+
+
+def _fingerprint_or_name(value: str) -> str:
+    """A SHA-256 fingerprint (any case, colons allowed) normalised; anything else is a name."""
+    compact = value.replace(":", "").lower()
+    is_fingerprint = len(compact) == 64 and all(c in "0123456789abcdef" for c in compact)
+    return compact if is_fingerprint else value
 
 
 class EchoStats:
@@ -530,12 +596,13 @@ def start_echo_server_process(
     ca_file: str | None = None,
     allow_non_loopback: bool = False,
     ready_timeout: float = 15.0,
+    faults: InjectedFaults | None = None,
 ) -> EchoServerProcess:
     """Start `python -m locust_mtls.echo_server` and wait until it serves.
 
-    Pass `certs_dir` or all three files. The child exits by itself when this process dies
-    (it watches its stdin pipe for EOF). Raises ConfigError with the child's own message
-    if it cannot start.
+    Pass `certs_dir` or all three files; `faults` become the child's fault-mode options.
+    The child exits by itself when this process dies (it watches its stdin pipe for EOF).
+    Raises ConfigError with the child's own message if it cannot start.
     """
     if certs_dir is not None:
         cert_file, key_file, ca_file = server_files(certs_dir)
@@ -557,6 +624,7 @@ def start_echo_server_process(
         str(port),
         "--exit-with-parent",
     ] + (["--bind"] if allow_non_loopback else [])
+    command += faults.to_args() if faults else []
     # The child must import this very package, installed or not.
     package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ)
@@ -633,6 +701,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--key", help="server key (default: CERTS/server.key)")
     parser.add_argument("--ca", help="CA that client certificates must chain to")
     parser.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)
+    faults = parser.add_argument_group("fault modes (for testing load tools)")
+    faults.add_argument(
+        "--reject-identity",
+        action="append",
+        default=[],
+        metavar="NAME_OR_FINGERPRINT",
+        help="close this client's connection right after the handshake (repeatable)",
+    )
+    faults.add_argument(
+        "--drop-percent",
+        type=float,
+        default=0.0,
+        help="reset this %% of connections mid-handshake",
+    )
+    faults.add_argument("--delay-ms", type=float, default=0.0, help="delay every handshake")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -644,7 +727,10 @@ def run(args: argparse.Namespace) -> int:
             (args.cert, args.key, args.ca), server_files(args.certs), strict=True
         )
     ]
-    server = EchoServer(*files, host=args.host, port=args.port, allow_non_loopback=args.bind)
+    faults = InjectedFaults(args.reject_identity, args.drop_percent, args.delay_ms)
+    server = EchoServer(
+        *files, host=args.host, port=args.port, allow_non_loopback=args.bind, faults=faults
+    )
     if args.exit_with_parent:
         threading.Thread(target=exit_when_stdin_closes, daemon=True).start()
     server.serve_forever(on_ready=lambda url: print(READY_PREFIX + url, flush=True))

@@ -10,6 +10,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from .connections import recording_handshakes
+from .failures import classify
 from .identity import Identity
 from .strategies import Client
 
@@ -24,6 +25,7 @@ class Outcome:
     reported_fingerprint: str | None = None  # the identity header, None if absent
     handshakes_ms: list[float] = field(default_factory=list)
     error: str | None = None  # transport error ("ConnectionError: …"), None if answered
+    failure_class: str | None = None  # failures.classify() of that error, a stable name
     crash: str | None = None  # signal name when the native-thread engine died mid-request
 
     def to_dict(self) -> dict:
@@ -51,6 +53,7 @@ def execute_request(
             response = client.request(method, url, identity, headers=headers, timeout=timeout)
         except Exception as error:  # every failure of the target is a result, not a crash
             outcome.error = f"{type(error).__name__}: {error}"
+            outcome.failure_class = classify(error)
         else:
             outcome.status = response.status_code
             outcome.length = len(response.content)

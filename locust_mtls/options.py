@@ -1,13 +1,22 @@
 """Plugin options turned into validated settings, without Locust.
 
 Every option is checked once at start; the first bad one raises ConfigError with one
-line that names the option or file and says what to do.
+line that names the option or file and says what to do. Checks run cheapest first
+(values, then files, then one probe of the target), and none of them writes anything
+before all the values are known to be good.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
+import socket
+import ssl
+import tempfile
+import urllib.parse
 
+from . import failures, tls
 from .concurrency import CONCURRENCY_MODES, RunSettings
 from .errors import ConfigError
 from .identity import IdentitySet, load_identities, load_identity
@@ -15,6 +24,9 @@ from .mtls_run import RunOptions
 from .strategies import Trust, strategy_class
 
 FAIL_ON_KINDS = {"wrong-identity": "wrong_identity", "bleed": "bleed", "crash": "crashes"}
+PROBE_TIMEOUT_S = 3.0
+
+logger = logging.getLogger("locust_mtls")
 
 
 def _on_off(name: str, value) -> bool:
@@ -24,6 +36,16 @@ def _on_off(name: str, value) -> bool:
     if text in ("off", "false", "0", "no"):
         return False
     raise ConfigError(f"--{name} must be on or off, not {value!r}")
+
+
+def _timeouts(value) -> tuple[float, float]:
+    try:
+        connect, read = (float(x) for x in str(value).split(","))
+    except ValueError:
+        connect = read = -1.0
+    if not (connect > 0 and read > 0):
+        raise ConfigError(f"--mtls-timeout must be CONNECT,READ seconds like 5,30, not {value!r}")
+    return connect, read
 
 
 def settings_from(options, strategy: str | None = None, **overrides) -> RunSettings:
@@ -36,12 +58,6 @@ def settings_from(options, strategy: str | None = None, **overrides) -> RunSetti
             f"--mtls-concurrency must be one of {', '.join(CONCURRENCY_MODES)}, not {concurrency!r}"
         )
     keepalive = overrides.get("keepalive")
-    try:
-        connect, read = (float(x) for x in str(options.mtls_timeout).split(","))
-    except ValueError:
-        raise ConfigError(
-            f"--mtls-timeout must be CONNECT,READ seconds like 5,30, not {options.mtls_timeout!r}"
-        ) from None
     return RunSettings(
         strategy=name,
         concurrency=concurrency,
@@ -49,32 +65,15 @@ def settings_from(options, strategy: str | None = None, **overrides) -> RunSetti
         if keepalive is None
         else keepalive,
         identity_header=options.mtls_identity_header,
-        timeout=(connect, read),
+        timeout=_timeouts(options.mtls_timeout),
         crash_dir=options.mtls_crash_dir,
     )
 
 
-def _identity_set(options) -> IdentitySet:
-    if options.mtls_cert:
-        identity = load_identity(
-            "client", options.mtls_cert, options.mtls_key or None, options.mtls_key_password or None
-        )
-        return IdentitySet(None, None, None, None, (identity,))
-    return load_identities(
-        options.mtls_identities or os.path.join(options.mtls_certs_dir, "identities.json")
-    )
-
-
-def run_options_from(options) -> RunOptions:
-    """Validate every option once, at start: ConfigError on the first bad one."""
-    identity_set = _identity_set(options)
-    ca_file = options.mtls_ca or identity_set.ca_file
-    if not ca_file:
-        raise ConfigError(
-            "no CA to trust: pass --mtls-ca FILE (the CA that signed the "
-            'server\'s certificate), or list "ca" in the identities file'
-        )
-    ca_bundle_file = identity_set.ca_bundle_file or ensure_ca_bundle(ca_file)
+def _check_values(options) -> float:
+    """Every option that is a plain value; returns the no-cert fraction."""
+    settings_from(options)
+    _on_off("mtls-trust-env", options.mtls_trust_env)
     try:
         fraction = float(options.mtls_no_cert_fraction)
     except ValueError:
@@ -91,6 +90,69 @@ def run_options_from(options) -> RunOptions:
             raise ConfigError(
                 f"--mtls-fail-on: unknown {kind!r}; use any of {', '.join(FAIL_ON_KINDS)}"
             )
+    return fraction
+
+
+def _identity_set(options) -> IdentitySet:
+    if options.mtls_cert:
+        try:
+            identity = load_identity(
+                "client",
+                options.mtls_cert,
+                options.mtls_key or None,
+                options.mtls_key_password or None,
+            )
+        except ConfigError as error:
+            # identity.py's hint speaks of identities.json; here the password is an option.
+            hint = '("password" in identities.json)'
+            message = str(error).replace(hint, "with --mtls-key-password")
+            raise ConfigError(f"--mtls-cert: {message}") from None
+        return IdentitySet(None, None, None, None, (identity,))
+    path = options.mtls_identities or os.path.join(options.mtls_certs_dir, "identities.json")
+    try:
+        return load_identities(path)
+    except ConfigError as error:
+        raise ConfigError(f"--mtls-identities: {error}") from None
+
+
+def _check_ca(ca_file: str, option: str) -> None:
+    """A CA file that OpenSSL can load (tls.py builds, and discards, one context)."""
+    try:
+        tls.client_context(ca_file)
+    except ConfigError as error:
+        raise ConfigError(f"{option}: {error}") from None
+
+
+def preflight(options) -> None:
+    """Before an embedded server starts or certs/ is generated: every value, and the
+    files the user named. Loading nothing twice: without --host only."""
+    _check_values(options)
+    if options.host:
+        return  # run_options_from follows at once and checks the rest
+    if options.mtls_cert or options.mtls_identities:
+        _identity_set(options)
+    if options.mtls_ca:
+        _check_ca(options.mtls_ca, "--mtls-ca")
+
+
+def run_options_from(options, *, probe: bool = True) -> RunOptions:
+    """Validate every option once, at start: ConfigError on the first bad one.
+
+    With `probe`, the target (--host) gets one connection to tell "nothing listens" and
+    "does not speak TLS" apart from faults the run itself will count.
+    """
+    fraction = _check_values(options)
+    identity_set = _identity_set(options)
+    ca_file = options.mtls_ca or identity_set.ca_file
+    if not ca_file:
+        raise ConfigError(
+            "no CA to trust: pass --mtls-ca FILE (the CA that signed the "
+            'server\'s certificate), or list "ca" in the identities file'
+        )
+    _check_ca(ca_file, "--mtls-ca" if options.mtls_ca else "--mtls-identities")
+    if probe and options.host:
+        probe_host(options.host, ca_file)
+    ca_bundle_file = identity_set.ca_bundle_file or ensure_ca_bundle(ca_file)
     return RunOptions(
         trust=Trust(ca_file, ca_bundle_file, _on_off("mtls-trust-env", options.mtls_trust_env)),
         identities=identity_set.identities,
@@ -99,14 +161,68 @@ def run_options_from(options) -> RunOptions:
     )
 
 
+def probe_host(url: str, ca_file: str, timeout: float = PROBE_TIMEOUT_S) -> None:
+    """One TCP connection and TLS handshake (no client certificate) to `url`.
+
+    ConfigError when nothing listens, the name does not resolve or the peer answers in
+    something other than TLS; any other TLS failure (untrusted server, alert, reset)
+    is only logged, because the run reports it per request, with its failure class.
+    """
+    parsed = urllib.parse.urlsplit(url)
+    host, port = parsed.hostname or "", parsed.port or 443
+    where = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
+    try:
+        raw = socket.create_connection((host, port), timeout=timeout)
+    except socket.gaierror:
+        raise ConfigError(f"--host {url}: {host!r} does not resolve; fix --host") from None
+    except ConnectionRefusedError:
+        raise ConfigError(
+            f"--host {url}: nothing listens on {where}; start the server or fix the port"
+        ) from None
+    except OSError as error:
+        logger.warning("locust-mtls: --host %s: no TCP connection at start (%s)", url, error)
+        return
+    context = tls.client_context(ca_file)
+    try:
+        with context.wrap_socket(raw, server_hostname=host):
+            pass
+    except (OSError, ssl.SSLError) as error:
+        failure_class = failures.classify(error)
+        if failure_class == failures.NOT_TLS:
+            raise ConfigError(
+                f"--host {url} does not speak TLS on {where}; "
+                "point --host at the server's https port"
+            ) from None
+        logger.warning("locust-mtls: --host %s: TLS probe at start: %s", url, failure_class)
+    finally:
+        raw.close()
+
+
 def ensure_ca_bundle(ca_file: str) -> str:
-    """certifi's CAs + `ca_file`, for requests' default verify path (see requests_path)."""
+    """certifi's CAs + `ca_file`, for requests' default verify path (see requests_path).
+
+    Written next to `ca_file` if that directory is writable, else to the temp directory;
+    atomically, so a reader never sees half a bundle.
+    """
     import certifi
 
-    bundle = f"{ca_file}.with-certifi.pem"
-    if not os.path.exists(bundle) or os.path.getmtime(bundle) < os.path.getmtime(ca_file):
-        with open(certifi.where(), "rb") as public, open(ca_file, "rb") as private:
-            data = public.read() + b"\n" + private.read()
-        with open(bundle, "wb") as file:
-            file.write(data)
-    return bundle
+    with open(certifi.where(), "rb") as public, open(ca_file, "rb") as private:
+        data = public.read() + b"\n" + private.read()
+    for bundle in (
+        f"{ca_file}.with-certifi.pem",
+        os.path.join(
+            tempfile.gettempdir(),
+            f"locust-mtls-{hashlib.sha256(data).hexdigest()[:16]}.with-certifi.pem",
+        ),
+    ):
+        try:
+            if os.path.exists(bundle) and os.path.getmtime(bundle) >= os.path.getmtime(ca_file):
+                return bundle
+            temporary = f"{bundle}.tmp{os.getpid()}"
+            with open(temporary, "wb") as file:
+                file.write(data)
+            os.replace(temporary, bundle)
+            return bundle
+        except OSError:
+            continue
+    raise ConfigError(f"cannot write a CA bundle next to {ca_file} or in the temp directory")

@@ -128,3 +128,104 @@ def run_locust(*args, cwd, timeout=90, env=None, python=None):
         timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
+
+
+# --- from reliability (tests/test_failures.py, tests/test_reliability.py, ...) ---
+@pytest.fixture(scope="session")
+def bad_identities(generated_pki, tmp_path_factory):
+    """Client identities the echo server must refuse, issued into their own directory:
+    `.expired`, `.not_yet_valid` (signed by generated_pki's CA) and `.other_ca`
+    (signed by an unrelated CA); each an Identity."""
+    import datetime
+    import os
+    from types import SimpleNamespace
+
+    import trustme
+
+    from locust_mtls.pki import issue_identity, load_ca
+
+    ca = load_ca(os.path.dirname(generated_pki.ca_file))
+    directory = str(tmp_path_factory.mktemp("bad-identities"))
+    now = datetime.datetime.now(datetime.timezone.utc)
+    day = datetime.timedelta(days=1)
+    return SimpleNamespace(
+        expired=issue_identity(
+            ca, "expired", directory, not_before=now - 10 * day, not_after=now - day
+        ),
+        not_yet_valid=issue_identity(
+            ca, "not-yet-valid", directory, not_before=now + day, not_after=now + 10 * day
+        ),
+        other_ca=issue_identity(trustme.CA(), "other-ca", directory),
+    )
+
+
+@pytest.fixture(scope="session")
+def server_identities(generated_pki, tmp_path_factory):
+    """Server certificates that clients trusting generated_pki's CA must refuse:
+    `.wrong_name` (our CA, issued for example.org only) and `.untrusted` (another CA,
+    right names); each a (cert_file, key_file) pair."""
+    import os
+    from types import SimpleNamespace
+
+    import trustme
+
+    from locust_mtls.pki import load_ca
+
+    directory = str(tmp_path_factory.mktemp("server-identities"))
+
+    def write(ca, name, *hosts):
+        leaf = ca.issue_cert(*hosts)
+        cert, key = (os.path.join(directory, f"{name}.{ext}") for ext in ("pem", "key"))
+        leaf.cert_chain_pems[0].write_to_path(cert)
+        leaf.private_key_pem.write_to_path(key)
+        os.chmod(key, 0o600)
+        return cert, key
+
+    ca = load_ca(os.path.dirname(generated_pki.ca_file))
+    return SimpleNamespace(
+        wrong_name=write(ca, "wrong-name", "example.org"),
+        untrusted=write(trustme.CA(), "untrusted", "127.0.0.1", "localhost"),
+    )
+
+
+@pytest.fixture(scope="module")
+def plain_tcp_listener():
+    """A loopback TCP listener that answers anything with an HTTP 400, like a plain-HTTP
+    port: yields its port; closed (with its thread) after the test module."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with connection:
+                connection.settimeout(2)
+                try:
+                    connection.recv(4096)
+                    connection.sendall(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n")
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    stop.set()
+    thread.join(5)
+    listener.close()
+
+
+@pytest.fixture(scope="module")
+def closed_port():
+    """A loopback port where nothing listens (held bound, so no one else takes it)."""
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        yield holder.getsockname()[1]

@@ -107,24 +107,31 @@ def test_forced_interleaving_is_caught_as_wrong_identity(trust, identities, pki_
     certificate. The interleaving is forced with events, so the detector is tested
     deterministically, not by hoping for a race."""
     strategy = create("shared-context", trust)
-    b_loaded, a_done = threading.Event(), threading.Event()
+    a_loaded, b_loaded, a_done = threading.Event(), threading.Event(), threading.Event()
 
     class PausingContext(ssl.SSLContext):
         def load_cert_chain(self, certfile, *args, **kwargs):
-            super().load_cert_chain(certfile, *args, **kwargs)
             if threading.current_thread().name == "A":
+                super().load_cert_chain(certfile, *args, **kwargs)
+                a_loaded.set()
                 assert b_loaded.wait(10)  # let B load its chain over ours
             else:
+                assert a_loaded.wait(10)  # B loads only after A
+                super().load_cert_chain(certfile, *args, **kwargs)
                 b_loaded.set()
-                assert a_done.wait(10)  # and only then let B connect
+                assert a_done.wait(10)  # and connects only after A's handshake
 
     strategy.context.__class__ = PausingContext
     verdicts = {}
 
     def run(name, identity):
-        verdicts[name] = send(strategy.new_client(), pki_server.url, identity, identities)[0]
-        if name == "A":
-            a_done.set()
+        try:
+            verdicts[name] = send(strategy.new_client(), pki_server.url, identity, identities)[0]
+        except AssertionError as error:  # shown in the final assert, not lost in a thread
+            verdicts[name] = f"error: {error}"
+        finally:
+            if name == "A":
+                a_done.set()
 
     threads = [
         threading.Thread(target=run, args=("A", identities[0]), name="A"),

@@ -1,0 +1,252 @@
+"""nginx as a real mTLS target: a generated config and a child process started by PID.
+
+nginx terminates TLS on 127.0.0.1 with `ssl_verify_client optional` and the private CA,
+and answers every request with the same headers as the echo server:
+`X-Client-Cert-Fingerprint` (SHA-256 of the client leaf's DER, lowercase hex, or
+`none`) and `X-Client-Cert-Subject`. nginx's own `$ssl_client_fingerprint` is SHA-1,
+so the SHA-256 is computed by a few lines of njs (Debian: libnginx-mod-http-js) from
+`$ssl_client_raw_cert`. Everything nginx writes (config, pid, logs, temp dirs) lives in
+its own prefix directory; nothing system-wide is read or changed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+from .errors import ConfigError
+
+INSTALL_COMMAND = "apt-get install -y nginx libnginx-mod-http-js"
+JS_MODULE_PATHS = (
+    "/usr/lib/nginx/modules/ngx_http_js_module.so",  # Debian / Ubuntu
+    "/usr/lib64/nginx/modules/ngx_http_js_module.so",
+    "/etc/nginx/modules/ngx_http_js_module.so",
+)
+
+# SHA-256 of the DER inside the PEM nginx hands us; "none" (not "") because nginx drops
+# a header whose value is empty, and the identity check must see "no certificate".
+FINGERPRINT_JS = """\
+import crypto from 'crypto';
+
+function sha256(r) {
+    var pem = r.variables.ssl_client_raw_cert;
+    if (!pem) {
+        return 'none';
+    }
+    var base64 = pem.replace(/-----[A-Z ]+-----/g, '').replace(/\\s+/g, '');
+    return crypto.createHash('sha256').update(Buffer.from(base64, 'base64')).digest('hex');
+}
+
+export default {sha256};
+"""
+
+
+def find_nginx() -> str | None:
+    """Path of the nginx binary (PATH, then /usr/sbin), or None."""
+    return shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
+
+
+def find_js_module() -> str | None:
+    """Path of the njs dynamic module, or None."""
+    return next((path for path in JS_MODULE_PATHS if os.path.isfile(path)), None)
+
+
+def missing_reason() -> str | None:
+    """Why nginx cannot be used here (with the one command that fixes it), or None."""
+    if find_nginx() is None:
+        return f"nginx is not installed; run: {INSTALL_COMMAND}"
+    if find_js_module() is None:
+        return f"nginx's njs module (SHA-256 fingerprints) is missing; run: {INSTALL_COMMAND}"
+    return None
+
+
+def nginx_config(
+    prefix: str,
+    port: int,
+    cert_file: str,
+    key_file: str,
+    ca_file: str,
+    *,
+    js_module: str,
+    workers: int = 1,
+) -> str:
+    """The whole nginx.conf: 127.0.0.1:`port`, TLS 1.2+1.3, client cert optional, keep-alive."""
+    temp_paths = "\n".join(
+        f"    {kind}_temp_path {prefix}/{kind}_temp;"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    return f"""\
+load_module {js_module};
+worker_processes {workers};
+daemon off;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+
+events {{
+    worker_connections 8192;
+}}
+
+http {{
+    access_log off;
+{temp_paths}
+    js_import fingerprint from {prefix}/fingerprint.js;
+    js_set $client_cert_sha256 fingerprint.sha256;
+    map $ssl_client_s_dn $client_cert_subject {{
+        "" none;
+        default $ssl_client_s_dn;
+    }}
+    keepalive_timeout 75s;
+    keepalive_requests 1000000;
+
+    server {{
+        listen 127.0.0.1:{port} ssl;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_certificate {cert_file};
+        ssl_certificate_key {key_file};
+        ssl_client_certificate {ca_file};
+        ssl_verify_client optional;
+        ssl_verify_depth 3;
+
+        location / {{
+            default_type application/json;
+            add_header X-Client-Cert-Fingerprint $client_cert_sha256 always;
+            add_header X-Client-Cert-Subject $client_cert_subject always;
+            return 200 '{{"fingerprint": "$client_cert_sha256", "server": "nginx"}}';
+        }}
+    }}
+}}
+"""
+
+
+class NginxProcess:
+    """An nginx master running in the foreground as our child; stopped by its PID."""
+
+    def __init__(self, process: subprocess.Popen, url: str, prefix: str, owns_prefix: bool):
+        self.process = process
+        self.url = url
+        self.prefix = prefix
+        self._owns_prefix = owns_prefix
+
+    @property
+    def pid(self) -> int:
+        """PID of the nginx master (its workers are its children)."""
+        return self.process.pid
+
+    def worker_pids(self) -> list[int]:
+        """PIDs of the worker processes (for CPU pinning and memory readings)."""
+        import psutil
+
+        try:
+            return [child.pid for child in psutil.Process(self.pid).children()]
+        except psutil.NoSuchProcess:
+            return []
+
+    def stop(self, timeout: float = 5.0) -> int:
+        """SIGQUIT (graceful), SIGKILL after `timeout` s; removes a prefix we created."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGQUIT)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self._owns_prefix:
+            shutil.rmtree(self.prefix, ignore_errors=True)
+        return self.process.returncode
+
+    def __enter__(self) -> NginxProcess:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+
+def start_nginx(
+    cert_file: str,
+    key_file: str,
+    ca_file: str,
+    *,
+    prefix: str | None = None,
+    workers: int = 1,
+    ready_timeout: float = 10.0,
+) -> NginxProcess:
+    """Write a config into `prefix` (default: a new temp dir) and run nginx on a free port.
+
+    Raises ConfigError with the install command when nginx or njs is missing, or with
+    the last line of nginx's error log when it does not start.
+    """
+    reason = missing_reason()
+    if reason:
+        raise ConfigError(reason)
+    owns_prefix = prefix is None
+    prefix = os.path.abspath(prefix or tempfile.mkdtemp(prefix="locust-mtls-nginx-"))
+    if os.geteuid() == 0:
+        # Workers drop to `nobody`; they must be able to enter the prefix.
+        os.chmod(prefix, 0o755)
+    with open(os.path.join(prefix, "fingerprint.js"), "w") as file:
+        file.write(FINGERPRINT_JS)
+    port = free_port()
+    config = nginx_config(
+        prefix,
+        port,
+        *(os.path.abspath(path) for path in (cert_file, key_file, ca_file)),
+        js_module=find_js_module(),
+        workers=workers,
+    )
+    config_file = os.path.join(prefix, "nginx.conf")
+    with open(config_file, "w") as file:
+        file.write(config)
+    command = [find_nginx(), "-p", prefix, "-c", config_file, "-e", f"{prefix}/error.log"]
+    process = subprocess.Popen(
+        command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    handle = NginxProcess(process, f"https://127.0.0.1:{port}", prefix, owns_prefix)
+    deadline = time.monotonic() + ready_timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            break
+        if _accepts(port):
+            return handle
+        time.sleep(0.05)
+    log = _last_line(os.path.join(prefix, "error.log"))
+    handle._owns_prefix = False  # keep the log for the user to read
+    handle.stop()
+    raise ConfigError(f"nginx did not start (config {config_file}): {log}")
+
+
+def free_port() -> int:
+    """A loopback port that was free a moment ago (nginx cannot listen on port 0)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _last_line(path: str) -> str:
+    try:
+        with open(path, errors="replace") as file:
+            lines = [line.strip() for line in file if line.strip()]
+    except OSError:
+        return "no error log"
+    return lines[-1] if lines else "error log empty"
+
+
+def version() -> str:
+    """`nginx/1.22.1`, or "not installed"."""
+    binary = find_nginx()
+    if binary is None:
+        return "not installed"
+    result = subprocess.run([binary, "-v"], capture_output=True, text=True)
+    return (result.stderr or result.stdout).strip().removeprefix("nginx version: ")
