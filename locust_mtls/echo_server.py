@@ -12,23 +12,14 @@ from __future__ import annotations
 import argparse
 import errno
 import hashlib
-import http.client
 import ipaddress
-import json
 import os
-import select
 import signal
 import socket
 import ssl
-import struct
-import subprocess
 import sys
-import tempfile
 import threading
-import time
-import urllib.parse
 from collections.abc import Callable
-from fractions import Fraction
 
 import gevent
 import gevent.monkey
@@ -38,95 +29,36 @@ import gevent.ssl
 from cryptography import x509
 
 from . import tls
+from .echo_faults import HANDSHAKE_TIMEOUT_S, Faults, InjectedFaults
+from .echo_http import BadRequest, read_request, send_response
+from .echo_process import (
+    CHILD_ERROR_PREFIX,
+    READY_PREFIX,
+    EchoServerProcess,
+    fetch_stats,
+    read_line_with_timeout,
+    server_files,
+    start_echo_server_process,
+)
 from .errors import ConfigError
 
-HANDSHAKE_TIMEOUT_S = 10.0
+# The server's public face; the subprocess handle, HTTP parsing and fault modes live in
+# echo_process.py, echo_http.py and echo_faults.py.
+__all__ = [
+    "EchoServer",
+    "EchoServerProcess",
+    "EchoStats",
+    "Faults",
+    "InjectedFaults",
+    "fetch_stats",
+    "read_line_with_timeout",
+    "server_files",
+    "start_echo_server_process",
+]
+
 IDLE_TIMEOUT_S = 30.0  # keep-alive connection with no new request is closed after this
 STOP_GRACE_S = 0.5  # open connections get this long to finish when the server stops
 LINGER_S = 1.0  # how long a rejected client gets to read our alert before we close
-MAX_HEAD_BYTES = 64 * 1024
-CHILD_ERROR_PREFIX = "echo server: error: "
-READY_PREFIX = "listening on "  # the child's one stdout line: "listening on https://..."
-
-
-class Faults:
-    """Fault-injection hooks; this base injects none.
-
-    A hook returns None to carry on, or a reason string: the connection is then closed and
-    counted in `handshake_failures` under that reason. Hooks may gevent.sleep() (delays).
-    """
-
-    def before_handshake(self, raw_socket: socket.socket) -> str | None:
-        """Called on the accepted TCP socket, before any TLS byte is read."""
-        return None
-
-    def after_handshake(self, tls_socket: ssl.SSLSocket, fingerprint: str) -> str | None:
-        """Called once the handshake succeeded, with the client's fingerprint or `none`."""
-        return None
-
-
-class InjectedFaults(Faults):
-    """The fault modes of `locust-mtls serve`: reject identities, drop or delay handshakes.
-
-    `reject`: client certificates, by common name or SHA-256 fingerprint, whose connection
-    is closed right after the handshake, before any request is read ("rejected_identity").
-    `drop_percent`: this share of connections, spread evenly (not random, so runs compare),
-    gets a TCP reset once its ClientHello arrived, i.e. mid-handshake ("dropped").
-    `delay_ms`: every handshake starts this much later (a slow or overloaded server).
-    """
-
-    def __init__(self, reject=(), drop_percent: float = 0.0, delay_ms: float = 0.0) -> None:
-        if not 0.0 <= drop_percent <= 100.0:
-            raise ConfigError(f"--drop-percent must be between 0 and 100, not {drop_percent:g}")
-        if delay_ms < 0:
-            raise ConfigError(f"--delay-ms must be 0 or more, not {delay_ms:g}")
-        self.reject = tuple(reject)
-        self._rejected = {_fingerprint_or_name(value) for value in self.reject}
-        self.drop_percent = drop_percent
-        self._drop_share = Fraction(str(drop_percent)) / 100  # exact: 29 % drops 29 in 100
-        self.delay_ms = delay_ms
-        self.connections = 0
-
-    def before_handshake(self, raw_socket: socket.socket) -> str | None:
-        """Delay, then drop every (100 / drop_percent)-th connection after its ClientHello."""
-        if self.delay_ms:
-            gevent.sleep(self.delay_ms / 1000.0)
-        number, self.connections = self.connections, self.connections + 1
-        if int((number + 1) * self._drop_share) == int(number * self._drop_share):
-            return None
-        with gevent.Timeout(HANDSHAKE_TIMEOUT_S, False):
-            raw_socket.recv(1, socket.MSG_PEEK)  # the ClientHello is here: mid-handshake now
-        # Linger 0: closing sends RST instead of FIN, as a crashing middlebox would.
-        raw_socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        return "dropped"
-
-    def after_handshake(self, tls_socket: ssl.SSLSocket, fingerprint: str) -> str | None:
-        """Refuse a listed identity: closed before its request is read."""
-        if not self._rejected or fingerprint == "none":
-            return None
-        if fingerprint in self._rejected:
-            return "rejected_identity"
-        der = tls_socket.getpeercert(binary_form=True)
-        names = x509.load_der_x509_certificate(der).subject.get_attributes_for_oid(
-            x509.oid.NameOID.COMMON_NAME
-        )
-        return "rejected_identity" if any(n.value in self._rejected for n in names) else None
-
-    def to_args(self) -> list[str]:
-        """The `locust-mtls serve` options that recreate these faults in a child process."""
-        args = [arg for value in self.reject for arg in ("--reject-identity", value)]
-        if self.drop_percent:
-            args += ["--drop-percent", f"{self.drop_percent:g}"]
-        if self.delay_ms:
-            args += ["--delay-ms", f"{self.delay_ms:g}"]
-        return args
-
-
-def _fingerprint_or_name(value: str) -> str:
-    """A SHA-256 fingerprint (any case, colons allowed) normalised; anything else is a name."""
-    compact = value.replace(":", "").lower()
-    is_fingerprint = len(compact) == 64 and all(c in "0123456789abcdef" for c in compact)
-    return compact if is_fingerprint else value
 
 
 class EchoStats:
@@ -158,10 +90,6 @@ class EchoStats:
         self.handshake_failures[reason] = self.handshake_failures.get(reason, 0) + 1
 
 
-class BadRequest(Exception):
-    """The client sent something this parser will not serve; answer 400 and close."""
-
-
 def failure_reason(error: BaseException) -> str:
     """Short counter key for a failed handshake, e.g. CERTIFICATE_VERIFY_FAILED, eof, timeout."""
     if isinstance(error, TimeoutError | gevent.Timeout):
@@ -173,14 +101,6 @@ def failure_reason(error: BaseException) -> str:
     if isinstance(error, OSError) and error.errno in (errno.ECONNRESET, errno.EPIPE):
         return "eof"
     return type(error).__name__
-
-
-def header_safe(text: str) -> str:
-    """RFC 4514 hex-escape anything that is not printable ASCII, so a header stays one line."""
-    return "".join(
-        c if c.isascii() and c.isprintable() else "".join(f"\\{b:02X}" for b in c.encode())
-        for c in text
-    )
 
 
 class ConnectionHandler:
@@ -294,111 +214,6 @@ class ConnectionHandler:
             )
             if not keep_alive:
                 return
-
-
-def read_request(sock, buffer: bytearray) -> tuple[bytes, bytes, bool] | None:
-    """Read one request (head and body) from sock; (method, target, keep_alive) or None at EOF."""
-    while True:
-        end = buffer.find(b"\r\n\r\n")
-        if end >= 0:
-            head = bytes(buffer[:end]).lstrip(b"\r\n")  # RFC 9112 2.2: ignore leading CRLFs
-            del buffer[: end + 4]
-            if head:
-                break
-            continue
-        if len(buffer) > MAX_HEAD_BYTES:
-            raise BadRequest("request head larger than 64 KiB")
-        chunk = sock.recv(65536)
-        if not chunk:
-            return None
-        buffer += chunk
-    request_line, *header_lines = head.split(b"\r\n")
-    parts = request_line.split(b" ")
-    if len(parts) != 3 or not parts[2].startswith(b"HTTP/1."):
-        raise BadRequest("malformed request line")
-    method, target, version = parts
-    headers = {}
-    for line in header_lines:
-        name, colon, value = line.partition(b":")
-        if not colon:
-            raise BadRequest("malformed header line")
-        headers[name.strip().lower()] = value.strip().lower()
-    if headers.get(b"expect") == b"100-continue":  # curl waits for this before a large body
-        sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
-    if b"chunked" in headers.get(b"transfer-encoding", b""):
-        discard_chunked_body(sock, buffer)
-    elif b"content-length" in headers:
-        try:
-            discard_bytes(sock, buffer, int(headers[b"content-length"]))
-        except ValueError:
-            raise BadRequest("invalid Content-Length") from None
-    connection_tokens = headers.get(b"connection", b"")
-    keep_alive = version == b"HTTP/1.1" and b"close" not in connection_tokens
-    return method, target, keep_alive
-
-
-def discard_bytes(sock, buffer: bytearray, count: int) -> None:
-    """Consume exactly `count` body bytes (the echo does not need them)."""
-    if count < 0:
-        raise ValueError(count)
-    while count > 0:
-        if not buffer:
-            chunk = sock.recv(65536)
-            if not chunk:
-                raise EOFError("connection closed inside a request body")
-            buffer += chunk
-        taken = min(count, len(buffer))
-        del buffer[:taken]
-        count -= taken
-
-
-def read_line(sock, buffer: bytearray) -> bytes:
-    """One CRLF-terminated line (without the CRLF), for chunk sizes and trailers."""
-    while (end := buffer.find(b"\r\n")) < 0:
-        if len(buffer) > MAX_HEAD_BYTES:
-            raise BadRequest("chunk header line too long")
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise EOFError("connection closed inside a chunked body")
-        buffer += chunk
-    line = bytes(buffer[:end])
-    del buffer[: end + 2]
-    return line
-
-
-def discard_chunked_body(sock, buffer: bytearray) -> None:
-    """Consume a chunked body, including trailers."""
-    while True:
-        try:
-            size = int(read_line(sock, buffer).split(b";", 1)[0], 16)
-        except ValueError:
-            raise BadRequest("invalid chunk size") from None
-        if size == 0:
-            while read_line(sock, buffer):  # trailers end with an empty line
-                pass
-            return
-        discard_bytes(sock, buffer, size + 2)  # chunk data and its CRLF
-
-
-def send_response(
-    sock,
-    status: int,
-    body: dict,
-    keep_alive: bool,
-    fingerprint: str = "none",
-    subject: str = "none",
-    head_only: bool = False,
-) -> None:
-    """Send one JSON response carrying the client-certificate headers."""
-    payload = json.dumps(body).encode()
-    head = (
-        f"HTTP/1.1 {status} {http.client.responses[status]}\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
-        f"X-Client-Cert-Fingerprint: {fingerprint}\r\n"
-        f"X-Client-Cert-Subject: {header_safe(subject)}\r\n"
-        f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n"
-    ).encode("ascii")
-    sock.sendall(head if head_only else head + payload)
 
 
 def close_gently(sock: socket.socket, linger: bool) -> None:
@@ -541,154 +356,6 @@ class EchoServer:
 
     def __exit__(self, *exc_info) -> None:
         self.stop()
-
-
-def server_files(certs_dir: str) -> tuple[str, str, str]:
-    """(cert, key, CA) paths inside a directory written by `locust-mtls certs`.
-
-    Not checked here: tls.server_context names any missing file and says how to make it.
-    """
-    return tuple(os.path.join(certs_dir, name) for name in ("server.pem", "server.key", "ca.pem"))
-
-
-class EchoServerProcess:
-    """Handle on an echo server running as a child process (crash-isolated from Locust)."""
-
-    def __init__(self, process: subprocess.Popen, url: str, log) -> None:
-        self.process = process
-        self.url = url
-        self._log = log
-
-    @property
-    def pid(self) -> int:
-        """Process id of the server child."""
-        return self.process.pid
-
-    def stop(self, timeout: float = 5.0) -> int:
-        """SIGTERM, then SIGKILL after `timeout` s; reaps the child and returns its exit code."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        for stream in (self.process.stdin, self.process.stdout, self._log):
-            if stream is not None:
-                stream.close()
-        return self.process.returncode
-
-    def __enter__(self) -> EchoServerProcess:
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
-
-
-def start_echo_server_process(
-    certs_dir: str | None = None,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    log_file: str | None = None,
-    *,
-    cert_file: str | None = None,
-    key_file: str | None = None,
-    ca_file: str | None = None,
-    allow_non_loopback: bool = False,
-    ready_timeout: float = 15.0,
-    faults: InjectedFaults | None = None,
-) -> EchoServerProcess:
-    """Start `python -m locust_mtls.echo_server` and wait until it serves.
-
-    Pass `certs_dir` or all three files; `faults` become the child's fault-mode options.
-    The child exits by itself when this process dies (it watches its stdin pipe for EOF).
-    Raises ConfigError with the child's own message if it cannot start.
-    """
-    if certs_dir is not None:
-        cert_file, key_file, ca_file = server_files(certs_dir)
-    if not (cert_file and key_file and ca_file):
-        raise ValueError("pass certs_dir or cert_file, key_file and ca_file")
-    command = [
-        sys.executable,
-        "-m",
-        "locust_mtls.echo_server",
-        "--cert",
-        cert_file,
-        "--key",
-        key_file,
-        "--ca",
-        ca_file,
-        "--host",
-        host,
-        "--port",
-        str(port),
-        "--exit-with-parent",
-    ] + (["--bind"] if allow_non_loopback else [])
-    command += faults.to_args() if faults else []
-    # The child must import this very package, installed or not.
-    package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
-    log = open(log_file, "a+b") if log_file else tempfile.TemporaryFile()
-    process = subprocess.Popen(
-        command,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=log,
-        env=env,
-        start_new_session=True,  # a Ctrl-C meant for Locust must not kill the server first
-    )
-    handle = EchoServerProcess(process, "", log)
-    line = read_line_with_timeout(process.stdout.fileno(), ready_timeout)
-    if line.startswith(READY_PREFIX):
-        handle.url = line.removeprefix(READY_PREFIX)
-        return handle
-    try:
-        process.wait(timeout=2)  # no URL: the child is most likely exiting; let it say why
-    except subprocess.TimeoutExpired:
-        pass
-    log.seek(0)
-    stderr_lines = log.read().decode(errors="replace").splitlines()
-    handle.stop()
-    errors = [line for line in stderr_lines if line.startswith(CHILD_ERROR_PREFIX)]
-    if errors:
-        raise ConfigError(errors[-1].removeprefix(CHILD_ERROR_PREFIX))
-    last_line = stderr_lines[-1] if stderr_lines else "no output"
-    raise ConfigError(
-        f"echo server did not start within {ready_timeout:g} s "
-        f"(exit code {process.returncode}): {last_line}"
-    )
-
-
-def read_line_with_timeout(fd: int, timeout: float) -> str:
-    """One line from a pipe, or what arrived before EOF / the deadline."""
-    deadline = time.monotonic() + timeout
-    data = b""
-    while not data.endswith(b"\n") and (remaining := deadline - time.monotonic()) > 0:
-        readable, _, _ = select.select([fd], [], [], remaining)
-        chunk = os.read(fd, 4096) if readable else b""
-        if readable and not chunk:
-            break
-        data += chunk
-    return data.decode(errors="replace").strip()
-
-
-def fetch_stats(url: str, ca_file: str, timeout: float = 5.0, reset: bool = False) -> dict:
-    """GET /stats (or POST /stats/reset) from an echo server, trusting `ca_file`."""
-    parsed = urllib.parse.urlsplit(url)
-    context = tls.client_context(ca_file)  # no client certificate: stats are not per identity
-    connection = http.client.HTTPSConnection(
-        parsed.hostname, parsed.port, context=context, timeout=timeout
-    )
-    try:
-        connection.request("POST" if reset else "GET", "/stats/reset" if reset else "/stats")
-        response = connection.getresponse()
-        body = response.read()
-    finally:
-        connection.close()
-    if response.status != 200:
-        raise RuntimeError(f"{url}/stats answered {response.status}")
-    return json.loads(body)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
