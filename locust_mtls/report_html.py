@@ -123,7 +123,8 @@ def heatmap(strategies: list[str], columns: list[tuple], cells: dict, many_pytho
                     fig.add_annotation(
                         x=label,
                         y=strategy,
-                        text=cell["text"],
+                        # one outcome per line: four panels side by side leave narrow cells
+                        text=escape(cell["text"]).replace(", ", "<br>"),
                         showarrow=False,
                         font={"color": color, "size": 12},
                         row=1,
