@@ -110,15 +110,28 @@ def identities(generated_pki):
     return generated_pki.identities
 
 
-def run_locust(*args, cwd, timeout=90, env=None, python=None):
+def run_locust(*args, cwd, users=None, run_time=None, timeout=90, env=None, python=None):
     """Run `locust` headless in a subprocess (never in the test process: importing locust
-    monkey-patches everything). Returns the CompletedProcess; output in .stdout."""
+    monkey-patches everything), with `users` spawned at once for `run_time`. Returns the
+    CompletedProcess; Locust's tables are in .stderr, ours in .stdout."""
     import os
     import subprocess
     import sys
 
     full_env = {**os.environ, **(env or {})}
-    command = [python or sys.executable, "-m", "locust", "--headless", "--only-summary", *args]
+    load = [
+        *(("-u", str(users), "-r", str(users)) if users else ()),
+        *(("-t", run_time) if run_time else ()),
+    ]
+    command = [
+        python or sys.executable,
+        "-m",
+        "locust",
+        "--headless",
+        "--only-summary",
+        *load,
+        *args,
+    ]
     return subprocess.run(
         command,
         cwd=cwd,

@@ -130,12 +130,6 @@ def test_processes_run_one_server_and_gate_on_the_summed_counters(tmp_path):
         MTLS,
         "--processes",
         "2",
-        "-u",
-        "4",
-        "-r",
-        "4",
-        "-t",
-        "3s",
         "--stop-timeout",
         "3",
         "--mtls-strategy",
@@ -147,6 +141,8 @@ def test_processes_run_one_server_and_gate_on_the_summed_counters(tmp_path):
         "--mtls-summary-file",
         "summary.json",
         cwd=tmp_path,
+        users=4,
+        run_time="3s",
     )
     assert done.returncode == 1, done.stderr[-2000:]  # the gate, on the master
     assert "shared-context failed its mTLS gate" in done.stderr

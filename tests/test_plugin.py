@@ -98,18 +98,14 @@ def test_exit_code_gate_composes_with_exit_code_on_error(tmp_path, strategy, ext
     done = run_locust(
         "-f",
         MTLS,
-        "-u",
-        "4",
-        "-r",
-        "4",
-        "-t",
-        "2s",
         "--mtls-strategy",
         strategy,
         "--mtls-keepalive",
         "off",
         *extra,
         cwd=tmp_path,
+        users=4,
+        run_time="2s",
     )
     assert done.returncode == expected, done.stderr[-2000:]
     gate_failed = "failed its mTLS gate" in done.stderr

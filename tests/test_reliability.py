@@ -32,6 +32,7 @@ from locust_mtls.errors import ConfigError
 from locust_mtls.execution import execute_request
 from locust_mtls.identity import load_identities
 from locust_mtls.pki import generate_pki
+from locust_mtls.processes import alive, descendants
 from locust_mtls.strategies import STRATEGIES, Trust, create
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,32 +69,6 @@ def wait_for(condition, timeout: float, what: str):
             return value
         time.sleep(0.1)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-def descendants(pid: int) -> set[int]:
-    """Every process below `pid` (Linux /proc)."""
-    found, pending = set(), [pid]
-    while pending:
-        parent = pending.pop()
-        for task in Path(f"/proc/{parent}/task").glob("*"):
-            try:
-                children = (task / "children").read_text().split()
-            except OSError:
-                continue
-            for child in map(int, children):
-                if child not in found:
-                    found.add(child)
-                    pending.append(child)
-    return found
-
-
-def alive(pid: int) -> bool:
-    """Running (a zombie waiting for init to reap it counts as gone)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def ids_file(generated_pki) -> str:

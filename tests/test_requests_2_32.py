@@ -30,12 +30,10 @@ def run_on_2_32_3(python_2_32_3, tmp_path_factory):
         summary = directory / f"{strategy}-{concurrency}.json"
         done = run_locust(
             "-f", MTLS,
-            "-u", "16", "-r", "16", "-t", "6s",
             "--mtls-strategy", strategy, "--mtls-concurrency", concurrency,
             "--mtls-keepalive", "off", "--mtls-summary-file", str(summary),
             "--mtls-fail-on", "", "--exit-code-on-error", "0",
-            cwd=directory, python=python_2_32_3,
-        )  # fmt: skip
+            cwd=directory, python=python_2_32_3, users=16, run_time="6s")  # fmt: skip
         assert done.returncode == 0, done.stderr[-2000:]
         result = json.loads(summary.read_text())
         assert result["environment"]["requests"] == "2.32.3"

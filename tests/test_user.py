@@ -61,12 +61,6 @@ def test_shared_context_bleeds_under_greenlets_and_fails_the_gate(tmp_path):
     done = run_locust(
         "-f",
         MTLS,
-        "-u",
-        "4",
-        "-r",
-        "4",
-        "-t",
-        "3s",
         "--mtls-strategy",
         "shared-context",
         "--mtls-keepalive",
@@ -74,6 +68,8 @@ def test_shared_context_bleeds_under_greenlets_and_fails_the_gate(tmp_path):
         "--mtls-summary-file",
         "s.json",
         cwd=tmp_path,
+        users=4,
+        run_time="3s",
     )
     stats = summary(tmp_path / "s.json")["strategies"]["shared-context"]
     assert stats["bleed"] > 0
@@ -86,12 +82,6 @@ def test_native_thread_crash_is_recorded_and_the_run_goes_on(tmp_path):
     done = run_locust(
         "-f",
         MTLS,
-        "-u",
-        "4",
-        "-r",
-        "4",
-        "-t",
-        "4s",
         "--mtls-concurrency",
         "native-threads",
         "--mtls-summary-file",
@@ -100,6 +90,8 @@ def test_native_thread_crash_is_recorded_and_the_run_goes_on(tmp_path):
         "crashes",
         cwd=tmp_path,
         env={"LOCUST_MTLS_ENGINE_CRASH_AFTER": "50"},
+        users=4,
+        run_time="4s",
     )
     result = summary(tmp_path / "s.json")
     stats = result["strategies"]["identity-cache"]
@@ -118,13 +110,9 @@ def test_strategies_run_side_by_side(tmp_path):
         STRATEGIES_FILE,
         "IdentityCacheUser",
         "PerThreadSessionUser",
-        "-u",
-        "4",
-        "-r",
-        "4",
-        "-t",
-        "3s",
         cwd=tmp_path,
+        users=4,
+        run_time="3s",
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "identity-cache / (cert)" in done.stdout + done.stderr
@@ -143,9 +131,8 @@ def test_unknown_strategy_is_one_line_and_exit_code_2(tmp_path):
 
 def test_no_cert_split_by_users_gives_whole_users_no_certificate(tmp_path):
     done = run_locust(
-        "-f", MTLS, "-u", "4", "-r", "4", "-t", "3s", "--mtls-no-cert-split", "users",
-        "--mtls-summary-file", "s.json", cwd=tmp_path,
-    )  # fmt: skip
+        "-f", MTLS, "--mtls-no-cert-split", "users",
+        "--mtls-summary-file", "s.json", cwd=tmp_path, users=4, run_time="3s")  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     stats = summary(tmp_path / "s.json")["strategies"]["identity-cache"]
     assert stats["identities_in_use"] == ["client-1", "client-2"]  # 2 of 4 users, round-robin

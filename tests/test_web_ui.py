@@ -160,9 +160,7 @@ def test_mtls_tab_csv_json_report_and_start_form_in_the_web_ui(tmp_path):
 
 
 def test_html_report_carries_the_mtls_table(tmp_path):
-    done = run_locust(
-        "-f", MTLS, "-u", "4", "-r", "4", "-t", "2s", "--html", "report.html", cwd=tmp_path
-    )
+    done = run_locust("-f", MTLS, "--html", "report.html", cwd=tmp_path, users=4, run_time="2s")
     assert done.returncode == 0, done.stderr[-2000:]
     report = (tmp_path / "report.html").read_text()
     assert report.count('<section id="locust-mtls"') == 1

@@ -3,11 +3,11 @@ from __future__ import annotations
 import ssl
 import threading
 
-from ..connections import ContextAdapter, timed_session
-from .base import Strategy, Trust
+from .base import Trust
+from .shared_context import SharedContext
 
 
-class LockedLoad(Strategy):
+class LockedLoad(SharedContext):
     """ "Lock while modifying the context", taken literally: a lock around load_cert_chain only.
 
     Deliberately unsafe, to show that common advice is not enough. Shares: one mutable
@@ -15,7 +15,7 @@ class LockedLoad(Strategy):
     handshake run outside the lock, so between thread A's load and A's handshake,
     thread B may load its chain: A presents B's certificate (wrong identity), and
     requests without a certificate present the last chain loaded (cert bleed).
-    Cost: like shared-context.
+    Cost: like shared-context, which it is, plus the lock.
     """
 
     name = "locked-load"
@@ -24,18 +24,8 @@ class LockedLoad(Strategy):
 
     def __init__(self, trust: Trust):
         super().__init__(trust)
-        self.context = trust.context(frozen=False)
         self.context.__class__ = LoadLockedSSLContext
         self.context.load_lock = threading.Lock()
-
-    def session_key(self, identity):
-        return None
-
-    def cert_argument(self, identity):
-        return identity.requests_cert() if identity else None
-
-    def new_session(self, identity):
-        return timed_session(ContextAdapter(self.context, cert_per_request=True))
 
 
 class LoadLockedSSLContext(ssl.SSLContext):
