@@ -50,8 +50,13 @@ def test_requests_default_bleeds_under_greenlets(run_on_2_32_3):
 
 
 def test_requests_default_mismatches_or_crashes_on_native_threads(run_on_2_32_3):
-    stats = run_on_2_32_3("requests-default", "native-threads")
+    # A race: seen in every 6 s run here, but give it a second run before calling it absent.
+    for _attempt in range(2):
+        stats = run_on_2_32_3("requests-default", "native-threads")
+        if stats["wrong_identity"] + stats["crashes"] > 0:
+            break
     assert stats["wrong_identity"] + stats["crashes"] > 0
+    assert stats["bleed"] > 0
 
 
 @pytest.mark.parametrize("concurrency", ["greenlet", "native-threads"])
