@@ -81,7 +81,7 @@ def test_write_keeps_the_hand_written_notes(tmp_path):
         "server_cpus": [0, 1],
         "client_cpus": [0, 1],
         "load_average_before_after": [1.0, 1.0],
-        "blocks": {"create_urllib3_context": 0.1},
+        "blocks": {"create_urllib3_context": {"min_ms": 0.1, "median_ms": 0.2}},
         "targets": [],
         "rows": aggregate([_run(HTTPUSER, 100)]),
     }

@@ -134,11 +134,20 @@ def test_locust_run_against_nginx_catches_bleed(
     summary = tmp_path / "summary.json"
     identities_file = os.path.join(os.path.dirname(generated_pki.ca_file), "identities.json")
     result = run_locust(
-        "-f", os.path.join(REPO, "locustfiles", "mtls.py"), "-u", "4", "-r", "4", "-t", "2s",
-        "--host", nginx_server.url, "--mtls-identities", identities_file,
-        "--mtls-strategy", strategy, "--mtls-summary-file", str(summary),
+        "-f",
+        os.path.join(REPO, "locustfiles", "mtls.py"),
+        "--host",
+        nginx_server.url,
+        "--mtls-identities",
+        identities_file,
+        "--mtls-strategy",
+        strategy,
+        "--mtls-summary-file",
+        str(summary),
         cwd=tmp_path,
-    )  # fmt: skip
+        users=4,
+        run_time="2s",
+    )
     stats = json.loads(summary.read_text())["strategies"][strategy]
     assert stats["requests"] > 20, result.stdout + result.stderr
     assert stats["wrong_identity"] == 0
