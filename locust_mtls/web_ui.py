@@ -125,13 +125,13 @@ def text_table(stats: MtlsStats) -> str:
     """The table for the console, after Locust's own summary."""
     lines = [
         f"\nmTLS summary ({stats.client_path})",
-        f"{'strategy':<20}{'mode':<16}{'requests':>9}{'rps':>8}{'wrong id':>9}{'bleed':>7}"
+        f"{'strategy':<24}{'mode':<16}{'requests':>9}{'rps':>8}{'wrong id':>9}{'bleed':>7}"
         f"{'crashes':>8}{'hs p50':>8}{'hs p95':>8}",
     ]
     for name, data in stats.to_dict()["strategies"].items():
         mode = f"{data['concurrency']}/{'ka' if data['keepalive'] else 'no-ka'}"
         lines.append(
-            f"{name:<20}{mode:<16}{data['requests']:>9}{data['rps']:>8}{data['wrong_identity']:>9}"
+            f"{name:<24}{mode:<16}{data['requests']:>9}{data['rps']:>8}{data['wrong_identity']:>9}"
             f"{data['bleed']:>7}{data['crashes']:>8}{data['handshake_ms']['p50']:>8}"
             f"{data['handshake_ms']['p95']:>8}"
         )

@@ -7,6 +7,7 @@ With no class names, all strategies run at once; Locust's own stats table then
 compares them row by row (request names carry the strategy).
 """
 
+from locust_mtls.fast_user import MtlsFastHttpUser
 from locust_mtls.user import STRATEGY_USERS
 
 # The package's classes are abstract so that importing them elsewhere runs nothing;
@@ -17,3 +18,7 @@ globals().update(
         for cls in STRATEGY_USERS.values()
     }
 )
+
+
+class FastHttpIdentityCacheUser(MtlsFastHttpUser):
+    """identity-cache's contexts on Locust's FastHttpUser (geventhttpclient)."""
