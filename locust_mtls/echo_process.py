@@ -19,6 +19,7 @@ import urllib.parse
 from . import tls
 from .echo_faults import InjectedFaults
 from .errors import ConfigError
+from .processes import stop as stop_process
 
 CHILD_ERROR_PREFIX = "echo server: error: "
 READY_PREFIX = "listening on "  # the child's one stdout line: "listening on https://..."
@@ -47,13 +48,7 @@ class EchoServerProcess:
 
     def stop(self, timeout: float = 5.0) -> int:
         """SIGTERM, then SIGKILL after `timeout` s; reaps the child and returns its exit code."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, timeout=timeout)
         for stream in (self.process.stdin, self.process.stdout, self._log):
             if stream is not None:
                 stream.close()

@@ -20,6 +20,7 @@ import tempfile
 import time
 
 from .errors import ConfigError
+from .processes import stop as stop_process
 
 INSTALL_COMMAND = "apt-get install -y nginx libnginx-mod-http-js"
 JS_MODULE_PATHS = (
@@ -148,13 +149,7 @@ class NginxProcess:
 
     def stop(self, timeout: float = 5.0) -> int:
         """SIGQUIT (graceful), SIGKILL after `timeout` s; removes a prefix we created."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGQUIT)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, signal.SIGQUIT, timeout)
         if self._owns_prefix:
             shutil.rmtree(self.prefix, ignore_errors=True)
         return self.process.returncode

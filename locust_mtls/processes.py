@@ -1,8 +1,25 @@
-"""Which processes a run left behind (Linux /proc): for orphan checks in tests and bench."""
+"""Stopping the children we start, and finding what a run left behind (Linux /proc)."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
 from pathlib import Path
+
+
+def stop(
+    process: subprocess.Popen, first_signal: int = signal.SIGTERM, timeout: float = 5.0
+) -> int:
+    """Ask a child we started to end with `first_signal`, SIGKILL it after `timeout` s,
+    and reap it (no zombie); returns its exit code."""
+    if process.poll() is None:
+        process.send_signal(first_signal)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
 
 
 def descendants(pid: int) -> set[int]:
