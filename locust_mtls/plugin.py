@@ -9,7 +9,6 @@ file and the gate, all from the counters of every worker summed (distributed.py)
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -25,7 +24,7 @@ from .errors import ConfigError
 from .mtls_run import MtlsRun
 from .options import FAIL_ON_KINDS, preflight, run_options_from, settings_from
 from .plugin_options import OPTIONS, env_var
-from .stats import MtlsStats
+from .stats import MtlsStats, write_json
 
 logger = logging.getLogger("locust_mtls")
 
@@ -166,10 +165,7 @@ def write_summary(environment, extra: dict | None = None) -> None:
     if reports is not None:
         document["workers_reported"] = sorted(reports.by_worker)
     document.update(extra or {})
-    temporary = f"{path}.tmp"
-    with open(temporary, "w") as file:
-        json.dump(document, file, indent=1)
-    os.replace(temporary, path)
+    write_json(path, document)
 
 
 def write_summary_every_second(environment) -> None:

@@ -186,12 +186,13 @@ class MtlsStats:
                     total.by_strategy[name] = incoming
         return total
 
-    def write(self, path: str) -> None:
-        """Replace `path` atomically, so a crash mid-write never leaves half a file."""
-        temporary = f"{path}.tmp"
-        with open(temporary, "w") as file:
-            json.dump(self.to_dict(), file, indent=1)
-        os.replace(temporary, path)
+
+def write_json(path: str, document: dict) -> None:
+    """Replace `path` atomically, so a crash mid-write never leaves half a file."""
+    temporary = f"{path}.tmp"
+    with open(temporary, "w") as file:
+        json.dump(document, file, indent=1)
+    os.replace(temporary, path)
 
 
 def _version(distribution: str) -> str:

@@ -27,6 +27,7 @@ import time
 
 from .execution import execute_request
 from .identity import Identity
+from .stats import write_json
 from .strategies import Trust, create
 
 
@@ -74,13 +75,12 @@ class Engine:
     def write_counters_every_second(self) -> None:
         path = self.config["counters_file"]
         while True:
-            temporary = f"{path}.tmp"
-            with open(temporary, "w") as file:
-                json.dump(
-                    {"pid": os.getpid(), "requests_done": self.requests_done, "time": time.time()},
-                    file,
-                )
-            os.replace(temporary, path)
+            counters = {
+                "pid": os.getpid(),
+                "requests_done": self.requests_done,
+                "time": time.time(),
+            }
+            write_json(path, counters)
             time.sleep(1.0)
 
 
