@@ -23,6 +23,7 @@ from gevent.event import AsyncResult
 from gevent.lock import Semaphore
 
 from .execution import Outcome, execute_request
+from .failures import NO_ENGINE_ANSWER
 from .identity import Identity
 from .strategies import Strategy
 
@@ -189,7 +190,10 @@ class ThreadEngine:
         outcome = waiter.get(timeout=wait, block=True) if waiter.wait(wait) else None
         if outcome is None:
             self.pending.pop(job_id, None)
-            return Outcome(error=f"Timeout: no answer from native thread in {wait:.0f}s")
+            return Outcome(
+                error=f"Timeout: no answer from native thread in {wait:.0f}s",
+                failure_class=NO_ENGINE_ANSWER,
+            )
         return outcome
 
     def close(self, timeout: float = 5.0) -> None:

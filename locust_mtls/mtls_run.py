@@ -26,7 +26,6 @@ class RunOptions:
     trust: Trust
     identities: tuple[Identity, ...]
     no_cert_fraction: float = 0.5
-    defaults: RunSettings = RunSettings(strategy="identity-cache")
 
 
 class MtlsRun:
@@ -98,7 +97,4 @@ def transport_class(outcome: Outcome) -> str:
     """The failure class of a request that got no HTTP answer."""
     if outcome.failure_class:
         return outcome.failure_class
-    # Outcomes made up by the native-thread engine's parent side carry no class.
-    if outcome.error.startswith("Timeout: no answer"):
-        return failures.NO_ENGINE_ANSWER
     return failures.OTHER.format(type=outcome.error.split(":", 1)[0])

@@ -157,7 +157,6 @@ def run_options_from(options, *, probe: bool = True) -> RunOptions:
         trust=Trust(ca_file, ca_bundle_file, _on_off("mtls-trust-env", options.mtls_trust_env)),
         identities=identity_set.identities,
         no_cert_fraction=fraction,
-        defaults=settings_from(options),
     )
 
 

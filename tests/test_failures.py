@@ -200,7 +200,10 @@ def test_judge_names_and_counts_every_class(trust, identities):
             failures.CLIENT_CRASH,
         ),
         (
-            Outcome(error="Timeout: no answer from native thread in 45s"),
+            Outcome(  # as concurrency.ThreadEngine.call makes it
+                error="Timeout: no answer from native thread in 45s",
+                failure_class=failures.NO_ENGINE_ANSWER,
+            ),
             me,
             failures.NO_ENGINE_ANSWER,
             failures.NO_ENGINE_ANSWER,

@@ -292,8 +292,9 @@ def options(**changes) -> SimpleNamespace:
 
 def test_good_options_give_run_options(generated_pki, pki_server):
     ids = os.path.join(os.path.dirname(generated_pki.ca_file), "identities.json")
-    run = run_options_from(options(host=pki_server.url, mtls_identities=ids, mtls_timeout="1,2"))
-    assert run.defaults.timeout == (1.0, 2.0)
+    given = options(host=pki_server.url, mtls_identities=ids, mtls_timeout="1,2")
+    run = run_options_from(given)
+    assert settings_from(given).timeout == (1.0, 2.0)
     assert len(run.identities) == len(generated_pki.identities)
 
 
