@@ -19,8 +19,8 @@ import urllib.parse
 
 from urllib3.util.ssl_ import create_urllib3_context
 
-from locust_mtls.identity import IdentitySet
-from locust_mtls.tls import client_context
+from locust_mtls.tls.contexts import client_context
+from locust_mtls.tls.identity import IdentitySet
 
 
 def _median_ms(stmt, setup=lambda: None, repeat: int = 50) -> dict:

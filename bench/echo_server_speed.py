@@ -23,7 +23,7 @@ import psutil
 import trustme
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from locust_mtls.echo_server import fetch_stats, start_echo_server_process  # noqa: E402
+from locust_mtls.server.echo import fetch_stats, start_echo_server_process  # noqa: E402
 
 REQUEST = b"GET /bench HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 CLOSE_REQUEST = b"GET /bench HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"

@@ -12,9 +12,9 @@ import os
 from locust import FastHttpUser, task
 
 import bench.counting  # noqa: F401  (registers the counters)
-from locust_mtls.checks import check_identity
-from locust_mtls.identity import load_identities
+from locust_mtls.engine.checks import check_identity
 from locust_mtls.strategies import Trust, create
+from locust_mtls.tls.identity import load_identities
 
 IDENTITY_SET = load_identities(os.environ["BENCH_IDENTITIES"])
 STRATEGY = create("identity-cache", Trust(IDENTITY_SET.ca_file, IDENTITY_SET.ca_bundle_file))

@@ -17,8 +17,8 @@ import time
 
 import requests
 
-from locust_mtls.identity import load_identities
 from locust_mtls.strategies import Trust, create
+from locust_mtls.tls.identity import load_identities
 
 
 def loop(args, identity, trust, deadline: float, counts: list[int]) -> None:

@@ -22,10 +22,10 @@ import time
 from contextlib import ExitStack
 from importlib import metadata
 
-from locust_mtls import nginx
-from locust_mtls.echo_server import start_echo_server_process
-from locust_mtls.pki import generate_pki
+from bench import nginx
+from locust_mtls.server.echo import start_echo_server_process
 from locust_mtls.strategies import STRATEGIES
+from locust_mtls.tls.pki import generate_pki
 
 from . import blocks, report
 from .cells import FASTHTTP, HTTPUSER, RAW_IDENTITY_CACHE, RAW_REQUESTS, REPO, Cell, run_cell

@@ -176,7 +176,7 @@ def rss():
     for line in open("/proc/self/status"):
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
-from locust_mtls.identity import load_identities
+from locust_mtls.tls.identity import load_identities
 from locust_mtls.strategies import Trust, create
 path = sys.argv[1]
 facts = {"rss_start": rss()}
@@ -197,7 +197,7 @@ print(json.dumps(facts))
 
 
 def identities(count: int = 1000) -> None:
-    from locust_mtls.pki import generate_pki
+    from locust_mtls.tls.pki import generate_pki
 
     print(f"== identities: {count}")
     with tempfile.TemporaryDirectory(prefix="identities-") as directory:

@@ -10,20 +10,23 @@ import argparse
 import importlib
 import sys
 
-from .errors import ConfigError
+from locust_mtls.errors import ConfigError
 
 # sub-command -> (module, one-line help)
 COMMANDS = {
-    "certs": ("locust_mtls.pki", "generate a private CA, a server cert and client identities"),
+    "certs": ("locust_mtls.tls.pki", "generate a private CA, a server cert and client identities"),
     "serve": (
-        "locust_mtls.echo_server",
+        "locust_mtls.server.echo",
         "run the mTLS echo server that reports client certificates",
     ),
     "matrix": (
-        "locust_mtls.matrix",
+        "locust_mtls.matrix.runner",
         "compare strategies x requests versions in isolated environments",
     ),
-    "report": ("locust_mtls.report", "rebuild summary.md and report.html from results.jsonl"),
+    "report": (
+        "locust_mtls.matrix.report",
+        "rebuild summary.md and report.html from results.jsonl",
+    ),
 }
 
 

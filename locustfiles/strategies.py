@@ -7,8 +7,8 @@ With no class names, all strategies run at once; Locust's own stats table then
 compares them row by row (request names carry the strategy).
 """
 
-from locust_mtls.fast_user import MtlsFastHttpUser
-from locust_mtls.user import STRATEGY_USERS
+from locust_mtls.locust.fast_user import MtlsFastHttpUser
+from locust_mtls.locust.user import STRATEGY_USERS
 
 # The package's classes are abstract so that importing them elsewhere runs nothing;
 # here each becomes a concrete user class Locust can pick.

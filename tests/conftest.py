@@ -10,7 +10,7 @@ def generated_pki(tmp_path_factory):
 
     Shared by the whole session: read it, do not modify it (copy the directory first).
     """
-    from locust_mtls.pki import generate_pki
+    from locust_mtls.tls.pki import generate_pki
 
     return generate_pki(str(tmp_path_factory.mktemp("certs")), clients=4)
 
@@ -80,7 +80,7 @@ def echo_server(echo_pki):
     Counters are shared too: call `fetch_stats(echo_server.url, echo_pki.ca_file, reset=True)`
     before counting, or start your own `EchoServer` for exact numbers.
     """
-    from locust_mtls.echo_server import EchoServer
+    from locust_mtls.server.echo import EchoServer
 
     with EchoServer(echo_pki.cert_file, echo_pki.key_file, echo_pki.ca_file) as server:
         yield server
@@ -90,7 +90,7 @@ def echo_server(echo_pki):
 @pytest.fixture(scope="session")
 def pki_server(generated_pki):
     """An in-process EchoServer serving generated_pki's server certificate."""
-    from locust_mtls.echo_server import EchoServer
+    from locust_mtls.server.echo import EchoServer
 
     with EchoServer(
         generated_pki.server_cert, generated_pki.server_key, generated_pki.ca_file
@@ -155,7 +155,7 @@ def bad_identities(generated_pki, tmp_path_factory):
 
     import trustme
 
-    from locust_mtls.pki import issue_identity, load_ca
+    from locust_mtls.tls.pki import issue_identity, load_ca
 
     ca = load_ca(os.path.dirname(generated_pki.ca_file))
     directory = str(tmp_path_factory.mktemp("bad-identities"))
@@ -182,7 +182,7 @@ def server_identities(generated_pki, tmp_path_factory):
 
     import trustme
 
-    from locust_mtls.pki import load_ca
+    from locust_mtls.tls.pki import load_ca
 
     directory = str(tmp_path_factory.mktemp("server-identities"))
 

@@ -1,7 +1,7 @@
 """The identity check on its own: pure data in, verdict out."""
 
-from locust_mtls.checks import CertBleed, IdentityNotReported, WrongIdentity, check_identity
-from locust_mtls.identity import Identity
+from locust_mtls.engine.checks import CertBleed, IdentityNotReported, WrongIdentity, check_identity
+from locust_mtls.tls.identity import Identity
 
 ALICE = Identity("alice", "a.pem", "a.key", "aa" * 32, "CN=alice")
 BOB = Identity("bob", "b.pem", "b.key", "bb" * 32, "CN=bob")

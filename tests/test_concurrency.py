@@ -9,9 +9,9 @@ import os
 import gevent
 import pytest
 
-from locust_mtls.checks import check_identity
-from locust_mtls.concurrency import RunSettings, ThreadEngine
-from locust_mtls.execution import Outcome
+from locust_mtls.engine.checks import check_identity
+from locust_mtls.engine.execution import Outcome
+from locust_mtls.engine.runners import RunSettings, ThreadEngine
 
 from test_strategies import SAFE
 

@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from locust_mtls.distributed import WorkerReports
-from locust_mtls.stats import MtlsStats
+from locust_mtls.engine.stats import MtlsStats
+from locust_mtls.locust.distributed import WorkerReports
 
 from conftest import run_locust
 

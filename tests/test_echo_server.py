@@ -16,7 +16,8 @@ import time
 import psutil
 import pytest
 
-from locust_mtls.echo_server import (
+from locust_mtls.errors import ConfigError
+from locust_mtls.server.echo import (
     EchoServer,
     Faults,
     fetch_stats,
@@ -24,7 +25,6 @@ from locust_mtls.echo_server import (
     server_files,
     start_echo_server_process,
 )
-from locust_mtls.errors import ConfigError
 
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -236,7 +236,7 @@ def test_process_handle_starts_serves_and_stops(echo_pki, tmp_path):
 def test_process_exits_when_its_parent_dies(echo_pki):
     script = textwrap.dedent(f"""
         import time
-        from locust_mtls.echo_server import start_echo_server_process
+        from locust_mtls.server.echo import start_echo_server_process
         handle = start_echo_server_process({echo_pki.dir!r})
         print(handle.pid, flush=True)
         time.sleep(30)
@@ -275,7 +275,7 @@ def test_runs_inside_a_monkey_patched_process(echo_pki):
         from gevent import monkey
         monkey.patch_all()
         import http.client, ssl
-        from locust_mtls.echo_server import EchoServer
+        from locust_mtls.server.echo import EchoServer
         with EchoServer({echo_pki.cert_file!r}, {echo_pki.key_file!r}, {echo_pki.ca_file!r}) as s:
             context = ssl.create_default_context(cafile={echo_pki.ca_file!r})
             connection = http.client.HTTPSConnection("127.0.0.1", s.port, context=context)

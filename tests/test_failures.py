@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from locust_mtls import failures
-from locust_mtls.checks import DEFAULT_IDENTITY_HEADER
-from locust_mtls.concurrency import RunSettings, ThreadEngine
-from locust_mtls.echo_server import EchoServer, Faults, InjectedFaults
-from locust_mtls.execution import Outcome, execute_request
-from locust_mtls.identity import load_identity
-from locust_mtls.mtls_run import MtlsRun, RunOptions
-from locust_mtls.stats import MtlsStats
+from locust_mtls.engine import failures
+from locust_mtls.engine.checks import DEFAULT_IDENTITY_HEADER
+from locust_mtls.engine.execution import Outcome, execute_request
+from locust_mtls.engine.run import MtlsRun, RunOptions
+from locust_mtls.engine.runners import RunSettings, ThreadEngine
+from locust_mtls.engine.stats import MtlsStats
+from locust_mtls.server.echo import EchoServer, Faults, InjectedFaults
 from locust_mtls.strategies import STRATEGIES, create
+from locust_mtls.tls.identity import load_identity
 
 
 def send(trust, url, identity, *, timeout=(2.0, 2.0), strategy="identity-cache"):

@@ -1,4 +1,4 @@
-"""locust_mtls.identity: loading PEM / combined / PKCS#12 / encrypted keys, fingerprints,
+"""locust_mtls.tls.identity: loading PEM / combined / PKCS#12 / encrypted keys, fingerprints,
 identities.json, and one ConfigError line per kind of bad file."""
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from locust_mtls import pki
 from locust_mtls.errors import ConfigError
-from locust_mtls.identity import (
+from locust_mtls.tls import pki
+from locust_mtls.tls.identity import (
     Identity,
     fingerprint_of,
     load_identities,
@@ -170,7 +170,7 @@ def test_password_protected_identity_is_materialised_0600(certs, generated_pki, 
 def test_private_directory_is_removed_when_the_process_exits(certs):
     write_p12(certs / "client-1.pem", certs / "client-1.key", certs / "c.p12", b"pw")
     program = (
-        "from locust_mtls.identity import load_identity;"
+        "from locust_mtls.tls.identity import load_identity;"
         f"print(load_identity('c', {str(certs / 'c.p12')!r}, password='pw').key_file)"
     )
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from locust_mtls import matrix
 from locust_mtls.cli import main
-from locust_mtls.matrix import Cell, CellSettings, execute
-from locust_mtls.matrix_envs import Env
+from locust_mtls.matrix import runner as matrix
+from locust_mtls.matrix.envs import Env
+from locust_mtls.matrix.runner import Cell, CellSettings, execute
 
 FAKE_CELL = textwrap.dedent(
     """
@@ -262,7 +262,7 @@ def test_locust_argv_is_the_documented_command():
 
 @pytest.mark.slow
 def test_env_for_an_old_requests_is_built_once_and_imports_this_checkout(tmp_path):
-    from locust_mtls.matrix_envs import Environments, current_python
+    from locust_mtls.matrix.envs import Environments, current_python
 
     interpreter, label = current_python()
     environments = Environments()  # the real cache: a second run reuses it

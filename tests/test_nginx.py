@@ -13,8 +13,8 @@ import ssl
 import psutil
 import pytest
 
-from locust_mtls import nginx
-from locust_mtls.checks import check_identity
+from bench import nginx
+from locust_mtls.engine.checks import check_identity
 from locust_mtls.errors import ConfigError
 from locust_mtls.strategies import create
 

@@ -20,7 +20,7 @@ from types import SimpleNamespace
 import pytest
 
 from locust_mtls.errors import ConfigError
-from locust_mtls.options import preflight, probe_host, run_options_from, settings_from
+from locust_mtls.locust.validation import preflight, probe_host, run_options_from, settings_from
 
 ROOT = Path(__file__).resolve().parent.parent
 MTLS = str(ROOT / "locustfiles" / "mtls.py")
@@ -284,7 +284,7 @@ def test_the_troubleshooting_table_matches_the_cases(doc):
 
 def options(**changes) -> SimpleNamespace:
     """Parsed options with the plugin's own defaults (plugin_options imports no Locust)."""
-    from locust_mtls.plugin_options import OPTIONS
+    from locust_mtls.locust.options import OPTIONS
 
     defaults = {name.lstrip("-").replace("-", "_"): default for name, default, *_ in OPTIONS}
     return SimpleNamespace(**{"host": None, **defaults, **changes})
@@ -329,7 +329,7 @@ def test_settings_for_a_user_class_override(generated_pki):
 def test_the_probe_tolerates_faults_the_run_will_count(generated_pki):
     """Only "nothing listens" and "not TLS" stop a run: a server that drops or delays
     handshakes is the very thing under test."""
-    from locust_mtls.echo_server import EchoServer, InjectedFaults
+    from locust_mtls.server.echo import EchoServer, InjectedFaults
 
     files = (generated_pki.server_cert, generated_pki.server_key, generated_pki.ca_file)
     for faults in (InjectedFaults(drop_percent=100), InjectedFaults(delay_ms=300)):

@@ -1,4 +1,4 @@
-"""locust_mtls.pki: files and modes, identities.json, idempotence, --force, the CLI."""
+"""locust_mtls.tls.pki: files and modes, identities.json, idempotence, --force, the CLI."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ import pytest
 import trustme
 from cryptography import x509
 
-from locust_mtls import cli, pki
+from locust_mtls import cli
 from locust_mtls.errors import ConfigError
-from locust_mtls.identity import fingerprint_of, load_identities, load_identity
+from locust_mtls.tls import pki
+from locust_mtls.tls.identity import fingerprint_of, load_identities, load_identity
 
 
 def mode_of(path: str) -> int:
@@ -197,7 +198,7 @@ def cli_certs_only(monkeypatch):
 def test_processes_generating_at_once_agree_on_one_pki(tmp_path):
     directory = str(tmp_path / "certs")
     program = (
-        "import json, sys; from locust_mtls.pki import generate_pki;"
+        "import json, sys; from locust_mtls.tls.pki import generate_pki;"
         f"print(json.dumps([i.fingerprint for i in generate_pki({directory!r}, 20).identities]))"
     )
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -21,19 +21,19 @@ from pathlib import Path
 
 import pytest
 
-from locust_mtls import failures
-from locust_mtls.checks import DEFAULT_IDENTITY_HEADER as HEADER
-from locust_mtls.echo_server import (
+from locust_mtls.engine import failures
+from locust_mtls.engine.checks import DEFAULT_IDENTITY_HEADER as HEADER
+from locust_mtls.engine.execution import execute_request
+from locust_mtls.errors import ConfigError
+from locust_mtls.processes import alive, descendants
+from locust_mtls.server.echo import (
     EchoServer,
     InjectedFaults,
     start_echo_server_process,
 )
-from locust_mtls.errors import ConfigError
-from locust_mtls.execution import execute_request
-from locust_mtls.identity import load_identities
-from locust_mtls.pki import generate_pki
-from locust_mtls.processes import alive, descendants
 from locust_mtls.strategies import STRATEGIES, Trust, create
+from locust_mtls.tls.identity import load_identities
+from locust_mtls.tls.pki import generate_pki
 
 ROOT = Path(__file__).resolve().parent.parent
 MTLS = str(ROOT / "locustfiles" / "mtls.py")
@@ -248,7 +248,7 @@ def test_a_thousand_identities_load_fast_and_contexts_are_built_lazily(
 
 
 def test_keys_are_private_files(generated_pki, tmp_path):
-    from locust_mtls.identity import load_identity
+    from locust_mtls.tls.identity import load_identity
 
     directory = os.path.dirname(generated_pki.ca_file)
     keys = [p for p in Path(directory).iterdir() if p.suffix == ".key"]
@@ -313,7 +313,7 @@ def test_the_echo_server_binds_to_loopback_unless_told(generated_pki):
     with pytest.raises(ConfigError, match="not a loopback address; add --bind"):
         EchoServer(*files, host="0.0.0.0")
     done = subprocess.run(
-        [sys.executable, "-m", "locust_mtls.echo_server", "--host", "0.0.0.0", "--port", "0"]
+        [sys.executable, "-m", "locust_mtls.server.echo", "--host", "0.0.0.0", "--port", "0"]
         + ["--cert", files[0], "--key", files[1], "--ca", files[2]],
         capture_output=True,
         text=True,

@@ -5,9 +5,9 @@ import re
 
 import pytest
 
-from locust_mtls import report
 from locust_mtls.cli import main
 from locust_mtls.errors import ConfigError
+from locust_mtls.matrix import report
 
 ENVIRONMENT = {
     "requests": "2.32.3",

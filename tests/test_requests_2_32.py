@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from locust_mtls.matrix_envs import Environments, current_python
+from locust_mtls.matrix.envs import Environments, current_python
 
 from conftest import run_locust
 

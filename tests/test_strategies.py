@@ -10,12 +10,12 @@ from collections import Counter
 
 import pytest
 
-from locust_mtls import requests_path
-from locust_mtls.checks import check_identity
-from locust_mtls.execution import execute_request
+from locust_mtls.engine.checks import check_identity
+from locust_mtls.engine.execution import execute_request
 from locust_mtls.strategies import STRATEGIES, create
 from locust_mtls.strategies.identity_cache import IdentityCache
-from locust_mtls.tls import FrozenSSLContext
+from locust_mtls.tls import requests_path
+from locust_mtls.tls.contexts import FrozenSSLContext
 
 HEADER = "X-Client-Cert-Fingerprint"
 # requests-default is safe wherever requests keeps no shared preloaded context (2.32.5+).

@@ -5,8 +5,8 @@ import ssl
 import pytest
 
 from locust_mtls.errors import ConfigError
-from locust_mtls.identity import Identity
-from locust_mtls.tls import FrozenSSLContext, client_context
+from locust_mtls.tls.contexts import FrozenSSLContext, client_context
+from locust_mtls.tls.identity import Identity
 
 
 def test_client_context_is_frozen_and_complete(generated_pki, identities):

@@ -19,7 +19,7 @@ def echo_servers_started_in(directory) -> list[int]:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
         except OSError:
             continue
-        if "locust_mtls.echo_server" in cmdline and str(directory) in cmdline:
+        if "locust_mtls.server.echo" in cmdline and str(directory) in cmdline:
             pids.append(int(pid))
     return pids
 

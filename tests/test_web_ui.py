@@ -14,8 +14,8 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from locust_mtls import web_ui
-from locust_mtls.stats import MtlsStats
+from locust_mtls.engine.stats import MtlsStats
+from locust_mtls.locust import web_ui
 from locust_mtls.strategies import STRATEGIES
 
 from conftest import run_locust

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ..errors import ConfigError
+from locust_mtls.errors import ConfigError
+
 from .base import Client, Strategy, Trust
 from .identity_cache import IdentityCache
 from .locked_context import LockedContext

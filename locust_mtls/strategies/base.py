@@ -14,8 +14,8 @@ from typing import ClassVar
 
 import requests
 
-from ..identity import Identity
-from ..tls import client_context
+from locust_mtls.tls.contexts import client_context
+from locust_mtls.tls.identity import Identity
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import threading
 
-from ..connections import ContextAdapter, timed_session
-from ..identity import Identity
+from locust_mtls.tls.connections import ContextAdapter, timed_session
+from locust_mtls.tls.identity import Identity
+
 from .base import Strategy, Trust
 
 

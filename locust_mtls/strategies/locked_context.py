@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import threading
 
-from ..connections import ContextAdapter, locked_connection_class, timed_session
+from locust_mtls.tls.connections import ContextAdapter, locked_connection_class, timed_session
+
 from .base import Strategy, Trust
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from ..connections import ContextAdapter, timed_session
+from locust_mtls.tls.connections import ContextAdapter, timed_session
+
 from .base import Strategy
 
 

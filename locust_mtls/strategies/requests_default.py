@@ -1,7 +1,8 @@
 from __future__ import annotations
 
-from ..connections import timed_session
-from ..requests_path import describe, trust_private_ca
+from locust_mtls.tls.connections import timed_session
+from locust_mtls.tls.requests_path import describe, trust_private_ca
+
 from .base import Strategy, Trust
 
 

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import threading
 
-from ..connections import ContextAdapter, timed_session
+from locust_mtls.tls.connections import ContextAdapter, timed_session
+
 from .base import Client, Strategy, Trust
 
 

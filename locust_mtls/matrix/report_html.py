@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from .report import (
+from locust_mtls.matrix.report import (
     ENV_FACTS,
     OUTCOMES,
     STRATEGY_NOTES,

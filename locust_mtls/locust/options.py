@@ -7,9 +7,9 @@ shared-context`). Values are checked by options.py; `choices` are checked by arg
 
 from __future__ import annotations
 
-from .concurrency import CONCURRENCY_MODES
-from .options import FAIL_ON_KINDS
-from .strategies import STRATEGIES
+from locust_mtls.engine.runners import CONCURRENCY_MODES
+from locust_mtls.locust.validation import FAIL_ON_KINDS
+from locust_mtls.strategies import STRATEGIES
 
 HIDDEN = {"include_in_web_ui": False}  # command line, env and locust.conf only
 ON_OFF = ["on", "off"]

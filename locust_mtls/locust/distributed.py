@@ -9,7 +9,7 @@ lost message would lose for good). No Locust import: plugin.py wires the events.
 
 from __future__ import annotations
 
-from .stats import MtlsStats
+from locust_mtls.engine.stats import MtlsStats
 
 REPORT_KEY = "mtls"  # our key in Locust's worker report dict
 

@@ -20,7 +20,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from .errors import ConfigError
+from locust_mtls.errors import ConfigError
 
 REGENERATE = "regenerate with 'locust-mtls certs --force'"
 

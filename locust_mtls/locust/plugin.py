@@ -18,13 +18,13 @@ import gevent
 from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 
-from . import web_ui
-from .distributed import WorkerReports
-from .errors import ConfigError
-from .mtls_run import MtlsRun
-from .options import FAIL_ON_KINDS, preflight, run_options_from, settings_from
-from .plugin_options import OPTIONS, env_var
-from .stats import MtlsStats, write_json
+from locust_mtls.engine.run import MtlsRun
+from locust_mtls.engine.stats import MtlsStats, write_json
+from locust_mtls.errors import ConfigError
+from locust_mtls.locust import web_ui
+from locust_mtls.locust.distributed import WorkerReports
+from locust_mtls.locust.options import OPTIONS, env_var
+from locust_mtls.locust.validation import FAIL_ON_KINDS, preflight, run_options_from, settings_from
 
 logger = logging.getLogger("locust_mtls")
 
@@ -102,8 +102,8 @@ def on_init(environment, **_kwargs) -> None:
 
 def start_embedded_echo_server(environment) -> None:
     """No --host: generate certs/ if missing and serve the echo server on 127.0.0.1."""
-    from .echo_server import start_echo_server_process
-    from .pki import generate_pki
+    from locust_mtls.server.echo import start_echo_server_process
+    from locust_mtls.tls.pki import generate_pki
 
     options = environment.parsed_options
     preflight(options)  # bad input: one line, before certs/ or a server exist
@@ -198,7 +198,7 @@ def on_quitting(environment, **_kwargs) -> None:
 
 def echo_server_counts(server, run: MtlsRun) -> dict | None:
     """What the embedded echo server saw, to check the client's counters against."""
-    from .echo_server import fetch_stats
+    from locust_mtls.server.echo import fetch_stats
 
     if server is None:
         return None

@@ -12,9 +12,9 @@ import math
 
 from locust import User, task
 
-from . import plugin
-from .options import settings_from
-from .strategies import STRATEGIES
+from locust_mtls.locust import plugin
+from locust_mtls.locust.validation import settings_from
+from locust_mtls.strategies import STRATEGIES
 
 
 def goes_without(number: int, fraction: float) -> bool:

@@ -25,10 +25,10 @@ import sys
 import threading
 import time
 
-from .execution import execute_request
-from .identity import Identity
-from .stats import write_json
-from .strategies import Trust, create
+from locust_mtls.engine.execution import execute_request
+from locust_mtls.engine.stats import write_json
+from locust_mtls.strategies import Trust, create
+from locust_mtls.tls.identity import Identity
 
 
 class Engine:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 
-from .connections import recording_handshakes
-from .failures import classify
-from .identity import Identity
-from .strategies import Client
+from locust_mtls.engine.failures import classify
+from locust_mtls.strategies import Client
+from locust_mtls.tls.connections import recording_handshakes
+from locust_mtls.tls.identity import Identity
 
 
 @dataclass

@@ -19,10 +19,16 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .errors import ConfigError
-from .matrix_cells import ArgvBuilder, Cell, CellSettings, locust_argv, run_cell
-from .matrix_envs import DEFAULT_ENV_DIR, Env, Environments, current_python, resolve_python
-from .report import (
+from locust_mtls.errors import ConfigError
+from locust_mtls.matrix.cells import ArgvBuilder, Cell, CellSettings, locust_argv, run_cell
+from locust_mtls.matrix.envs import (
+    DEFAULT_ENV_DIR,
+    Env,
+    Environments,
+    current_python,
+    resolve_python,
+)
+from locust_mtls.matrix.report import (
     MUST_BE_CLEAN_DEFAULT,
     STRATEGIES,
     failing_rows,
@@ -264,8 +270,8 @@ def start_target(args: argparse.Namespace, out_dir: Path):
         return args.host, str(Path(args.identities).resolve()), None
     if args.identities:
         raise ConfigError("--identities is for --host; the embedded server makes its own PKI")
-    from .echo_server import start_echo_server_process  # gevent: only when needed
-    from .pki import generate_pki
+    from locust_mtls.server.echo import start_echo_server_process  # gevent: only when needed
+    from locust_mtls.tls.pki import generate_pki
 
     certs_dir = out_dir / "certs"
     generate_pki(str(certs_dir))

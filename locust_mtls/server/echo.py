@@ -28,10 +28,10 @@ import gevent.server
 import gevent.ssl
 from cryptography import x509
 
-from . import tls
-from .echo_faults import HANDSHAKE_TIMEOUT_S, Faults, InjectedFaults
-from .echo_http import BadRequest, read_request, send_response
-from .echo_process import (
+from locust_mtls.errors import ConfigError
+from locust_mtls.server.faults import HANDSHAKE_TIMEOUT_S, Faults, InjectedFaults
+from locust_mtls.server.http import BadRequest, read_request, send_response
+from locust_mtls.server.process import (
     CHILD_ERROR_PREFIX,
     READY_PREFIX,
     EchoServerProcess,
@@ -40,7 +40,7 @@ from .echo_process import (
     server_files,
     start_echo_server_process,
 )
-from .errors import ConfigError
+from locust_mtls.tls import contexts as tls
 
 # The server's public face; the subprocess handle, HTTP parsing and fault modes live in
 # echo_process.py, echo_http.py and echo_faults.py.
@@ -414,7 +414,7 @@ def exit_when_stdin_closes() -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(prog="python -m locust_mtls.echo_server")
+    parser = argparse.ArgumentParser(prog="python -m locust_mtls.server.echo")
     add_arguments(parser)
     try:
         sys.exit(run(parser.parse_args()))

@@ -9,14 +9,15 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-from . import failures, requests_path
-from .checks import IdentityCheckFailure, check_identity
-from .concurrency import GreenletRunner, NativeThreadRunner, RunSettings, ThreadEngine
-from .execution import Outcome
-from .failures import ClientCrash, HTTPStatusError, TransportError
-from .identity import Identity
-from .stats import MtlsStats
-from .strategies import Strategy, Trust, create
+from locust_mtls.engine import failures
+from locust_mtls.engine.checks import IdentityCheckFailure, check_identity
+from locust_mtls.engine.execution import Outcome
+from locust_mtls.engine.failures import ClientCrash, HTTPStatusError, TransportError
+from locust_mtls.engine.runners import GreenletRunner, NativeThreadRunner, RunSettings, ThreadEngine
+from locust_mtls.engine.stats import MtlsStats
+from locust_mtls.strategies import Strategy, Trust, create
+from locust_mtls.tls import requests_path
+from locust_mtls.tls.identity import Identity
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """`locust-mtls report RESULTS_DIR`: summary.md and report.html from results.jsonl alone.
 
-The row schema is documented in `locust_mtls.matrix.cell_row` and docs/matrix.md. plotly is
+The row schema is documented in `locust_mtls.matrix.cells.cell_row` and docs/matrix.md. plotly is
 imported only while the HTML is built; the page inlines plotly.js once and loads nothing
 from the network.
 """
@@ -16,7 +16,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .errors import ConfigError
+from locust_mtls.errors import ConfigError
 
 # Strategy name -> one line for the legend. The order is the order of every table.
 STRATEGY_NOTES = {
@@ -222,7 +222,7 @@ def write_reports(results_dir: str | Path) -> tuple[Path, Path]:
         body = f"<pre>{html.escape(summary_markdown(rows))}</pre>"
         html_path.write_text(f"<!doctype html><meta charset='utf-8'><title>matrix</title>{body}")
     else:
-        from .report_html import report_html  # imports plotly
+        from locust_mtls.matrix.report_html import report_html  # imports plotly
 
         html_path.write_text(report_html(rows))
     return summary_path, html_path

@@ -16,11 +16,11 @@ import time
 from locust import FastHttpUser, task
 from locust.contrib.fasthttp import FastHttpSession
 
-from . import plugin
-from .execution import Outcome
-from .failures import classify
-from .options import settings_from
-from .user import goes_without
+from locust_mtls.engine.execution import Outcome
+from locust_mtls.engine.failures import classify
+from locust_mtls.locust import plugin
+from locust_mtls.locust.user import goes_without
+from locust_mtls.locust.validation import settings_from
 
 STRATEGY = "identity-cache"
 ROW = f"fasthttp/{STRATEGY}"

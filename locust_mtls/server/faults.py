@@ -18,7 +18,7 @@ import gevent.server
 import gevent.ssl
 from cryptography import x509
 
-from .errors import ConfigError
+from locust_mtls.errors import ConfigError
 
 HANDSHAKE_TIMEOUT_S = 10.0  # also the server's own handshake timeout
 

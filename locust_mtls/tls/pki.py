@@ -20,8 +20,8 @@ import certifi
 import trustme
 from cryptography import x509
 
-from .errors import ConfigError
-from .identity import (
+from locust_mtls.errors import ConfigError
+from locust_mtls.tls.identity import (
     REGENERATE,
     Identity,
     IdentitySet,

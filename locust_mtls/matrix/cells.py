@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .matrix_envs import Env
+from locust_mtls.matrix.envs import Env
 
 REPO = Path(__file__).resolve().parent.parent
 

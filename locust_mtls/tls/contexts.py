@@ -14,7 +14,7 @@ import ssl
 
 from urllib3.util.ssl_ import create_urllib3_context
 
-from .errors import ConfigError
+from locust_mtls.errors import ConfigError
 
 # urllib3 sets these on *every* new connection, even on a context it was given
 # (urllib3/util/ssl_.py ssl_wrap_socket and connection.py); we preset them so those

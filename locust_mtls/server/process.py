@@ -16,10 +16,10 @@ import tempfile
 import time
 import urllib.parse
 
-from . import tls
-from .echo_faults import InjectedFaults
-from .errors import ConfigError
-from .processes import stop as stop_process
+from locust_mtls.errors import ConfigError
+from locust_mtls.processes import stop as stop_process
+from locust_mtls.server.faults import InjectedFaults
+from locust_mtls.tls import contexts as tls
 
 CHILD_ERROR_PREFIX = "echo server: error: "
 READY_PREFIX = "listening on "  # the child's one stdout line: "listening on https://..."
@@ -74,7 +74,7 @@ def start_echo_server_process(
     ready_timeout: float = 15.0,
     faults: InjectedFaults | None = None,
 ) -> EchoServerProcess:
-    """Start `python -m locust_mtls.echo_server` and wait until it serves.
+    """Start `python -m locust_mtls.server.echo` and wait until it serves.
 
     Pass `certs_dir` or all three files; `faults` become the child's fault-mode options.
     The child exits by itself when this process dies (it watches its stdin pipe for EOF).
@@ -87,7 +87,7 @@ def start_echo_server_process(
     command = [
         sys.executable,
         "-m",
-        "locust_mtls.echo_server",
+        "locust_mtls.server.echo",
         "--cert",
         cert_file,
         "--key",

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from .errors import ConfigError
+from locust_mtls.errors import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_ENV_DIR = Path.home() / ".cache" / "locust-mtls" / "envs"

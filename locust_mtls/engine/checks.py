@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .identity import Identity
+from locust_mtls.tls.identity import Identity
 
 DEFAULT_IDENTITY_HEADER = "X-Client-Cert-Fingerprint"
 NO_CERTIFICATE = "none"

@@ -15,8 +15,8 @@ import io
 import json
 from collections.abc import Callable
 
-from .stats import MtlsStats
-from .strategies import STRATEGIES
+from locust_mtls.engine.stats import MtlsStats
+from locust_mtls.strategies import STRATEGIES
 
 TAB_KEY = "mtls"
 TAB_TITLE = "mTLS"

@@ -16,12 +16,13 @@ import ssl
 import tempfile
 import urllib.parse
 
-from . import failures, tls
-from .concurrency import CONCURRENCY_MODES, RunSettings
-from .errors import ConfigError
-from .identity import IdentitySet, load_identities, load_identity
-from .mtls_run import RunOptions
-from .strategies import Trust, strategy_class
+from locust_mtls.engine import failures
+from locust_mtls.engine.run import RunOptions
+from locust_mtls.engine.runners import CONCURRENCY_MODES, RunSettings
+from locust_mtls.errors import ConfigError
+from locust_mtls.strategies import Trust, strategy_class
+from locust_mtls.tls import contexts as tls
+from locust_mtls.tls.identity import IdentitySet, load_identities, load_identity
 
 FAIL_ON_KINDS = {"wrong-identity": "wrong_identity", "bleed": "bleed", "crash": "crashes"}
 PROBE_TIMEOUT_S = 3.0

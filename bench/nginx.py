@@ -19,8 +19,8 @@ import subprocess
 import tempfile
 import time
 
-from .errors import ConfigError
-from .processes import stop as stop_process
+from locust_mtls.errors import ConfigError
+from locust_mtls.processes import stop as stop_process
 
 INSTALL_COMMAND = "apt-get install -y nginx libnginx-mod-http-js"
 JS_MODULE_PATHS = (

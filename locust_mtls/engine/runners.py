@@ -22,10 +22,10 @@ from gevent import subprocess  # cooperative pipes, with or without monkey-patch
 from gevent.event import AsyncResult
 from gevent.lock import Semaphore
 
-from .execution import Outcome, execute_request
-from .failures import NO_ENGINE_ANSWER
-from .identity import Identity
-from .strategies import Strategy
+from locust_mtls.engine.execution import Outcome, execute_request
+from locust_mtls.engine.failures import NO_ENGINE_ANSWER
+from locust_mtls.strategies import Strategy
+from locust_mtls.tls.identity import Identity
 
 CONCURRENCY_MODES = ("greenlet", "native-threads")
 
@@ -125,7 +125,7 @@ class ThreadEngine:
             "crash_after": int(os.environ.get("LOCUST_MTLS_ENGINE_CRASH_AFTER", 0)) or None,
         }
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "locust_mtls.thread_engine"],
+            [sys.executable, "-m", "locust_mtls.engine.thread_engine"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
