@@ -1,10 +1,11 @@
-"""Stopping the children we start, and finding what a run left behind (Linux /proc)."""
+"""Stopping the children we start, and finding what a run left behind (psutil)."""
 
 from __future__ import annotations
 
 import signal
 import subprocess
-from pathlib import Path
+
+import psutil
 
 
 def stop(
@@ -23,26 +24,16 @@ def stop(
 
 
 def descendants(pid: int) -> set[int]:
-    """Every process below `pid`."""
-    found, pending = set(), [pid]
-    while pending:
-        parent = pending.pop()
-        for task in Path(f"/proc/{parent}/task").glob("*"):
-            try:
-                children = (task / "children").read_text().split()
-            except OSError:
-                continue
-            for child in map(int, children):
-                if child not in found:
-                    found.add(child)
-                    pending.append(child)
-    return found
+    """Every process below `pid` (empty when `pid` is gone)."""
+    try:
+        return {child.pid for child in psutil.Process(pid).children(recursive=True)}
+    except psutil.NoSuchProcess:
+        return set()
 
 
 def alive(pid: int) -> bool:
-    """Running (a zombie waiting for init to reap it counts as gone)."""
+    """Running (a zombie waiting for its parent to reap it counts as gone)."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    return state != "Z"

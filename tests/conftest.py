@@ -242,3 +242,10 @@ def closed_port():
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         yield holder.getsockname()[1]
+
+
+def row_of(summary: dict, strategy: str) -> dict:
+    """The one counters row of `strategy` in a summary document (rows are keyed by run
+    setting, e.g. 'shared-context [keep-alive off]')."""
+    (row,) = [row for row in summary["strategies"].values() if row["strategy"] == strategy]
+    return row

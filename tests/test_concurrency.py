@@ -11,7 +11,8 @@ import pytest
 
 from locust_mtls.engine.checks import check_identity
 from locust_mtls.engine.execution import Outcome
-from locust_mtls.engine.runners import RunSettings, ThreadEngine
+from locust_mtls.engine.runners import ThreadEngine
+from locust_mtls.settings import RunSettings
 
 from test_strategies import SAFE
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from locust_mtls.engine.stats import MtlsStats
 from locust_mtls.locust.distributed import WorkerReports
 
-from conftest import run_locust
+from conftest import row_of, run_locust
 
 REPO = Path(__file__).resolve().parent.parent
 MTLS = str(REPO / "locustfiles" / "mtls.py")
@@ -19,7 +19,7 @@ SERVER_STARTED = "embedded mTLS echo server on"
 
 def worker_stats(requests: int, bleed: int = 0, identity: str = "client-1") -> MtlsStats:
     stats = MtlsStats(client_path="requests 9.9: test")
-    strategy = stats.strategy("shared-context", "greenlet", False)
+    strategy = stats.row("shared-context", "greenlet", False)
     for n in range(requests):
         kind = "bleed" if n < bleed else None
         strategy.record(
@@ -40,21 +40,25 @@ def test_reports_sum_workers_and_never_count_twice():
     reports.receive("w1", report_of(worker_stats(3, bleed=1)))  # the same report again
     reports.receive("w2", report_of(worker_stats(2, identity="client-2")))
     reports.receive("w1", report_of(worker_stats(5, bleed=2)))  # later, cumulative
-    total = reports.total().by_strategy["shared-context"]
+    total = reports.total().rows["shared-context [keep-alive off]"]
     assert (total.requests, total.bleed, total.failures) == (7, 2, 2)
     assert sum(total.handshake_histogram.values()) == 7
     assert total.identities_in_use == {"client-1", "client-2"}
-    assert (total.concurrency, total.keepalive) == ("greenlet", False)
+    assert (total.strategy, total.concurrency, total.keepalive) == (
+        "shared-context",
+        "greenlet",
+        False,
+    )
     assert reports.total().client_path == "requests 9.9: test"
 
 
 def test_reports_without_ours_are_ignored_and_clear_starts_over():
     reports = WorkerReports()
     reports.receive("w1", {"stats": []})
-    assert reports.total().by_strategy == {}
+    assert reports.total().rows == {}
     reports.receive("w1", report_of(worker_stats(4)))
     reports.clear()
-    assert reports.total().by_strategy == {}
+    assert reports.total().rows == {}
 
 
 def test_total_adds_this_process_and_its_finished_flag():
@@ -63,7 +67,7 @@ def test_total_adds_this_process_and_its_finished_flag():
     local = worker_stats(1)
     local.finished = True
     total = reports.total(local)
-    assert total.by_strategy["shared-context"].requests == 5
+    assert total.rows["shared-context [keep-alive off]"].requests == 5
     assert total.finished
 
 
@@ -114,8 +118,8 @@ def test_master_and_two_workers_sum_to_what_the_echo_server_saw(tmp_path):
                 process.wait()
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert len(summary["workers_reported"]) == 2
-    stats = summary["strategies"]["per-thread-session"]
-    assert list(summary["strategies"]) == ["per-thread-session"]
+    stats = row_of(summary, "per-thread-session")
+    assert list(summary["strategies"]) == ["per-thread-session [keep-alive off]"]
     assert stats["keepalive"] is False
     assert stats["requests"] == summary["echo_server"]["requests"] > 50
     assert stats["wrong_identity"] == stats["bleed"] == stats["failures"] == 0
@@ -145,10 +149,27 @@ def test_processes_run_one_server_and_gate_on_the_summed_counters(tmp_path):
         run_time="3s",
     )
     assert done.returncode == 1, done.stderr[-2000:]  # the gate, on the master
-    assert "shared-context failed its mTLS gate" in done.stderr
+    assert "shared-context [keep-alive off] failed its mTLS gate" in done.stderr
     assert done.stderr.count(SERVER_STARTED) == 1
     summary = json.loads((tmp_path / "summary.json").read_text())
-    stats = summary["strategies"]["shared-context"]
+    stats = row_of(summary, "shared-context")
     assert len(summary["workers_reported"]) == 2
     assert stats["requests"] == summary["echo_server"]["requests"]
     assert stats["bleed"] > 0
+
+
+def test_one_strategy_in_two_modes_keeps_two_rows():
+    stats = MtlsStats()
+    stats.row("identity-cache", "greenlet", True).record(
+        failed=False, failure_kind=None, handshakes_ms=[], identity_name="client-1"
+    )
+    stats.row("identity-cache", "native-threads", False).record(
+        failed=True, failure_kind="bleed", handshakes_ms=[], identity_name=None
+    )
+    merged = MtlsStats.merged([stats.to_dict(), stats.to_dict()])
+    assert sorted(merged.rows) == [
+        "identity-cache",
+        "identity-cache [native-threads, keep-alive off]",
+    ]
+    assert merged.rows["identity-cache"].bleed == 0
+    assert merged.rows["identity-cache [native-threads, keep-alive off]"].bleed == 2

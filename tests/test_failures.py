@@ -14,9 +14,10 @@ from locust_mtls.engine import failures
 from locust_mtls.engine.checks import DEFAULT_IDENTITY_HEADER
 from locust_mtls.engine.execution import Outcome, execute_request
 from locust_mtls.engine.run import MtlsRun, RunOptions
-from locust_mtls.engine.runners import RunSettings, ThreadEngine
+from locust_mtls.engine.runners import ThreadEngine
 from locust_mtls.engine.stats import MtlsStats
 from locust_mtls.server.echo import EchoServer, Faults, InjectedFaults
+from locust_mtls.settings import RunSettings
 from locust_mtls.strategies import STRATEGIES, create
 from locust_mtls.tls.identity import load_identity
 
@@ -220,14 +221,14 @@ def test_judge_names_and_counts_every_class(trust, identities):
         assert (str(failure) if failure else None) == message
         assert failures.failure_class_of(failure) == failure_class
         run.record(settings, outcome, identity, failure)
-    counted = run.stats.strategy("identity-cache").failure_classes
+    counted = run.stats.row("identity-cache").failure_classes
     assert counted == {c[3]: 1 for c in cases if c[3]}
-    assert run.stats.strategy("identity-cache").failures == len(cases) - 1
+    assert run.stats.row("identity-cache").failures == len(cases) - 1
 
 
 def test_failure_classes_survive_the_summary_and_merge_across_workers(trust, identities):
     run = MtlsRun(RunOptions(trust=trust, identities=tuple(identities)))
-    stats = run.stats.strategy("identity-cache", "greenlet", True)
+    stats = run.stats.row("identity-cache", "greenlet", True)
     for failure_class in ("connection refused", "connection refused", "HTTP 5xx", None):
         stats.record(
             failed=failure_class is not None,
@@ -241,7 +242,7 @@ def test_failure_classes_survive_the_summary_and_merge_across_workers(trust, ide
         "connection refused": 2,
         "HTTP 5xx": 1,
     }
-    merged = MtlsStats.merged([snapshot, snapshot]).by_strategy["identity-cache"]
+    merged = MtlsStats.merged([snapshot, snapshot]).rows["identity-cache"]
     assert merged.failure_classes == {"connection refused": 4, "HTTP 5xx": 2}
 
 

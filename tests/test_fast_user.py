@@ -5,7 +5,7 @@ from pathlib import Path
 
 import trustme
 
-from conftest import run_locust
+from conftest import row_of, run_locust
 
 STRATEGIES_FILE = str(Path(__file__).resolve().parent.parent / "locustfiles" / "strategies.py")
 ROW = "fasthttp/identity-cache"
@@ -16,7 +16,7 @@ def run_fast_user(tmp_path, *extra):
         "-f", STRATEGIES_FILE, "FastHttpIdentityCacheUser", "--mtls-summary-file", "s.json",
         *extra, cwd=tmp_path, users=4, run_time="3s",
     )  # fmt: skip
-    return done, json.loads((tmp_path / "s.json").read_text())["strategies"][ROW]
+    return done, row_of(json.loads((tmp_path / "s.json").read_text()), ROW)
 
 
 def test_checked_and_counted_like_mtls_user(tmp_path):

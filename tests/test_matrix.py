@@ -276,4 +276,5 @@ def test_env_for_an_old_requests_is_built_once_and_imports_this_checkout(tmp_pat
     code = "import locust_mtls, requests; print(locust_mtls.__file__, requests.__version__)"
     done = subprocess.run([env.python, "-c", code], capture_output=True, text=True, check=True)
     package_file, version = done.stdout.split()
-    assert Path(package_file).parent == Path(matrix.__file__).parent and version == "2.31.0"
+    assert Path(package_file).resolve().parent == Path(matrix.__file__).resolve().parent.parent
+    assert version == "2.31.0"

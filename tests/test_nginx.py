@@ -18,7 +18,7 @@ from locust_mtls.engine.checks import check_identity
 from locust_mtls.errors import ConfigError
 from locust_mtls.strategies import create
 
-from conftest import run_locust
+from conftest import row_of, run_locust
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 needs_nginx = pytest.mark.skipif(
@@ -148,7 +148,7 @@ def test_locust_run_against_nginx_catches_bleed(
         users=4,
         run_time="2s",
     )
-    stats = json.loads(summary.read_text())["strategies"][strategy]
+    stats = row_of(json.loads(summary.read_text()), strategy)
     assert stats["requests"] > 20, result.stdout + result.stderr
     assert stats["wrong_identity"] == 0
     assert (stats["bleed"] > 0) == bleeds, stats

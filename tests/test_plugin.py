@@ -38,7 +38,8 @@ def test_locust_conf_and_environment_set_every_kind_of_option(tmp_path):
     assert summary["finished"]
     (name,) = summary["strategies"]
     stats = summary["strategies"][name]
-    assert name == "per-thread-session"
+    assert name == "per-thread-session [keep-alive off]"  # a row per run setting
+    assert stats["strategy"] == "per-thread-session"
     assert stats["keepalive"] is False and stats["handshakes"] == stats["requests"]
     # Users finish their request at the end (stop-timeout): the server saw exactly ours.
     server = summary["echo_server"]

@@ -11,7 +11,7 @@ import pytest
 
 from locust_mtls.matrix.envs import Environments, current_python
 
-from conftest import run_locust
+from conftest import row_of, run_locust
 
 pytestmark = pytest.mark.slow
 MTLS = str(Path(__file__).resolve().parent.parent / "locustfiles" / "mtls.py")
@@ -37,7 +37,7 @@ def run_on_2_32_3(python_2_32_3, tmp_path_factory):
         assert done.returncode == 0, done.stderr[-2000:]
         result = json.loads(summary.read_text())
         assert result["environment"]["requests"] == "2.32.3"
-        return result["strategies"][strategy]
+        return row_of(result, strategy)
 
     return run
 

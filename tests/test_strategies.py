@@ -10,6 +10,7 @@ from collections import Counter
 
 import pytest
 
+from locust_mtls import settings
 from locust_mtls.engine.checks import check_identity
 from locust_mtls.engine.execution import execute_request
 from locust_mtls.strategies import STRATEGIES, create
@@ -22,7 +23,8 @@ HEADER = "X-Client-Cert-Fingerprint"
 SAFE = [
     name
     for name, cls in STRATEGIES.items()
-    if cls.safe or (name == "requests-default" and not requests_path.uses_preloaded_context())
+    if cls.safety == settings.SAFE
+    or (name == "requests-default" and not requests_path.uses_preloaded_context())
 ]
 
 

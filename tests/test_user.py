@@ -4,7 +4,7 @@ import json
 import os
 from pathlib import Path
 
-from conftest import run_locust
+from conftest import row_of, run_locust
 
 REPO = Path(__file__).resolve().parent.parent
 MTLS = str(REPO / "locustfiles" / "mtls.py")
@@ -46,7 +46,7 @@ def test_out_of_the_box_run_is_clean_and_leaves_nothing_running(tmp_path):
     assert (tmp_path / "certs" / "identities.json").exists()
     result = summary(tmp_path / "summary.json")
     assert result["finished"]
-    stats = result["strategies"]["identity-cache"]
+    stats = row_of(result, "identity-cache")
     assert stats["requests"] > 100
     assert stats["failures"] == stats["wrong_identity"] == stats["bleed"] == stats["crashes"] == 0
     assert len(stats["identities_in_use"]) == 4
@@ -71,7 +71,7 @@ def test_shared_context_bleeds_under_greenlets_and_fails_the_gate(tmp_path):
         users=4,
         run_time="3s",
     )
-    stats = summary(tmp_path / "s.json")["strategies"]["shared-context"]
+    stats = row_of(summary(tmp_path / "s.json"), "shared-context")
     assert stats["bleed"] > 0
     assert stats["wrong_identity"] == 0  # greenlets never interleave inside a handshake
     assert done.returncode == 1
@@ -94,7 +94,7 @@ def test_native_thread_crash_is_recorded_and_the_run_goes_on(tmp_path):
         run_time="4s",
     )
     result = summary(tmp_path / "s.json")
-    stats = result["strategies"]["identity-cache"]
+    stats = row_of(result, "identity-cache")
     assert result["finished"]  # Locust itself survived
     assert stats["crashes"] >= 1
     assert stats["crash"]["signal"] == "SIGSEGV"
@@ -134,7 +134,7 @@ def test_no_cert_split_by_users_gives_whole_users_no_certificate(tmp_path):
         "-f", MTLS, "--mtls-no-cert-split", "users",
         "--mtls-summary-file", "s.json", cwd=tmp_path, users=4, run_time="3s")  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
-    stats = summary(tmp_path / "s.json")["strategies"]["identity-cache"]
+    stats = row_of(summary(tmp_path / "s.json"), "identity-cache")
     assert stats["identities_in_use"] == ["client-1", "client-2"]  # 2 of 4 users, round-robin
     assert stats["failures"] == 0
     assert "identity-cache / (no cert)" in done.stdout + done.stderr

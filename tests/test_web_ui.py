@@ -18,7 +18,7 @@ from locust_mtls.engine.stats import MtlsStats
 from locust_mtls.locust import web_ui
 from locust_mtls.strategies import STRATEGIES
 
-from conftest import run_locust
+from conftest import row_of, run_locust
 
 REPO = Path(__file__).resolve().parent.parent
 MTLS = str(REPO / "locustfiles" / "mtls.py")
@@ -26,10 +26,10 @@ MTLS = str(REPO / "locustfiles" / "mtls.py")
 
 def sample_stats() -> MtlsStats:
     stats = MtlsStats(client_path="requests 2.32.3: shared preloaded SSLContext <&>")
-    shared = stats.strategy("shared-context", "greenlet", False)
+    shared = stats.row("shared-context", "greenlet", False)
     shared.record(failed=True, failure_kind="bleed", handshakes_ms=[3.0], identity_name=None)
     shared.record(failed=False, failure_kind=None, handshakes_ms=[5.0], identity_name="client-1")
-    cache = stats.strategy("identity-cache", "native-threads", True)
+    cache = stats.row("identity-cache", "native-threads", True)
     cache.record(failed=False, failure_kind=None, handshakes_ms=[], identity_name="client-2")
     return stats
 
@@ -49,7 +49,7 @@ def test_rows_have_every_column_once_per_strategy():
 
 def test_requests_default_row_names_requests_own_path():
     stats = MtlsStats(client_path="requests 2.32.3: shared preloaded SSLContext")
-    stats.strategy("requests-default", "greenlet", True)
+    stats.row("requests-default", "greenlet", True)
     (row,) = web_ui.rows(stats)
     assert row["client_path"].startswith("requests 2.32.3")
 
@@ -137,7 +137,7 @@ def test_mtls_tab_csv_json_report_and_start_form_in_the_web_ui(tmp_path):
         status, body = get(f"{base}/{csv_link.removeprefix('./')}")
         assert status == 200 and body.startswith("strategy,mode,requests,")
         status, body = get(f"{base}/mtls/stats")
-        assert json.loads(body)["strategies"]["identity-cache"]["requests"] > 0
+        assert row_of(json.loads(body), "identity-cache")["requests"] > 0
         status, body = get(f"{base}/stats/report")
         assert status == 200 and '<section id="locust-mtls"' in body
 

@@ -1,6 +1,6 @@
 """One load run's mTLS state in one process: identities, strategies, runners, counters.
 
-Plain Python (gevent only through concurrency.py), so it can be driven without
+Plain Python (gevent only through runners.py), so it can be driven without
 Locust; plugin.py builds one per Locust environment and user.py asks it for runners.
 """
 
@@ -13,8 +13,10 @@ from locust_mtls.engine import failures
 from locust_mtls.engine.checks import IdentityCheckFailure, check_identity
 from locust_mtls.engine.execution import Outcome
 from locust_mtls.engine.failures import ClientCrash, HTTPStatusError, TransportError
-from locust_mtls.engine.runners import GreenletRunner, NativeThreadRunner, RunSettings, ThreadEngine
-from locust_mtls.engine.stats import MtlsStats
+from locust_mtls.engine.runners import GreenletRunner, NativeThreadRunner, ThreadEngine
+from locust_mtls.engine.scheduler import IdentitySchedule
+from locust_mtls.engine.stats import MtlsStats, StrategyStats
+from locust_mtls.settings import RunSettings
 from locust_mtls.strategies import Strategy, Trust, create
 from locust_mtls.tls import requests_path
 from locust_mtls.tls.identity import Identity
@@ -27,6 +29,7 @@ class RunOptions:
     trust: Trust
     identities: tuple[Identity, ...]
     no_cert_fraction: float = 0.5
+    no_cert_split: str = "requests"  # see settings.NO_CERT_SPLITS
 
 
 class MtlsRun:
@@ -41,10 +44,11 @@ class MtlsRun:
     def next_user_number(self) -> int:
         return next(self._user_numbers)
 
-    def identity_for(self, user_number: int) -> Identity | None:
-        """Users take identities round-robin; None when the run has none."""
-        identities = self.options.identities
-        return identities[user_number % len(identities)] if identities else None
+    def schedule_for(self, user_number: int, no_cert_fraction: float) -> IdentitySchedule:
+        """Which identity each request of user `user_number` presents."""
+        return IdentitySchedule(
+            self.options.identities, user_number, no_cert_fraction, self.options.no_cert_split
+        )
 
     def strategy(self, name: str) -> Strategy:
         """One strategy object per name and process, shared by all its users."""
@@ -53,8 +57,12 @@ class MtlsRun:
             strategy = self._strategies[name] = create(name, self.options.trust)
         return strategy
 
+    def row(self, settings: RunSettings) -> StrategyStats:
+        """The counters of one run setting."""
+        return self.stats.row(settings.strategy, settings.concurrency, settings.keepalive)
+
     def runner_for(self, settings: RunSettings, user_number: int):
-        stats = self.stats.strategy(settings.strategy, settings.concurrency, settings.keepalive)
+        stats = self.row(settings)
         stats.client_path = stats.client_path or self.strategy(settings.strategy).client_path()
         if settings.concurrency == "greenlet":
             return GreenletRunner(self.strategy(settings.strategy), settings)
@@ -64,7 +72,7 @@ class MtlsRun:
                 settings,
                 self.options.trust,
                 self.options.identities,
-                on_crash=lambda record: self.stats.strategy(settings.strategy).record_crash(record),
+                on_crash=lambda record: self.row(settings).record_crash(record),
             )
         return NativeThreadRunner(engine, user_number)
 
@@ -81,7 +89,7 @@ class MtlsRun:
 
     def record(self, settings: RunSettings, outcome: Outcome, identity, failure) -> None:
         kind = failure.kind if isinstance(failure, IdentityCheckFailure) else None
-        self.stats.strategy(settings.strategy).record(
+        self.row(settings).record(
             failed=failure is not None,
             failure_kind=kind,
             failure_class=failures.failure_class_of(failure),

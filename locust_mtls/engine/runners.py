@@ -15,7 +15,6 @@ import os
 import signal
 import sys
 import time
-from dataclasses import dataclass
 
 import gevent
 from gevent import subprocess  # cooperative pipes, with or without monkey-patching
@@ -24,22 +23,9 @@ from gevent.lock import Semaphore
 
 from locust_mtls.engine.execution import Outcome, execute_request
 from locust_mtls.engine.failures import NO_ENGINE_ANSWER
+from locust_mtls.settings import RunSettings
 from locust_mtls.strategies import Strategy
 from locust_mtls.tls.identity import Identity
-
-CONCURRENCY_MODES = ("greenlet", "native-threads")
-
-
-@dataclass(frozen=True)
-class RunSettings:
-    """How every request of a run is sent (from Locust options or class attributes)."""
-
-    strategy: str
-    concurrency: str = "greenlet"
-    keepalive: bool = True
-    identity_header: str = "X-Client-Cert-Fingerprint"
-    timeout: tuple[float, float] = (5.0, 30.0)  # connect, read
-    crash_dir: str = "mtls-crashes"
 
 
 class GreenletRunner:

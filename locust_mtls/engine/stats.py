@@ -1,4 +1,5 @@
-"""mTLS counters per strategy: plain data, mergeable across workers, flushed to disk.
+"""mTLS counters per run setting (strategy, concurrency, keep-alive): plain data, mergeable
+across workers, flushed to disk.
 
 Locust's own stats hold requests, failures and response times; these add what Locust
 does not count: wrong identities, cert bleed, client crashes and TLS handshakes.
@@ -14,6 +15,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from importlib import metadata
+
+from locust_mtls.settings import row_name
 
 FAILURE_KINDS = ("wrong_identity", "bleed", "unreported")
 
@@ -41,8 +44,9 @@ def percentile(histogram: Counter, fraction: float) -> float:
 
 @dataclass
 class StrategyStats:
-    """Counters of one strategy in one process (or summed over workers)."""
+    """Counters of one run setting (a row) in one process (or summed over workers)."""
 
+    strategy: str = ""
     requests: int = 0
     failures: int = 0
     wrong_identity: int = 0
@@ -109,6 +113,7 @@ class StrategyStats:
             "first_request_at": self.first_request_at,
             "last_request_at": self.last_request_at,
             "elapsed_s": round(elapsed, 2),
+            "strategy": self.strategy,
             "concurrency": self.concurrency,
             "keepalive": self.keepalive,
             "client_path": self.client_path,
@@ -117,6 +122,7 @@ class StrategyStats:
     @classmethod
     def from_dict(cls, data: dict) -> StrategyStats:
         stats = cls(
+            strategy=data.get("strategy", ""),
             concurrency=data.get("concurrency", ""),
             keepalive=data.get("keepalive", True),
             client_path=data.get("client_path", ""),
@@ -143,24 +149,34 @@ class StrategyStats:
         starts = [t for t in (self.first_request_at, other.first_request_at) if t]
         self.first_request_at = min(starts, default=0.0)
         self.last_request_at = max(self.last_request_at, other.last_request_at)
-        if not self.concurrency:
+        if not self.strategy:
+            self.strategy = other.strategy
             self.concurrency, self.keepalive = other.concurrency, other.keepalive
         self.client_path = self.client_path or other.client_path
 
 
 class MtlsStats:
-    """Counters of every strategy in this process, plus the facts of the run."""
+    """Counters of every run setting in this process, plus the facts of the run.
+
+    Rows are keyed by `settings.row_name`: the strategy name, plus the concurrency and
+    keep-alive when they are not the defaults, so two user classes with one strategy but
+    different modes never merge into one row.
+    """
 
     def __init__(self, client_path: str = ""):
-        self.by_strategy: dict[str, StrategyStats] = {}
+        self.rows: dict[str, StrategyStats] = {}
         self.client_path = client_path
         self.finished = False
 
-    def strategy(self, name: str, concurrency: str = "", keepalive: bool = True) -> StrategyStats:
-        stats = self.by_strategy.get(name)
+    def row(
+        self, strategy: str, concurrency: str = "greenlet", keepalive: bool = True
+    ) -> StrategyStats:
+        """The counters of one run setting, created on first use."""
+        name = row_name(strategy, concurrency, keepalive)
+        stats = self.rows.get(name)
         if stats is None:
-            stats = self.by_strategy[name] = StrategyStats(
-                concurrency=concurrency, keepalive=keepalive
+            stats = self.rows[name] = StrategyStats(
+                strategy=strategy, concurrency=concurrency, keepalive=keepalive
             )
         return stats
 
@@ -169,7 +185,7 @@ class MtlsStats:
             "finished": self.finished,
             "environment": environment_facts(),
             "client_path": self.client_path,
-            "strategies": {name: s.to_dict() for name, s in sorted(self.by_strategy.items())},
+            "strategies": {name: s.to_dict() for name, s in sorted(self.rows.items())},
         }
 
     @classmethod
@@ -180,10 +196,10 @@ class MtlsStats:
             total.client_path = total.client_path or snapshot.get("client_path", "")
             for name, data in snapshot.get("strategies", {}).items():
                 incoming = StrategyStats.from_dict(data)
-                if name in total.by_strategy:
-                    total.by_strategy[name].add(incoming)
+                if name in total.rows:
+                    total.rows[name].add(incoming)
                 else:
-                    total.by_strategy[name] = incoming
+                    total.rows[name] = incoming
         return total
 
 

@@ -39,7 +39,7 @@ class WorkerReports:
     def total(self, local: MtlsStats | None = None) -> MtlsStats:
         """Every worker's counters summed, plus this process's own (`local`), if any."""
         snapshots = list(self.by_worker.values())
-        if local is not None and local.by_strategy:
+        if local is not None and local.rows:
             snapshots.append(local.to_dict())
         total = MtlsStats.merged(snapshots)
         if local is not None:

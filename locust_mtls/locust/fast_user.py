@@ -19,7 +19,6 @@ from locust.contrib.fasthttp import FastHttpSession
 from locust_mtls.engine.execution import Outcome
 from locust_mtls.engine.failures import classify
 from locust_mtls.locust import plugin
-from locust_mtls.locust.user import goes_without
 from locust_mtls.locust.validation import settings_from
 
 STRATEGY = "identity-cache"
@@ -40,17 +39,17 @@ class MtlsFastHttpUser(FastHttpUser):
         number = run.next_user_number()
         defaults = settings_from(environment.parsed_options, STRATEGY)
         self.settings = dataclasses.replace(defaults, strategy=ROW, concurrency="greenlet")
-        stats = run.stats.strategy(ROW, "greenlet", self.settings.keepalive)
+        stats = run.row(self.settings)
         stats.client_path = "geventhttpclient with identity-cache's frozen SSLContexts"
-        self.identity = run.identity_for(number)
+        fraction = self.no_cert_fraction
+        self.schedule = run.schedule_for(
+            number, run.options.no_cert_fraction if fraction is None else fraction
+        )
         strategy = run.strategy(STRATEGY)
         self.sessions = {
-            key: self._session(strategy.context_for(key)) for key in {self.identity, None}
+            key: self._session(strategy.context_for(key)) for key in {self.schedule.identity, None}
         }
         self.headers = None if self.settings.keepalive else {"Connection": "close"}
-        fraction = self.no_cert_fraction
-        self.fraction = run.options.no_cert_fraction if fraction is None else fraction
-        self.sent = number
 
     def _session(self, context) -> FastHttpSession:
         return FastHttpSession(
@@ -69,8 +68,7 @@ class MtlsFastHttpUser(FastHttpUser):
 
     def request(self, method: str, path: str) -> Outcome:
         """One request, checked and counted like MtlsUser's."""
-        sent, self.sent = self.sent, self.sent + 1
-        identity = None if goes_without(sent, self.fraction) else self.identity
+        identity = self.schedule.next()
         name = f"{ROW} {path} ({'cert' if identity else 'no cert'})"
         session = self.sessions[identity]
         started = time.perf_counter()

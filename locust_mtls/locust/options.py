@@ -7,8 +7,7 @@ shared-context`). Values are checked by options.py; `choices` are checked by arg
 
 from __future__ import annotations
 
-from locust_mtls.engine.runners import CONCURRENCY_MODES
-from locust_mtls.locust.validation import FAIL_ON_KINDS
+from locust_mtls.settings import CONCURRENCY_MODES, FAIL_ON_KINDS, NO_CERT_SPLITS
 from locust_mtls.strategies import STRATEGIES
 
 HIDDEN = {"include_in_web_ui": False}  # command line, env and locust.conf only
@@ -37,7 +36,7 @@ OPTIONS = (
         "requests",
         "requests: every user mixes cert and no-cert requests; users: that fraction of users "
         "never sends a cert",
-        {"choices": ["requests", "users"]},
+        {"choices": list(NO_CERT_SPLITS)},
     ),
     (
         "--mtls-identities",

@@ -24,7 +24,8 @@ from locust_mtls.errors import ConfigError
 from locust_mtls.locust import web_ui
 from locust_mtls.locust.distributed import WorkerReports
 from locust_mtls.locust.options import OPTIONS, env_var
-from locust_mtls.locust.validation import FAIL_ON_KINDS, preflight, run_options_from, settings_from
+from locust_mtls.locust.validation import preflight, run_options_from, settings_from
+from locust_mtls.settings import FAIL_ON_KINDS
 
 logger = logging.getLogger("locust_mtls")
 
@@ -228,7 +229,7 @@ def failed_gates(fail_on: str, totals: MtlsStats) -> dict[str, dict[str, int]]:
     """{strategy: {counter: count}} of every --mtls-fail-on counter that is not zero."""
     kinds = [FAIL_ON_KINDS[k.strip()] for k in fail_on.split(",") if k.strip()]
     hits = {}
-    for name, stats in totals.by_strategy.items():
+    for name, stats in totals.rows.items():
         counts = {kind: getattr(stats, kind) for kind in kinds if getattr(stats, kind)}
         if counts:
             hits[name] = counts

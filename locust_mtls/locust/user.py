@@ -8,19 +8,11 @@ subclass per strategy is exported too, so several can run side by side:
 
 from __future__ import annotations
 
-import math
-
 from locust import User, task
 
 from locust_mtls.locust import plugin
 from locust_mtls.locust.validation import settings_from
 from locust_mtls.strategies import STRATEGIES
-
-
-def goes_without(number: int, fraction: float) -> bool:
-    """Is item `number` one of the `fraction` that go without a certificate? Exactly
-    floor(n * fraction) of the first n items do, spread evenly."""
-    return math.floor((number + 1) * fraction) > math.floor(number * fraction)
 
 
 class MtlsClient:
@@ -43,28 +35,10 @@ class MtlsClient:
         fraction = (
             run.options.no_cert_fraction if user.no_cert_fraction is None else user.no_cert_fraction
         )
-        self.no_cert_fraction = fraction
-        split = getattr(user.environment.parsed_options, "mtls_no_cert_split", "requests")
-        self.split_by_users = split == "users"
-        self.whole_user_without = self.split_by_users and goes_without(user_number, fraction)
-        # Per-user split: identities go round-robin over the users that have one.
-        cert_users_before = user_number - math.floor(user_number * fraction)
-        self.identity = run.identity_for(cert_users_before if split == "users" else user_number)
-        # Offset each user so that, at any moment, about `fraction` of users go without.
-        self.sent = user_number
-
-    def next_identity(self):
-        """The identity for the next request: exactly `no_cert_fraction` of requests go
-        without one, spread evenly (no randomness, so runs compare); with
-        `--mtls-no-cert-split users`, that fraction of users never sends one instead."""
-        if self.split_by_users:
-            return None if self.whole_user_without else self.identity
-        sent, self.sent = self.sent, self.sent + 1
-        without = goes_without(sent, self.no_cert_fraction)
-        return None if without or self.identity is None else self.identity
+        self.schedule = run.schedule_for(user_number, fraction)
 
     def request(self, method: str, path: str, *, name: str | None = None):
-        identity = self.next_identity()
+        identity = self.schedule.next()
         outcome = self.runner.run(method, self.base_url + path, identity)
         failure = self.run.judge(outcome, identity, self.settings.identity_header)
         self.run.record(self.settings, outcome, identity, failure)

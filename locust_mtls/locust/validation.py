@@ -18,13 +18,12 @@ import urllib.parse
 
 from locust_mtls.engine import failures
 from locust_mtls.engine.run import RunOptions
-from locust_mtls.engine.runners import CONCURRENCY_MODES, RunSettings
 from locust_mtls.errors import ConfigError
+from locust_mtls.settings import CONCURRENCY_MODES, FAIL_ON_KINDS, RunSettings
 from locust_mtls.strategies import Trust, strategy_class
 from locust_mtls.tls import contexts as tls
 from locust_mtls.tls.identity import IdentitySet, load_identities, load_identity
 
-FAIL_ON_KINDS = {"wrong-identity": "wrong_identity", "bleed": "bleed", "crash": "crashes"}
 PROBE_TIMEOUT_S = 3.0
 
 logger = logging.getLogger("locust_mtls")
@@ -158,6 +157,7 @@ def run_options_from(options, *, probe: bool = True) -> RunOptions:
         trust=Trust(ca_file, ca_bundle_file, _on_off("mtls-trust-env", options.mtls_trust_env)),
         identities=identity_set.identities,
         no_cert_fraction=fraction,
+        no_cert_split=getattr(options, "mtls_no_cert_split", "requests"),
     )
 
 

@@ -52,13 +52,14 @@ def client_path(strategy: str, data: dict, requests_path: str) -> str:
 
 
 def rows(stats: MtlsStats) -> list[dict]:
-    """One flat row per strategy, in COLUMNS order."""
+    """One flat row per run setting (strategy and mode), in COLUMNS order."""
     table = []
     for name, data in stats.to_dict()["strategies"].items():
         identities = data["identities_in_use"]
+        strategy = data.get("strategy") or name
         table.append(
             {
-                "strategy": name,
+                "strategy": strategy,
                 "mode": f"{data['concurrency'] or '?'}, keep-alive "
                 + ("on" if data["keepalive"] else "off"),
                 "requests": data["requests"],
@@ -73,7 +74,7 @@ def rows(stats: MtlsStats) -> list[dict]:
                 "identities_in_use": f"{len(identities)}: {', '.join(identities)}"
                 if identities
                 else "0",
-                "client_path": client_path(name, data, stats.client_path),
+                "client_path": client_path(strategy, data, stats.client_path),
             }
         )
     return table

@@ -20,7 +20,8 @@ from pathlib import Path
 
 from locust_mtls.matrix.envs import Env
 
-REPO = Path(__file__).resolve().parent.parent
+# Found by path, not imported: the matrix never imports the Locust room (it runs Locust).
+LOCUSTFILE = Path(__file__).resolve().parent.parent / "locust" / "locustfile.py"
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ def locust_argv(cell: Cell, env: Env, settings: CellSettings, summary_file: Path
     """The headless Locust command line of one cell (the default ArgvBuilder)."""
     users = str(settings.users)
     return [
-        env.python, "-m", "locust", "-f", str(REPO / "locustfiles" / "mtls.py"), "--headless",
+        env.python, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
         "-u", users, "-r", users, "-t", f"{settings.run_time_s}s", "--only-summary",
         "--host", settings.host, "--exit-code-on-error", "0",
         "--mtls-identities", settings.identities, "--mtls-strategy", cell.strategy,

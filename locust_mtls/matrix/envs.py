@@ -1,8 +1,10 @@
 """Cached virtualenvs for the matrix: one per (Python, requests version).
 
 locust 2.47 declares requests>=2.33.1, so an env gets locust and the other dependencies first
-and then `requests==X` installed over them with --no-deps. The checkout is made importable by
-a .pth file rewritten at every use, so a cached env follows the repo wherever it is cloned.
+and then `requests==X` installed over them with --no-deps. This package is made importable by
+a .pth file naming a directory that holds only a link to it, rewritten at every use, so a
+cached env follows a checkout wherever it is cloned, or an installed wheel, and never sees
+the other packages installed beside it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 
 from locust_mtls.errors import ConfigError
 
-REPO = Path(__file__).resolve().parent.parent
+PACKAGE = Path(__file__).resolve().parent.parent  # the locust_mtls directory
 DEFAULT_ENV_DIR = Path.home() / ".cache" / "locust-mtls" / "envs"
 OTHER_PACKAGES = ("trustme", "gevent", "cryptography", "certifi")
 INSTALL_TIMEOUT_S = 900
@@ -80,9 +82,9 @@ def current_python() -> tuple[str, str]:
 class Environments:
     """The env cache directory; `ensure` builds an env once and reuses it while valid."""
 
-    def __init__(self, env_dir: str | Path = DEFAULT_ENV_DIR, repo: Path = REPO):
+    def __init__(self, env_dir: str | Path = DEFAULT_ENV_DIR, package: Path = PACKAGE):
         self.env_dir = Path(env_dir).expanduser()
-        self.repo = repo
+        self.package = package
 
     def ensure(self, interpreter: str, python_label: str, requests_version: str) -> Env:
         """The env for this Python and requests version, built if missing or broken."""
@@ -101,8 +103,18 @@ class Environments:
                 facts = probe(path)
                 if not facts or facts["requests"] != requests_version:
                     raise ConfigError(f"{path} was built but holds no requests {requests_version}")
-            Path(facts.pop("purelib"), "locust_mtls_repo.pth").write_text(f"{self.repo}\n")
+            Path(facts.pop("purelib"), "locust_mtls_repo.pth").write_text(f"{self._link(path)}\n")
         return Env(python=str(path / "bin" / "python"), facts=facts)
+
+    def _link(self, env_path: Path) -> Path:
+        """A directory in the env holding only `locust_mtls` -> this package."""
+        directory = env_path / "locust_mtls_source"
+        directory.mkdir(exist_ok=True)
+        link = directory / "locust_mtls"
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(self.package, target_is_directory=True)
+        return directory
 
     def _build(self, interpreter: str, path: Path, requests_version: str, log: Path) -> None:
         python = str(path / "bin" / "python")

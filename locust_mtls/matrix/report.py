@@ -16,30 +16,18 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from locust_mtls.errors import ConfigError
+from packaging.version import InvalidVersion, Version
 
-# Strategy name -> one line for the legend. The order is the order of every table.
-STRATEGY_NOTES = {
-    "requests-default": "whatever the installed requests does with verify=True and cert= "
-    "(2.32.0-2.32.4 share one preloaded SSLContext and load every client cert into it)",
-    "shared-context": "one SSLContext for all users, cert loaded per connection: "
-    "unsafe by design, on every requests version",
-    "per-thread-session": "each user/thread owns a Session whose adapter has its own context",
-    "thread-local": "contexts held in thread-local (greenlet-local) storage",
-    "locked-context": "one shared context; load + connect + handshake under one lock",
-    "locked-load": "the common advice 'lock while modifying the context' taken literally: only "
-    "load_cert_chain() is locked, the handshake runs outside the lock, so another thread's "
-    "chain can be loaded in between (wrong identity) and no-cert requests present the last "
-    "chain loaded (bleed). Deliberately unsafe: a lock around the load alone is not enough",
-    "identity-cache": "one frozen context per identity (and one without a cert), built once, "
-    "never mutated, shared by all threads",
-}
-STRATEGIES = tuple(STRATEGY_NOTES)
-UNSAFE_BY_DESIGN = ("shared-context", "locked-load")
+from locust_mtls.errors import ConfigError
+from locust_mtls.settings import SAFE, UNSAFE
+from locust_mtls.strategies import STRATEGIES as REGISTRY
+
+# The order of the registry is the order of every table; notes and safety come from it.
+STRATEGY_NOTES = {name: cls.note for name, cls in REGISTRY.items()}
+STRATEGIES = tuple(REGISTRY)
+UNSAFE_BY_DESIGN = tuple(name for name, cls in REGISTRY.items() if cls.safety == UNSAFE)
 # requests-default is safe or not depending on the requests version: that is what it shows.
-MUST_BE_CLEAN_DEFAULT = tuple(
-    name for name in STRATEGIES if name not in (*UNSAFE_BY_DESIGN, "requests-default")
-)
+MUST_BE_CLEAN_DEFAULT = tuple(name for name, cls in REGISTRY.items() if cls.safety == SAFE)
 
 # outcome -> (short label, colour, meaning); worst first, so a group shows its worst row.
 OUTCOMES = {
@@ -143,8 +131,12 @@ def column_order(column: tuple) -> tuple:
     return (version_key(python), version_key(version), concurrency, not keepalive)
 
 
-def version_key(version: str) -> tuple:
-    return tuple(int(part) if part.isdigit() else 0 for part in version.split("."))
+def version_key(text: str) -> Version:
+    """Versions sort numerically (2.9 < 2.10); anything unparsable sorts first."""
+    try:
+        return Version(text)
+    except InvalidVersion:
+        return Version("0")
 
 
 def verdict_lines(rows: list[dict]) -> list[str]:

@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from packaging.version import InvalidVersion, Version
+
 from locust_mtls.errors import ConfigError
 from locust_mtls.matrix.cells import ArgvBuilder, Cell, CellSettings, locust_argv, run_cell
 from locust_mtls.matrix.envs import (
@@ -36,11 +38,10 @@ from locust_mtls.matrix.report import (
     verdict_lines,
     write_reports,
 )
+from locust_mtls.settings import CONCURRENCY_MODES
 
 DEFAULT_REQUESTS = "2.31.0,2.32.3,2.32.4,2.32.5,2.34.2"
-CONCURRENCY = ("greenlet", "native-threads")
 KEEPALIVE = {"on": True, "off": False}
-VERSION_FORMAT = re.compile(r"^\d+\.\d+(\.\d+)*((a|b|rc|\.post|\.dev)\d+)?$")
 TIMESPAN = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$")
 
 
@@ -59,7 +60,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S1,S2",
         help=f"client strategies, or all: {', '.join(STRATEGIES)}",
     )
-    add("--concurrency", default=",".join(CONCURRENCY), help="greenlet, native-threads or both")
+    add(
+        "--concurrency",
+        default=",".join(CONCURRENCY_MODES),
+        help="greenlet, native-threads or both",
+    )
     add("--keepalive", default="on,off", help="on (reuse connections), off (new TLS each) or both")
     add("--users", type=int, default=32, help="Locust users per cell (default 32)")
     add("--run-time", default="20s", help="run time per cell, e.g. 20s or 1m (default 20s)")
@@ -120,8 +125,10 @@ def parse_versions(text: str) -> list[str]:
     """'2.31.0,2.32.3' -> versions; ConfigError on anything that is not a version number."""
     versions = [item.strip() for item in text.split(",") if item.strip()]
     for version in versions:
-        if not VERSION_FORMAT.match(version):
-            raise ConfigError(f"--requests: {version!r} is not a version like 2.32.3")
+        try:
+            Version(version)
+        except InvalidVersion:
+            raise ConfigError(f"--requests: {version!r} is not a version like 2.32.3") from None
     if not versions:
         raise ConfigError("--requests is empty; pass versions like 2.31.0,2.32.3")
     return list(dict.fromkeys(versions))
@@ -158,7 +165,7 @@ def plan(args: argparse.Namespace) -> tuple[list[Cell], list[tuple[str, str]]]:
     """Every cell run of the matrix, and the interpreters (path, 'X.Y') it needs."""
     strategies = choices("--strategies", args.strategies, STRATEGIES, everything="all")
     versions = parse_versions(args.requests)
-    modes = choices("--concurrency", args.concurrency, CONCURRENCY)
+    modes = choices("--concurrency", args.concurrency, CONCURRENCY_MODES)
     keepalives = [KEEPALIVE[k] for k in choices("--keepalive", args.keepalive, list(KEEPALIVE))]
     if args.users < 1 or args.repeat < 1:
         raise ConfigError("--users and --repeat must be at least 1")

@@ -1,4 +1,8 @@
-"""Client strategies, by name. Each module holds one; `create(name, trust)` builds one."""
+"""Client strategies, by name: one module each, the protocol (base.py) and this registry,
+which is the one source of every strategy's name, safety and note.
+
+May import: `errors`, `settings`, `tls`. Never Locust or gevent.
+"""
 
 from __future__ import annotations
 

@@ -32,11 +32,12 @@ class Trust:
 
 
 class Strategy(ABC):
-    """How requests get their SSLContext. Subclasses set `name`, `safe` and a docstring
-    saying what they share, what they lock and what they cost."""
+    """How requests get their SSLContext. Subclasses set `name`, `safety`, `note` and a
+    docstring saying what they share, what they lock and what they cost."""
 
     name: ClassVar[str]
-    safe: ClassVar[bool]
+    safety: ClassVar[str]  # settings.SAFE, UNSAFE (by design) or VERSION_DEPENDENT
+    note: ClassVar[str]  # one line for legends (matrix report, README table)
     context_path: ClassVar[str]  # which SSLContext a request ends up on, in a few words
 
     def __init__(self, trust: Trust):

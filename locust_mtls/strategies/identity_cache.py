@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import threading
 
+from locust_mtls.settings import SAFE
 from locust_mtls.tls.connections import ContextAdapter, timed_session
 from locust_mtls.tls.identity import Identity
 
@@ -19,7 +20,11 @@ class IdentityCache(Strategy):
     """
 
     name = "identity-cache"
-    safe = True
+    safety = SAFE
+    note = (
+        "one frozen context per identity (and one without a cert), built once, "
+        "never mutated, shared by all threads"
+    )
     context_path = "one frozen SSLContext per identity, shared by all users"
 
     def __init__(self, trust: Trust):

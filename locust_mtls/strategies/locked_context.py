@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import threading
 
+from locust_mtls.settings import SAFE
 from locust_mtls.tls.connections import ContextAdapter, locked_connection_class, timed_session
 
 from .base import Strategy, Trust
@@ -17,7 +18,8 @@ class LockedContext(Strategy):
     """
 
     name = "locked-context"
-    safe = True
+    safety = SAFE
+    note = "one shared context; load + connect + handshake under one lock"
     context_path = (
         "one shared SSLContext, chain load + handshake under one lock; "
         "no-cert requests use a cert-less context"

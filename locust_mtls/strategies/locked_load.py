@@ -3,6 +3,8 @@ from __future__ import annotations
 import ssl
 import threading
 
+from locust_mtls.settings import UNSAFE
+
 from .base import Trust
 from .shared_context import SharedContext
 
@@ -19,7 +21,13 @@ class LockedLoad(SharedContext):
     """
 
     name = "locked-load"
-    safe = False
+    safety = UNSAFE
+    note = (
+        "the common advice 'lock while modifying the context' taken literally: only "
+        "load_cert_chain() is locked, the handshake runs outside the lock, so another thread's "
+        "chain can be loaded in between (wrong identity) and no-cert requests present the last "
+        "chain loaded (bleed). Deliberately unsafe: a lock around the load alone is not enough"
+    )
     context_path = "one shared SSLContext, a lock around load_cert_chain only"
 
     def __init__(self, trust: Trust):

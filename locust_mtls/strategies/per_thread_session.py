@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from locust_mtls.settings import SAFE
 from locust_mtls.tls.connections import ContextAdapter, timed_session
 
 from .base import Strategy
@@ -13,7 +14,8 @@ class PerThreadSession(Strategy):
     """
 
     name = "per-thread-session"
-    safe = True
+    safety = SAFE
+    note = "each user/thread owns a Session whose adapter has its own context"
     context_path = "an SSLContext per user and identity, cert loaded once"
 
     def new_session(self, identity):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from locust_mtls.settings import VERSION_DEPENDENT
 from locust_mtls.tls.connections import timed_session
 from locust_mtls.tls.requests_path import describe, trust_private_ca
 
@@ -17,7 +18,11 @@ class RequestsDefault(Strategy):
     """
 
     name = "requests-default"
-    safe = False  # depends on the requests version: that is what it measures
+    safety = VERSION_DEPENDENT  # depends on the requests version: that is what it measures
+    note = (
+        "whatever the installed requests does with verify=True and cert= "
+        "(2.32.0-2.32.4 share one preloaded SSLContext and load every client cert into it)"
+    )
 
     def __init__(self, trust: Trust):
         super().__init__(trust)

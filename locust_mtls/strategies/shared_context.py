@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from locust_mtls.settings import UNSAFE
 from locust_mtls.tls.connections import ContextAdapter, timed_session
 
 from .base import Strategy, Trust
@@ -15,7 +16,11 @@ class SharedContext(Strategy):
     """
 
     name = "shared-context"
-    safe = False
+    safety = UNSAFE
+    note = (
+        "one SSLContext for all users, cert loaded per connection: "
+        "unsafe by design, on every requests version"
+    )
     context_path = (
         "one mutable SSLContext shared by all users; urllib3 loads each request's cert into it"
     )

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import threading
 
+from locust_mtls.settings import SAFE
 from locust_mtls.tls.connections import ContextAdapter, timed_session
 
 from .base import Client, Strategy, Trust
@@ -16,7 +17,8 @@ class ThreadLocal(Strategy):
     """
 
     name = "thread-local"
-    safe = True
+    safety = SAFE
+    note = "contexts held in thread-local (greenlet-local) storage"
     context_path = "an SSLContext per thread and identity, found through threading.local"
 
     def __init__(self, trust: Trust):
