@@ -416,8 +416,9 @@ def test_orders_are_created_and_read_back(echo_pki, echo_server):
     assert (response.status, read_back) == (200, created)
     for unknown in ("/orders/123456789", "/orders/abc", "/orders/" + "9" * 5000):
         assert get(connection, unknown)[0].status == 404
-    response, error = get(connection, "/orders", "POST", body=b"[1, 2]")
-    assert response.status == 400 and "JSON object" in error["error"]
+    for not_an_object in (b"[1, 2]", b"{", b"\xff", b"[" * 100_000):
+        response, error = get(connection, "/orders", "POST", body=not_an_object)
+        assert response.status == 400 and "JSON object" in error["error"]
     assert get(connection, "/still-open")[0].status == 200  # a 400 here keeps the connection
     connection.close()
 

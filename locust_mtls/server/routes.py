@@ -167,7 +167,7 @@ class Routes:
         """Store the JSON object sent under a new id (ours wins over an `id` sent)."""
         try:
             fields = json.loads(request.body)
-        except ValueError:  # also UnicodeDecodeError
+        except (ValueError, RecursionError):  # also UnicodeDecodeError; "[[[[..." nests too deep
             fields = None
         if not isinstance(fields, dict):
             return 400, {"error": "POST /orders needs a JSON object body"}, ""
