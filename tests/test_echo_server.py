@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import os
@@ -15,11 +16,15 @@ import time
 
 import psutil
 import pytest
+import requests
 
 from locust_mtls.errors import ConfigError
+from locust_mtls.server import http as echo_http
+from locust_mtls.server import routes
 from locust_mtls.server.echo import (
     EchoServer,
     Faults,
+    InjectedFaults,
     fetch_stats,
     read_line_with_timeout,
     server_files,
@@ -289,3 +294,201 @@ def test_runs_inside_a_monkey_patched_process(echo_pki):
         [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=30
     )
     assert result.stdout.split() == ["none", "stopped"], result.stderr
+
+
+# -- a realistic target: any method, request bodies, query, cookie login, orders, /private --
+
+
+def raw_exchange(server, context, request: bytes) -> bytes:
+    """Send raw bytes on a new TLS connection; everything the server sent until it closed."""
+    sock = raw_tls(server, context)
+    try:
+        sock.sendall(request)
+        return read_until_eof(sock)
+    finally:
+        sock.close()
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+def test_answers_every_method_on_any_path(echo_pki, echo_server, method):
+    client = echo_pki.clients[0]
+    connection = connect(echo_server, client_context(echo_pki, client))
+    response, body = get(connection, "/a/b.json", method=method)
+    connection.close()
+    assert response.status == 200
+    assert (body["method"], body["path"], body["fingerprint"]) == (
+        method,
+        "/a/b.json",
+        client.fingerprint,
+    )
+    assert (body["body_length"], body["body_sha256"]) == (0, hashlib.sha256(b"").hexdigest())
+    assert body["query"] == {}
+
+
+def test_head_gets_the_headers_without_a_body(echo_pki, echo_server):
+    client = echo_pki.clients[1]
+    connection = connect(echo_server, client_context(echo_pki, client))
+    connection.request("HEAD", "/anything")
+    response = connection.getresponse()
+    assert response.read() == b""
+    assert response.status == 200 and int(response.getheader("Content-Length")) > 0
+    assert response.getheader("X-Client-Cert-Fingerprint") == client.fingerprint
+    # the next request on the same connection is not garbled by a stray body
+    assert get(connection, "/after-head")[1]["connection_requests"] == 2
+    connection.close()
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_request_bodies_are_read_and_hashed(echo_pki, echo_server, framing):
+    payload = os.urandom(300_000)
+    body_arg = payload if framing == "content-length" else iter([payload[:1], payload[1:]])
+    connection = connect(echo_server, client_context(echo_pki, echo_pki.clients[0]))
+    response, body = get(connection, "/upload", method="POST", body=body_arg)
+    after = get(connection, "/after")[1]  # the body was consumed exactly
+    connection.close()
+    assert response.status == 200
+    assert body["body_length"] == len(payload)
+    assert body["body_sha256"] == hashlib.sha256(payload).hexdigest()
+    assert (after["body_length"], after["connection_requests"]) == (0, 2)
+
+
+def test_query_string_is_parsed_into_lists(echo_pki, echo_server):
+    connection = connect(echo_server, client_context(echo_pki))
+    body = get(connection, "/search?q=a&q=b&empty=&name=%C3%A9t%C3%A9+x")[1]
+    connection.close()
+    assert body["path"] == "/search"
+    assert body["query"] == {"q": ["a", "b"], "empty": [""], "name": ["été x"]}
+
+
+@pytest.mark.parametrize("tls_version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
+def test_reports_tls_version_cipher_and_session_reuse(echo_pki, echo_server, tls_version):
+    context = client_context(echo_pki, echo_pki.clients[2], tls_version)
+    first = raw_tls(echo_server, context)
+    first.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    first_body = json.loads(first.recv(65536).split(b"\r\n\r\n", 1)[1])  # TLS 1.3: ticket read
+    sock = socket.create_connection(("127.0.0.1", echo_server.port), timeout=5)
+    second = context.wrap_socket(sock, server_hostname="127.0.0.1", session=first.session)
+    second.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    second_body = json.loads(read_until_eof(second).split(b"\r\n\r\n", 1)[1])
+    cipher = first.cipher()[0]
+    first.close()
+    second.close()
+    expected_version = "TLSv1.2" if tls_version == ssl.TLSVersion.TLSv1_2 else "TLSv1.3"
+    assert first_body["tls_version"] == second_body["tls_version"] == expected_version
+    assert first_body["cipher"] == cipher
+    assert (first_body["session_reused"], second_body["session_reused"]) == (False, True)
+    assert second_body["fingerprint"] == echo_pki.clients[2].fingerprint
+
+
+def test_login_cookie_round_trip_with_requests(echo_pki, echo_server):
+    client = echo_pki.clients[0]
+    with requests.Session() as session:
+        session.trust_env = False  # REQUESTS_CA_BUNDLE would beat session.verify (requests#3829)
+        session.verify = echo_pki.ca_file
+        session.cert = (client.cert_file, client.key_file)
+        before = session.get(f"{echo_server.url}/profile", timeout=5).json()
+        login = session.post(f"{echo_server.url}/login", timeout=5)
+        after = session.get(f"{echo_server.url}/profile", timeout=5).json()
+    assert login.status_code == 200
+    cookie = login.cookies["session"]
+    assert "Path=/" in login.headers["Set-Cookie"]
+    assert login.json()["session"] == cookie
+    assert (before["cookie_session"], before["session_fingerprint"]) == (None, None)
+    assert (after["cookie_session"], after["session_fingerprint"]) == (cookie, client.fingerprint)
+
+
+def test_a_session_this_server_never_issued_is_not_reported(echo_pki, echo_server):
+    connection = connect(echo_server, client_context(echo_pki))
+    body = get(connection, "/", headers={"Cookie": "theme=dark; session=forged"})[1]
+    connection.close()
+    assert body["cookie_session"] is None
+
+
+def test_orders_are_created_and_read_back(echo_pki, echo_server):
+    connection = connect(echo_server, client_context(echo_pki, echo_pki.clients[1]))
+    sent = {"item": "book", "quantity": 2, "id": 99999}
+    response, created = get(connection, "/orders", "POST", body=json.dumps(sent))
+    assert response.status == 201
+    assert created == {"id": created["id"], "item": "book", "quantity": 2}
+    assert created["id"] != 99999  # the server numbers orders, whatever the client sent
+    assert response.getheader("Location") == f"/orders/{created['id']}"
+    response, read_back = get(connection, f"/orders/{created['id']}")
+    assert (response.status, read_back) == (200, created)
+    for unknown in ("/orders/123456789", "/orders/abc", "/orders/" + "9" * 5000):
+        assert get(connection, unknown)[0].status == 404
+    for not_an_object in (b"[1, 2]", b"{", b"\xff", b"[" * 100_000):
+        response, error = get(connection, "/orders", "POST", body=not_an_object)
+        assert response.status == 400 and "JSON object" in error["error"]
+    assert get(connection, "/still-open")[0].status == 200  # a 400 here keeps the connection
+    connection.close()
+
+
+def test_only_the_latest_orders_are_kept(echo_pki, server, monkeypatch):
+    monkeypatch.setattr(routes, "MAX_ORDERS", 2)
+    connection = connect(server, client_context(echo_pki))
+    ids = [get(connection, "/orders", "POST", body=b"{}")[1]["id"] for _ in range(3)]
+    statuses = [get(connection, f"/orders/{order_id}")[0].status for order_id in ids]
+    connection.close()
+    assert statuses == [404, 200, 200]
+
+
+def test_health_needs_no_certificate(echo_pki, echo_server):
+    connection = connect(echo_server, client_context(echo_pki))
+    response, body = get(connection, "/health")
+    connection.close()
+    assert (response.status, body) == (200, {"status": "ok"})
+
+
+def test_private_is_401_without_a_certificate_403_refused_200_otherwise(echo_pki):
+    refused, allowed = echo_pki.clients[0], echo_pki.clients[1]
+    files = (echo_pki.cert_file, echo_pki.key_file, echo_pki.ca_file)
+    with EchoServer(*files, faults=InjectedFaults(reject=[refused.name])) as server:
+        statuses = {}
+        for name, client in (("none", None), ("allowed", allowed), ("refused", refused)):
+            connection = connect(server, client_context(echo_pki, client))
+            response, body = get(connection, "/private")
+            connection.close()
+            statuses[name] = response.status
+        assert body == {"error": "this client certificate is refused"}
+        assert response.getheader("X-Client-Cert-Fingerprint") == refused.fingerprint
+        with pytest.raises((ConnectionError, ssl.SSLError)):  # other paths: closed unanswered
+            get(connect(server, client_context(echo_pki, refused)), "/")
+        stats = fetch_stats(server.url, echo_pki.ca_file)
+    assert statuses == {"none": 401, "allowed": 200, "refused": 403}
+    assert stats["handshake_failures"] == {"rejected_identity": 2}
+
+
+def test_oversize_bodies_get_413(echo_pki, server, monkeypatch):
+    context = client_context(echo_pki)
+    too_long = f"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {16 * 1024 * 1024 + 1}\r\n"
+    reply = raw_exchange(server, context, too_long.encode() + b"Expect: 100-continue\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 413 ")  # and no 100 Continue before it
+    monkeypatch.setattr(echo_http, "MAX_BODY_BYTES", 1000)
+    chunked = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    two_chunks = (b"258\r\n" + b"x" * 600 + b"\r\n") * 2  # 0x258 = 600
+    reply = raw_exchange(server, context, chunked + two_chunks + b"0\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 413 ")  # 600 + 600 bytes: over the limit at chunk 2
+
+
+@pytest.mark.parametrize(
+    "head, body, status",
+    [
+        (b"Transfer-Encoding: chunked", b"zz\r\nabc\r\n0\r\n\r\n", 400),  # not hex
+        (b"Transfer-Encoding: chunked", b"-3\r\nabc\r\n0\r\n\r\n", 400),  # int() would take it
+        (b"Transfer-Encoding: chunked", b"3\r\nabcXY0\r\n\r\n", 400),  # no CRLF after the data
+        (b"Content-Length: +3", b"abc", 400),
+        (b"Content-Length: 3\r\nTransfer-Encoding: chunked", b"3\r\nabc\r\n0\r\n\r\n", 400),
+        (b"Transfer-Encoding: gzip", b"abc", 501),
+    ],
+    ids=["chunk-size-not-hex", "chunk-size-negative", "chunk-no-crlf", "length-sign",
+         "length-and-chunked", "unknown-coding"],
+)  # fmt: skip
+def test_malformed_bodies_get_an_error_and_the_server_goes_on(echo_pki, server, head, body, status):
+    context = client_context(echo_pki)
+    request = b"POST / HTTP/1.1\r\nHost: x\r\n" + head + b"\r\n\r\n" + body
+    reply = raw_exchange(server, context, request)
+    assert reply.startswith(f"HTTP/1.1 {status} ".encode())
+    assert b"\r\nConnection: close\r\n" in reply
+    connection = connect(server, context)
+    assert get(connection, "/next")[0].status == 200
+    connection.close()

@@ -2,9 +2,16 @@
 
 Each response carries `X-Client-Cert-Fingerprint` (SHA-256 of the leaf DER, lowercase hex,
 or `none`) and `X-Client-Cert-Subject` (RFC 4514, or `none`) for the certificate presented
-on *that* connection, and a JSON body with the same plus per-connection counters.
-`GET /stats` and `POST /stats/reset` are the only special paths. gevent StreamServer and a
-minimal HTTP/1.1 parser keep it far faster than the clients it measures.
+on *that* connection. Any method and path is answered: a JSON echo of the request (method,
+path, query, body length and SHA-256, TLS version, cipher, per-connection counters), plus
+a few realistic routes (`/health`, `/login` with a session cookie, `/orders`, `/private`)
+and `GET /stats` / `POST /stats/reset`; routes.py documents every route and field.
+gevent StreamServer and a minimal HTTP/1.1 parser keep it far faster than the clients it
+measures.
+
+A client certificate refused by a fault mode (`--reject-identity`) gets no HTTP answer:
+its connection is closed after its first request head arrives, except `GET /private`,
+which gets 403 Forbidden before the close (a gateway's authorisation refusal).
 """
 
 from __future__ import annotations
@@ -40,10 +47,11 @@ from locust_mtls.server.process import (
     server_files,
     start_echo_server_process,
 )
+from locust_mtls.server.routes import Connection, EchoStats, Routes, is_private
 from locust_mtls.tls import contexts as tls
 
-# The server's public face; the subprocess handle, HTTP parsing and fault modes live in
-# echo_process.py, echo_http.py and echo_faults.py.
+# The server's public face; the subprocess handle, HTTP parsing, routes and fault modes
+# live in process.py, http.py, routes.py and faults.py.
 __all__ = [
     "EchoServer",
     "EchoServerProcess",
@@ -59,35 +67,6 @@ __all__ = [
 IDLE_TIMEOUT_S = 30.0  # keep-alive connection with no new request is closed after this
 STOP_GRACE_S = 0.5  # open connections get this long to finish when the server stops
 LINGER_S = 1.0  # how long a rejected client gets to read our alert before we close
-
-
-class EchoStats:
-    """Server counters; mutated only by the server's own gevent loop."""
-
-    def __init__(self) -> None:
-        self.reset()
-
-    def reset(self) -> None:
-        """Zero every counter."""
-        self.connections = 0
-        self.handshakes = 0
-        self.requests = 0
-        self.requests_by_fingerprint: dict[str, int] = {}
-        self.handshake_failures: dict[str, int] = {}
-
-    def snapshot(self) -> dict:
-        """The counters as the JSON document served at /stats."""
-        return {
-            "connections": self.connections,
-            "handshakes": self.handshakes,
-            "requests": self.requests,
-            "requests_by_fingerprint": dict(self.requests_by_fingerprint),
-            "handshake_failures": dict(self.handshake_failures),
-        }
-
-    def count_failure(self, reason: str) -> None:
-        """Count one connection that never got to serve a request."""
-        self.handshake_failures[reason] = self.handshake_failures.get(reason, 0) + 1
 
 
 def failure_reason(error: BaseException) -> str:
@@ -119,6 +98,7 @@ class ConnectionHandler:
     ) -> None:
         self.context = context
         self.stats = stats
+        self.routes = Routes(stats)
         self.faults = faults
         self.handshake_timeout = handshake_timeout
         self.idle_timeout = idle_timeout
@@ -134,6 +114,7 @@ class ConnectionHandler:
             self.stats.count_failure(reason)
             return  # StreamServer closes raw_socket
         tls_socket = None
+        refused_identity = False
         try:
             with gevent.Timeout(self.handshake_timeout):
                 # `_context` is how gevent's own SSLContext.wrap_socket passes a context;
@@ -150,15 +131,19 @@ class ConnectionHandler:
         else:
             fingerprint, subject = self.peer_identity(tls_socket)
             reason = self.faults.after_handshake(tls_socket, fingerprint)  # hook: reject
+            refused_identity = bool(reason)
         if reason:
             self.stats.count_failure(reason)
+            if refused_identity:
+                answer_refused_identity(tls_socket, fingerprint, subject)
             if tls_socket is not None:
                 close_gently(tls_socket, linger=reason != "timeout")
             return
         self.stats.handshakes += 1
         try:
             tls_socket.settimeout(self.idle_timeout)
-            self.serve_requests(tls_socket, fingerprint, subject, connection_id)
+            connection = Connection(tls_socket, connection_id, fingerprint, subject)
+            self.serve_requests(tls_socket, connection)
         except (OSError, EOFError):
             pass  # the client went away or idled out; nobody to tell
         finally:
@@ -178,42 +163,46 @@ class ConnectionHandler:
             self.subjects[fingerprint] = subject
         return fingerprint, subject
 
-    def serve_requests(self, tls_socket, fingerprint: str, subject: str, connection_id: int):
+    def serve_requests(self, tls_socket, connection: Connection) -> None:
         """Read requests and answer each until the client or the protocol says close."""
         buffer = bytearray()
-        connection_requests = 0
+        identity = connection.fingerprint, connection.subject
         while True:
             try:
                 request = read_request(tls_socket, buffer)
             except BadRequest as error:
-                send_response(tls_socket, 400, {"error": str(error)}, keep_alive=False)
+                send_response(tls_socket, error.status, {"error": str(error)}, False, *identity)
                 close_gently(tls_socket, linger=True)
                 return
             if request is None:
                 return
-            method, target, keep_alive = request
-            path = target.split(b"?", 1)[0]
-            if method == b"GET" and path == b"/stats":
-                body = self.stats.snapshot()
-            elif method == b"POST" and path == b"/stats/reset":
-                self.stats.reset()
-                body = self.stats.snapshot()
-            else:
-                connection_requests += 1
-                self.stats.requests += 1
-                by_fp = self.stats.requests_by_fingerprint
-                by_fp[fingerprint] = by_fp.get(fingerprint, 0) + 1
-                body = {
-                    "fingerprint": fingerprint,
-                    "subject": subject,
-                    "connection_requests": connection_requests,
-                    "connection_id": connection_id,
-                }
+            status, body, extra_headers = self.routes.answer(request, connection)
             send_response(
-                tls_socket, 200, body, keep_alive, fingerprint, subject, head_only=method == b"HEAD"
+                tls_socket,
+                status,
+                body,
+                request.keep_alive,
+                *identity,
+                head_only=request.method == b"HEAD",
+                extra_headers=extra_headers,
             )
-            if not keep_alive:
+            if not request.keep_alive:
                 return
+
+
+def answer_refused_identity(tls_socket, fingerprint: str, subject: str) -> None:
+    """`GET /private` from a refused identity gets 403; anything else no answer at all.
+
+    Waits at most LINGER_S for the first request head, as close_gently would anyway.
+    """
+    with gevent.Timeout(LINGER_S, False):
+        try:
+            request = read_request(tls_socket, bytearray())
+        except (BadRequest, OSError, EOFError):
+            return
+        if request is not None and is_private(request):
+            refusal = {"error": "this client certificate is refused"}
+            send_response(tls_socket, 403, refusal, False, fingerprint, subject)
 
 
 def close_gently(sock: socket.socket, linger: bool) -> None:

@@ -35,7 +35,11 @@ class Faults:
         return None
 
     def after_handshake(self, tls_socket: ssl.SSLSocket, fingerprint: str) -> str | None:
-        """Called once the handshake succeeded, with the client's fingerprint or `none`."""
+        """Called once the handshake succeeded, with the client's fingerprint or `none`.
+
+        A reason here refuses the identity: its first request, if `GET /private`, gets
+        403 Forbidden; any other gets no answer.
+        """
         return None
 
 
@@ -43,7 +47,8 @@ class InjectedFaults(Faults):
     """The fault modes of `locust-mtls serve`: reject identities, drop or delay handshakes.
 
     `reject`: client certificates, by common name or SHA-256 fingerprint, whose connection
-    is closed right after the handshake, before any request is read ("rejected_identity").
+    is closed after the handshake without an answer ("rejected_identity"); only a first
+    request `GET /private` gets 403 Forbidden before the close (echo.py).
     `drop_percent`: this share of connections, spread evenly (not random, so runs compare),
     gets a TCP reset once its ClientHello arrived, i.e. mid-handshake ("dropped").
     `delay_ms`: every handshake starts this much later (a slow or overloaded server).
@@ -75,7 +80,7 @@ class InjectedFaults(Faults):
         return "dropped"
 
     def after_handshake(self, tls_socket: ssl.SSLSocket, fingerprint: str) -> str | None:
-        """Refuse a listed identity: closed before its request is read."""
+        """Refuse a listed identity: its connection serves no request."""
         if not self._rejected or fingerprint == "none":
             return None
         if fingerprint in self._rejected:

@@ -1,7 +1,8 @@
-"""The echo server's minimal HTTP/1.1: read one request head, skip its body, answer.
+"""The echo server's minimal HTTP/1.1: read one request (head and body), answer it.
 
 Hand-written because the server must never be the benchmarks' bottleneck; it serves
-keep-alive, `Connection: close`, HTTP/1.0, chunked bodies and `Expect: 100-continue`.
+keep-alive, `Connection: close`, HTTP/1.0, `Content-Length` and chunked bodies (up to
+MAX_BODY_BYTES) and `Expect: 100-continue`.
 """
 
 from __future__ import annotations
@@ -10,22 +11,48 @@ import http.client
 import json
 
 MAX_HEAD_BYTES = 64 * 1024
+MAX_BODY_BYTES = 16 * 1024 * 1024
+MAX_TRAILER_LINES = 100
+HEX_DIGITS = b"0123456789abcdefABCDEF"
 
 
 class BadRequest(Exception):
-    """The client sent something this parser will not serve; answer 400 and close."""
+    """The client sent something this parser will not serve; answer `status` and close."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Request:
+    """One parsed request. Header names are lowercase bytes, values as sent (stripped)."""
+
+    __slots__ = ("method", "target", "headers", "body", "keep_alive")
+
+    def __init__(self, method: bytes, target: bytes, headers: dict, body: bytes, keep_alive: bool):
+        self.method = method
+        self.target = target
+        self.headers = headers
+        self.body = body
+        self.keep_alive = keep_alive
 
 
 def header_safe(text: str) -> str:
     """RFC 4514 hex-escape anything that is not printable ASCII, so a header stays one line."""
+    if text.isascii() and text.isprintable():  # nearly always: skip the per-character walk
+        return text
     return "".join(
         c if c.isascii() and c.isprintable() else "".join(f"\\{b:02X}" for b in c.encode())
         for c in text
     )
 
 
-def read_request(sock, buffer: bytearray) -> tuple[bytes, bytes, bool] | None:
-    """Read one request (head and body) from sock; (method, target, keep_alive) or None at EOF."""
+def read_request(sock, buffer: bytearray) -> Request | None:
+    """Read one request (head and body) from sock; None at EOF before a request started.
+
+    Raises BadRequest (400, 413 or 501) for what it will not serve; EOFError when the
+    connection closes inside a body.
+    """
     while True:
         end = buffer.find(b"\r\n\r\n")
         if end >= 0:
@@ -45,39 +72,67 @@ def read_request(sock, buffer: bytearray) -> tuple[bytes, bytes, bool] | None:
     if len(parts) != 3 or not parts[2].startswith(b"HTTP/1."):
         raise BadRequest("malformed request line")
     method, target, version = parts
+    headers = parse_headers(header_lines)
+    body = read_body(sock, buffer, headers)
+    connection_tokens = headers.get(b"connection", b"").lower()
+    keep_alive = version == b"HTTP/1.1" and b"close" not in connection_tokens
+    return Request(method, target, headers, body, keep_alive)
+
+
+def parse_headers(lines: list[bytes]) -> dict[bytes, bytes]:
+    """Header lines to {lowercase name: value}; repeated headers are joined as RFC 9110 5.3 says."""
     headers = {}
-    for line in header_lines:
+    for line in lines:
         name, colon, value = line.partition(b":")
         if not colon:
             raise BadRequest("malformed header line")
-        headers[name.strip().lower()] = value.strip().lower()
-    if headers.get(b"expect") == b"100-continue":  # curl waits for this before a large body
+        name = name.strip().lower()
+        value = value.strip()
+        if name in headers:  # RFC 6265 5.4: several Cookie headers join with "; "
+            value = headers[name] + (b"; " if name == b"cookie" else b", ") + value
+        headers[name] = value
+    return headers
+
+
+def read_body(sock, buffer: bytearray, headers: dict[bytes, bytes]) -> bytes:
+    """The request body that the headers announce (b"" when none)."""
+    transfer_encoding = headers.get(b"transfer-encoding")
+    if transfer_encoding is not None:
+        # RFC 9112 6.1: both headers at once is how requests get smuggled past a proxy.
+        if b"content-length" in headers:
+            raise BadRequest("both Content-Length and Transfer-Encoding")
+        if transfer_encoding.lower() != b"chunked":
+            raise BadRequest("only Transfer-Encoding: chunked is supported", status=501)
+        send_continue_if_expected(sock, headers)
+        return read_chunked_body(sock, buffer)
+    length = headers.get(b"content-length")
+    if length is None:
+        return b""
+    if not length.isdigit():  # int() would also take "+5", " 5" and "1_0"
+        raise BadRequest("invalid Content-Length")
+    count = int(length)
+    if count > MAX_BODY_BYTES:
+        raise BadRequest(f"body larger than {MAX_BODY_BYTES} bytes", status=413)
+    send_continue_if_expected(sock, headers)
+    return read_bytes(sock, buffer, count)
+
+
+def send_continue_if_expected(sock, headers: dict[bytes, bytes]) -> None:
+    """curl waits for `100 Continue` before a large body; sent only once the size is fine."""
+    if headers.get(b"expect", b"").lower() == b"100-continue":
         sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
-    if b"chunked" in headers.get(b"transfer-encoding", b""):
-        discard_chunked_body(sock, buffer)
-    elif b"content-length" in headers:
-        try:
-            discard_bytes(sock, buffer, int(headers[b"content-length"]))
-        except ValueError:
-            raise BadRequest("invalid Content-Length") from None
-    connection_tokens = headers.get(b"connection", b"")
-    keep_alive = version == b"HTTP/1.1" and b"close" not in connection_tokens
-    return method, target, keep_alive
 
 
-def discard_bytes(sock, buffer: bytearray, count: int) -> None:
-    """Consume exactly `count` body bytes (the echo does not need them)."""
-    if count < 0:
-        raise ValueError(count)
-    while count > 0:
-        if not buffer:
-            chunk = sock.recv(65536)
-            if not chunk:
-                raise EOFError("connection closed inside a request body")
-            buffer += chunk
-        taken = min(count, len(buffer))
-        del buffer[:taken]
-        count -= taken
+def read_bytes(sock, buffer: bytearray, count: int) -> bytes:
+    """Exactly `count` bytes from buffer, then from sock."""
+    while len(buffer) < count:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise EOFError("connection closed inside a request body")
+        buffer += chunk
+    data = bytes(buffer[:count])
+    del buffer[:count]
+    return data
 
 
 def read_line(sock, buffer: bytearray) -> bytes:
@@ -94,36 +149,47 @@ def read_line(sock, buffer: bytearray) -> bytes:
     return line
 
 
-def discard_chunked_body(sock, buffer: bytearray) -> None:
-    """Consume a chunked body, including trailers."""
+def read_chunked_body(sock, buffer: bytearray) -> bytes:
+    """A chunked body (RFC 9112 7.1), decoded; trailers are read and dropped."""
+    body = bytearray()
     while True:
-        try:
-            size = int(read_line(sock, buffer).split(b";", 1)[0], 16)
-        except ValueError:
-            raise BadRequest("invalid chunk size") from None
+        size_text = read_line(sock, buffer).split(b";", 1)[0].strip()
+        if not size_text or size_text.strip(HEX_DIGITS):
+            raise BadRequest("invalid chunk size")
+        size = int(size_text, 16)
+        if len(body) + size > MAX_BODY_BYTES:
+            raise BadRequest(f"body larger than {MAX_BODY_BYTES} bytes", status=413)
         if size == 0:
-            while read_line(sock, buffer):  # trailers end with an empty line
-                pass
-            return
-        discard_bytes(sock, buffer, size + 2)  # chunk data and its CRLF
+            for _ in range(MAX_TRAILER_LINES):
+                if not read_line(sock, buffer):  # trailers end with an empty line
+                    return bytes(body)
+            raise BadRequest("too many trailer lines")
+        body += read_bytes(sock, buffer, size)
+        if read_bytes(sock, buffer, 2) != b"\r\n":
+            raise BadRequest("chunk data not followed by CRLF")
 
 
 def send_response(
     sock,
     status: int,
-    body: dict,
+    body: dict | list | str,
     keep_alive: bool,
     fingerprint: str = "none",
     subject: str = "none",
     head_only: bool = False,
+    extra_headers: str = "",
 ) -> None:
-    """Send one JSON response carrying the client-certificate headers."""
-    payload = json.dumps(body).encode()
+    """Send one JSON response carrying the client-certificate headers.
+
+    `body` is encoded with json.dumps, unless it is a str: JSON text already.
+    `extra_headers`: complete header lines, each ending in CRLF (e.g. a Set-Cookie).
+    """
+    payload = (body if isinstance(body, str) else json.dumps(body)).encode()
     head = (
         f"HTTP/1.1 {status} {http.client.responses[status]}\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
         f"X-Client-Cert-Fingerprint: {fingerprint}\r\n"
-        f"X-Client-Cert-Subject: {header_safe(subject)}\r\n"
+        f"X-Client-Cert-Subject: {header_safe(subject)}\r\n{extra_headers}"
         f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n"
     ).encode("ascii")
     sock.sendall(head if head_only else head + payload)
