@@ -255,3 +255,15 @@ def test_values_that_are_nothing_we_know_are_unparsed(pki):
         assert verdict.outcome == "unparsed", value
     assert parse_reported("CN=client-1", "sha256").kind == "unparsed"
     assert parse_reported(pki[0]["client-1"].fingerprint, "subject").kind == "unparsed"
+
+
+def test_match_compares_fingerprints_not_whole_identity_objects(pki):
+    loaded = pki[0]["client-1"]
+    by_hand = Identity(
+        loaded.name, loaded.cert_file, loaded.key_file, loaded.fingerprint, loaded.subject
+    )
+    index = pki[2]
+    assert match_seen(by_hand, parse_reported(loaded.fingerprint), index).outcome == "right"
+    # Without its SHA-1 a hand-made identity cannot be recognised from a SHA-1 report.
+    sha1 = match_seen(by_hand, parse_reported(loaded.sha1_fingerprint), index)
+    assert sha1.outcome == "wrong"

@@ -10,6 +10,7 @@ gateway chose never matters.
 
 from __future__ import annotations
 
+import functools
 import re
 
 # OpenSSL's short and long names (what gateways print) -> OID. cryptography's RFC 4514
@@ -44,6 +45,7 @@ _LEGACY_SPLIT = re.compile(r"/(?=[A-Za-z][\w.-]*=)")
 _TYPE = re.compile(r"^(?:[A-Za-z][\w-]*|\d+(?:\.\d+)+)$")
 
 
+@functools.lru_cache(maxsize=4096)  # the same few subjects, once per response
 def subject_key(text: str) -> tuple[tuple[str, str], ...] | None:
     """The comparable key of a subject in RFC 4514 or legacy `/A=b/C=d` form; None if
     `text` is not a DN (no `TYPE=value` pairs)."""

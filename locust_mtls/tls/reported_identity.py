@@ -127,16 +127,20 @@ def match_seen(sent: Identity | None, seen: Seen, index: IdentityIndex) -> Verdi
         if sent is None:
             return Verdict("right")
         return Verdict("wrong", f"sent {sent_name}, server saw {_describe(seen, index)}")
-    if seen.kind == "fingerprint":
-        seen_identities = (
-            (index.by_fingerprint[seen.value],) if seen.value in index.by_fingerprint else ()
-        )
-    else:
-        seen_identities = index.by_subject.get(subject_key(seen.value) or (), ())
-    if sent is not None and sent in seen_identities:
+    if sent is not None and _is(sent, seen):
         return Verdict("right")
     outcome = "bleed" if sent is None else "wrong"
     return Verdict(outcome, f"sent {sent_name}, server saw {_describe(seen, index)}")
+
+
+def _is(identity: Identity, seen: Seen) -> bool:
+    """Whether `seen` (a fingerprint or a subject) describes `identity`."""
+    if seen.kind == "fingerprint":
+        algorithm, _, digest = seen.value.partition(":")
+        mine = identity.fingerprint if algorithm == "sha256" else identity.sha1_fingerprint
+        return digest == mine
+    key = subject_key(seen.value)
+    return key is not None and key == subject_key(identity.subject)
 
 
 def _describe(seen: Seen, index: IdentityIndex) -> str:
