@@ -47,6 +47,34 @@ export default {sha256};
 """
 
 
+# The http-level and location-level lines the njs target adds; bench/gateways.py reuses
+# them for its "nginx-njs-sha256" variant and docs/gateways.md shows them verbatim.
+NJS_HTTP_LINES = """\
+js_import fingerprint from fingerprint.js;
+js_set $client_cert_sha256 fingerprint.sha256;
+"""
+NJS_LOCATION_LINES = """\
+add_header X-Client-Cert-Fingerprint $client_cert_sha256 always;
+"""
+ECHO_HTTP_LINES = (
+    NJS_HTTP_LINES
+    + """\
+map $ssl_client_s_dn $client_cert_subject {
+    "" none;
+    default $ssl_client_s_dn;
+}
+"""
+)
+ECHO_LOCATION_LINES = (
+    NJS_LOCATION_LINES
+    + """\
+add_header X-Client-Cert-Subject $client_cert_subject always;
+default_type application/json;
+return 200 '{"fingerprint": "$client_cert_sha256", "server": "nginx"}';
+"""
+)
+
+
 def find_nginx() -> str | None:
     """Path of the nginx binary (PATH, then /usr/sbin), or None."""
     return shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
@@ -57,11 +85,11 @@ def find_js_module() -> str | None:
     return next((path for path in JS_MODULE_PATHS if os.path.isfile(path)), None)
 
 
-def missing_reason() -> str | None:
+def missing_reason(needs_js: bool = True) -> str | None:
     """Why nginx cannot be used here (with the one command that fixes it), or None."""
     if find_nginx() is None:
         return f"nginx is not installed; run: {INSTALL_COMMAND}"
-    if find_js_module() is None:
+    if needs_js and find_js_module() is None:
         return f"nginx's njs module (SHA-256 fingerprints) is missing; run: {INSTALL_COMMAND}"
     return None
 
@@ -73,17 +101,24 @@ def nginx_config(
     key_file: str,
     ca_file: str,
     *,
-    js_module: str,
+    js_module: str | None,
     workers: int = 1,
+    http_lines: str = ECHO_HTTP_LINES,
+    location_lines: str = ECHO_LOCATION_LINES,
 ) -> str:
-    """The whole nginx.conf: 127.0.0.1:`port`, TLS 1.2+1.3, client cert optional, keep-alive."""
+    """The whole nginx.conf: 127.0.0.1:`port`, TLS 1.2+1.3, client cert optional, keep-alive.
+
+    `http_lines` and `location_lines` are what a user would add to their own config (the
+    echo-like njs target by default); njs modules are looked up in `prefix`.
+    """
     temp_paths = "\n".join(
         f"    {kind}_temp_path {prefix}/{kind}_temp;"
         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     )
+    load_js = f"load_module {js_module};\n" if js_module else ""
+    js_path = f"    js_path {prefix};\n" if js_module else ""
     return f"""\
-load_module {js_module};
-worker_processes {workers};
+{load_js}worker_processes {workers};
 daemon off;
 pid {prefix}/nginx.pid;
 error_log {prefix}/error.log warn;
@@ -95,12 +130,7 @@ events {{
 http {{
     access_log off;
 {temp_paths}
-    js_import fingerprint from {prefix}/fingerprint.js;
-    js_set $client_cert_sha256 fingerprint.sha256;
-    map $ssl_client_s_dn $client_cert_subject {{
-        "" none;
-        default $ssl_client_s_dn;
-    }}
+{js_path}{_indent(http_lines, 4)}
     keepalive_timeout 75s;
     keepalive_requests 1000000;
 
@@ -114,28 +144,37 @@ http {{
         ssl_verify_depth 3;
 
         location / {{
-            default_type application/json;
-            add_header X-Client-Cert-Fingerprint $client_cert_sha256 always;
-            add_header X-Client-Cert-Subject $client_cert_subject always;
-            return 200 '{{"fingerprint": "$client_cert_sha256", "server": "nginx"}}';
+{_indent(location_lines, 12)}
         }}
     }}
 }}
 """
 
 
-class NginxProcess:
-    """An nginx master running in the foreground as our child; stopped by its PID."""
+def _indent(lines: str, spaces: int) -> str:
+    return "\n".join(" " * spaces + line if line else line for line in lines.splitlines())
 
-    def __init__(self, process: subprocess.Popen, url: str, prefix: str, owns_prefix: bool):
+
+class ServerProcess:
+    """A server (nginx, HAProxy) running in the foreground as our child; stopped by its PID."""
+
+    def __init__(
+        self,
+        process: subprocess.Popen,
+        url: str,
+        prefix: str,
+        owns_prefix: bool,
+        stop_signal: int = signal.SIGQUIT,  # nginx: graceful shutdown
+    ):
         self.process = process
         self.url = url
         self.prefix = prefix
         self._owns_prefix = owns_prefix
+        self._stop_signal = stop_signal
 
     @property
     def pid(self) -> int:
-        """PID of the nginx master (its workers are its children)."""
+        """PID of the master (nginx's workers are its children)."""
         return self.process.pid
 
     def worker_pids(self) -> list[int]:
@@ -148,17 +187,20 @@ class NginxProcess:
             return []
 
     def stop(self, timeout: float = 5.0) -> int:
-        """SIGQUIT (graceful), SIGKILL after `timeout` s; removes a prefix we created."""
-        stop_process(self.process, signal.SIGQUIT, timeout)
+        """Stop signal (graceful), SIGKILL after `timeout` s; removes a prefix we created."""
+        stop_process(self.process, self._stop_signal, timeout)
         if self._owns_prefix:
             shutil.rmtree(self.prefix, ignore_errors=True)
         return self.process.returncode
 
-    def __enter__(self) -> NginxProcess:
+    def __enter__(self) -> ServerProcess:
         return self
 
     def __exit__(self, *exc_info) -> None:
         self.stop()
+
+
+NginxProcess = ServerProcess
 
 
 def start_nginx(
@@ -169,13 +211,16 @@ def start_nginx(
     prefix: str | None = None,
     workers: int = 1,
     ready_timeout: float = 10.0,
-) -> NginxProcess:
+    http_lines: str = ECHO_HTTP_LINES,
+    location_lines: str = ECHO_LOCATION_LINES,
+) -> ServerProcess:
     """Write a config into `prefix` (default: a new temp dir) and run nginx on a free port.
 
-    Raises ConfigError with the install command when nginx or njs is missing, or with
-    the last line of nginx's error log when it does not start.
+    Raises ConfigError with the install command when nginx (or njs, if the lines use it)
+    is missing, or with the last line of nginx's error log when it does not start.
     """
-    reason = missing_reason()
+    needs_js = "js_" in http_lines
+    reason = missing_reason(needs_js)
     if reason:
         raise ConfigError(reason)
     owns_prefix = prefix is None
@@ -190,17 +235,37 @@ def start_nginx(
         prefix,
         port,
         *(os.path.abspath(path) for path in (cert_file, key_file, ca_file)),
-        js_module=find_js_module(),
+        js_module=find_js_module() if needs_js else None,
         workers=workers,
+        http_lines=http_lines,
+        location_lines=location_lines,
     )
     config_file = os.path.join(prefix, "nginx.conf")
     with open(config_file, "w") as file:
         file.write(config)
     command = [find_nginx(), "-p", prefix, "-c", config_file, "-e", f"{prefix}/error.log"]
-    process = subprocess.Popen(
-        command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    return start_server(
+        "nginx", command, port, prefix, owns_prefix, config_file, ready_timeout=ready_timeout
     )
-    handle = NginxProcess(process, f"https://127.0.0.1:{port}", prefix, owns_prefix)
+
+
+def start_server(
+    name: str,
+    command: list[str],
+    port: int,
+    prefix: str,
+    owns_prefix: bool,
+    config_file: str,
+    *,
+    stop_signal: int = signal.SIGQUIT,
+    ready_timeout: float = 10.0,
+) -> ServerProcess:
+    """Run `command` as our child and wait until it accepts on `port`; its log (or the
+    last line of `prefix`/error.log) goes into the ConfigError when it does not start."""
+    log_file = os.path.join(prefix, "error.log")
+    with open(log_file, "ab") as log:
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    handle = ServerProcess(process, f"https://127.0.0.1:{port}", prefix, owns_prefix, stop_signal)
     deadline = time.monotonic() + ready_timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -208,14 +273,13 @@ def start_nginx(
         if _accepts(port):
             return handle
         time.sleep(0.05)
-    log = _last_line(os.path.join(prefix, "error.log"))
     handle._owns_prefix = False  # keep the log for the user to read
     handle.stop()
-    raise ConfigError(f"nginx did not start (config {config_file}): {log}")
+    raise ConfigError(f"{name} did not start (config {config_file}): {_last_line(log_file)}")
 
 
 def free_port() -> int:
-    """A loopback port that was free a moment ago (nginx cannot listen on port 0)."""
+    """A loopback port that was free a moment ago (nginx and HAProxy cannot report port 0)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]

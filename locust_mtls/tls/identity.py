@@ -38,6 +38,9 @@ class Identity:
     key_file: str  # unencrypted PEM key (may be the same file as cert_file)
     fingerprint: str  # SHA-256 of the leaf certificate's DER, lowercase hex, no colons
     subject: str  # RFC 4514 subject of the leaf, e.g. "CN=client-1,OU=clients,O=locust-mtls"
+    # SHA-1 of the same DER, for gateways that report only SHA-1 (nginx's
+    # $ssl_client_fingerprint); "" when built by hand without it.
+    sha1_fingerprint: str = ""
 
     def requests_cert(self) -> tuple[str, str]:
         """The value for requests' `cert=` (and ssl's load_cert_chain)."""
@@ -58,10 +61,9 @@ class IdentitySet:
     identities: tuple[Identity, ...]
 
 
-def fingerprint_of(cert: bytes | str | x509.Certificate) -> str:
-    """SHA-256 of a certificate's DER (PEM, DER or parsed), lowercase hex, no colons.
-
-    The echo server reports the peer certificate in this same format.
+def fingerprint_of(cert: bytes | str | x509.Certificate, algorithm: str = "sha256") -> str:
+    """SHA-256 (or `algorithm`) of a certificate's DER (PEM, DER or parsed), lowercase hex,
+    no colons. The echo server reports the peer certificate in this same format.
     """
     if isinstance(cert, x509.Certificate):
         der = cert.public_bytes(serialization.Encoding.DER)
@@ -69,7 +71,7 @@ def fingerprint_of(cert: bytes | str | x509.Certificate) -> str:
         der = _parse_cert(cert).public_bytes(serialization.Encoding.DER)
     else:
         der = bytes(cert)  # already DER, e.g. getpeercert(binary_form=True)
-    return hashlib.sha256(der).hexdigest()
+    return hashlib.new(algorithm, der).hexdigest()
 
 
 def subject_of(cert: bytes | str | x509.Certificate) -> str:
@@ -119,6 +121,7 @@ def load_identity(
         key_file=os.path.abspath(key_path),
         fingerprint=fingerprint_of(leaf),
         subject=leaf.subject.rfc4514_string(),
+        sha1_fingerprint=fingerprint_of(leaf, "sha1"),
     )
 
 
@@ -329,6 +332,7 @@ def _materialise(name: str, certs: list[x509.Certificate], private_key) -> Ident
             key_file=stem + ".key",
             fingerprint=fingerprint,
             subject=certs[0].subject.rfc4514_string(),
+            sha1_fingerprint=fingerprint_of(certs[0], "sha1"),
         )
         _materialised[cache_key] = identity
         return identity

@@ -1,0 +1,269 @@
+"""What a gateway says it saw: parse one header value, match it against our identities.
+
+Gateways report the client certificate in many shapes (docs/gateways.md): a SHA-256 or
+SHA-1 fingerprint in any case, with or without colons; a subject DN in RFC 4514 or
+legacy `/C=../CN=..` order; Envoy's `x-forwarded-client-cert`; a URL-encoded PEM or a
+base64 DER certificate. `parse_reported` turns any of them into a `Seen`, and
+`match_seen` says whether that is the identity a request presented. Pure functions, no
+Locust, no I/O: the caller (the check in the run loop) counts and reports.
+
+Absent header: with `auto` it is `unreported`, never "no certificate", because a
+gateway that omits empty headers (nginx's `add_header` with an empty value sends
+nothing) cannot be told apart from one that does not report at all (HAProxy's
+`http-response` rules never run on a response made by `http-request return`). With a
+named format the user vouches that the gateway reports, so absent means no certificate.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from urllib.parse import unquote
+
+from locust_mtls.tls.distinguished_names import subject_key
+from locust_mtls.tls.identity import Identity
+
+IDENTITY_FORMATS = ("auto", "sha256", "sha1", "subject", "xfcc", "pem")
+NO_CERTIFICATE_SPELLINGS = frozenset({"", "none", "-", "(null)", "null"})
+FINGERPRINT_LENGTHS = {64: "sha256", 40: "sha1"}
+ALGORITHM_NAMES = {"sha256": "SHA-256", "sha1": "SHA-1"}
+# Envoy's XFCC keys; a DN never starts with one of these attribute types.
+XFCC_KEYS = frozenset({"by", "hash", "cert", "chain", "subject", "uri", "dns"})
+_HEX = re.compile(r"^[0-9a-fA-F]+$")
+_BASE64 = re.compile(r"^[A-Za-z0-9+/=_-]+$")
+_URL_SAFE = str.maketrans("-_", "+/")
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """A reported value, normalised.
+
+    kind: "fingerprint" (value "sha256:<hex>" or "sha1:<hex>"), "subject" (value the
+    DN as sent), "none" (the gateway saw no certificate; value "absent" when inferred
+    from a missing header), "unreported" (no header, format `auto`), or "unparsed"
+    (value as sent, `hint` says what it looks like and what to set).
+    """
+
+    kind: str
+    value: str = ""
+    hint: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """Result of matching a `Seen` against the identity a request sent.
+
+    outcome: "right", "wrong" (a certificate other than the one sent, or none when one
+    was sent), "bleed" (sent none, the server saw one), "unreported" or "unparsed".
+    `detail` is for people: "sent client-1, server saw client-3".
+    """
+
+    outcome: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class IdentityIndex:
+    """All identities of a run, looked up by SHA-256, SHA-1 and subject. Build once."""
+
+    by_fingerprint: dict[str, Identity] = field(default_factory=dict)
+    by_subject: dict[tuple, tuple[Identity, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, identities: Iterable[Identity]) -> IdentityIndex:
+        by_fingerprint: dict[str, Identity] = {}
+        by_subject: dict[tuple, tuple[Identity, ...]] = {}
+        for identity in identities:
+            by_fingerprint[f"sha256:{identity.fingerprint}"] = identity
+            if identity.sha1_fingerprint:
+                by_fingerprint[f"sha1:{identity.sha1_fingerprint}"] = identity
+            key = subject_key(identity.subject)
+            if key:
+                by_subject[key] = (*by_subject.get(key, ()), identity)
+        return cls(by_fingerprint, by_subject)
+
+
+def parse_reported(value: str | None, identity_format: str = "auto") -> Seen:
+    """Normalise one header value (None: header absent) read as `identity_format`."""
+    if identity_format not in IDENTITY_FORMATS:
+        raise ValueError(f"identity format {identity_format!r} not in {IDENTITY_FORMATS}")
+    if value is None:
+        return Seen("unreported") if identity_format == "auto" else Seen("none", "absent")
+    text = value.strip()
+    if text.lower() in NO_CERTIFICATE_SPELLINGS:
+        return Seen("none")
+    if identity_format in ("sha256", "sha1"):
+        seen = _fingerprint(text)
+        if seen and seen.value.startswith(identity_format + ":"):
+            return seen
+        return _unparsed(text, f"not a {identity_format.upper()} fingerprint")
+    parser = {"subject": _subject, "xfcc": _xfcc, "pem": _certificate}.get(identity_format)
+    if parser:
+        return parser(text) or _unparsed(text, f"not readable as {identity_format}")
+    for parser in (_fingerprint, _xfcc, _certificate, _subject):
+        seen = parser(text)
+        if seen:
+            return seen
+    return _unparsed(text, "not a fingerprint, subject, XFCC or certificate")
+
+
+def match_seen(sent: Identity | None, seen: Seen, index: IdentityIndex) -> Verdict:
+    """Compare what the server saw with what the request sent (None: no certificate).
+
+    A subject names every identity that has it: the match is right when the sent
+    identity has that subject, wrong only when it has another one, so a mix-up
+    between two identities that share a subject goes unnoticed (use a fingerprint).
+    """
+    sent_name = sent.name if sent else "no certificate"
+    if seen.kind == "unreported":
+        return Verdict("unreported", f"sent {sent_name}, server did not report what it saw")
+    if seen.kind == "unparsed":
+        return Verdict("unparsed", f"sent {sent_name}, {_describe(seen, index)}")
+    if seen.kind == "none":
+        if sent is None:
+            return Verdict("right")
+        return Verdict("wrong", f"sent {sent_name}, server saw {_describe(seen, index)}")
+    if sent is not None and _is(sent, seen):
+        return Verdict("right")
+    outcome = "bleed" if sent is None else "wrong"
+    return Verdict(outcome, f"sent {sent_name}, server saw {_describe(seen, index)}")
+
+
+def _is(identity: Identity, seen: Seen) -> bool:
+    """Whether `seen` (a fingerprint or a subject) describes `identity`."""
+    if seen.kind == "fingerprint":
+        algorithm, _, digest = seen.value.partition(":")
+        mine = identity.fingerprint if algorithm == "sha256" else identity.sha1_fingerprint
+        return digest == mine
+    key = subject_key(seen.value)
+    return key is not None and key == subject_key(identity.subject)
+
+
+def _describe(seen: Seen, index: IdentityIndex) -> str:
+    if seen.kind == "none":
+        if seen.value == "absent":
+            return "no certificate (header absent; see docs/gateways.md if it is never set)"
+        return "no certificate"
+    if seen.kind == "unparsed":
+        algorithm, colon, digest = seen.value.partition(":")
+        if colon and algorithm in ALGORITHM_NAMES:  # a fingerprint of the other algorithm
+            identity = index.by_fingerprint.get(seen.value)
+            who = identity.name if identity else f"unknown certificate {algorithm}:{_short(digest)}"
+            return f"server saw {who}, {seen.hint}"
+        return f"server sent {_short(seen.value, 40)!r}: {seen.hint}"
+    if seen.kind == "fingerprint":
+        identity = index.by_fingerprint.get(seen.value)
+        if identity:
+            return identity.name
+        algorithm, _, digest = seen.value.partition(":")
+        return f"unknown certificate {algorithm}:{_short(digest)}"
+    names = [identity.name for identity in index.by_subject.get(subject_key(seen.value) or (), ())]
+    if len(names) == 1:
+        return names[0]
+    if names:
+        return f"one of {', '.join(names[:3])}{'…' if len(names) > 3 else ''} (same subject)"
+    return f"unknown subject {_short(seen.value, 40)}"
+
+
+def _short(text: str, length: int = 16) -> str:
+    return text if len(text) <= length else text[:length] + "…"
+
+
+def _unparsed(text: str, problem: str) -> Seen:
+    seen = _fingerprint(text)
+    if seen:
+        algorithm = seen.value.partition(":")[0]
+        hint = f"looks like {ALGORITHM_NAMES[algorithm]}: use --mtls-identity-format {algorithm}"
+        return Seen("unparsed", seen.value, hint)
+    digits = text.replace(":", "")
+    if _HEX.match(digits):
+        problem = f"{len(digits)} hex digits: neither SHA-256 (64) nor SHA-1 (40)"
+    return Seen("unparsed", text, problem)
+
+
+def _fingerprint(text: str) -> Seen | None:
+    digits = text.replace(":", "")
+    algorithm = FINGERPRINT_LENGTHS.get(len(digits))
+    if algorithm and _HEX.match(digits):
+        return Seen("fingerprint", f"{algorithm}:{digits.lower()}")
+    return None
+
+
+def _subject(text: str) -> Seen | None:
+    return Seen("subject", text) if subject_key(text) else None
+
+
+def _certificate(text: str) -> Seen | None:
+    """URL-encoded or plain PEM (nginx, AWS ALB), or base64 DER (Traefik): its SHA-256."""
+    text = unquote(text)
+    if "-----BEGIN" in text:
+        text = re.sub(r"-----[A-Z ]+-----", "", text.split("-----END", 1)[0])
+    leaf = "".join(text.split(",")[0].split())  # Traefik separates a chain with commas
+    if len(leaf) < 64 or not _BASE64.match(leaf):
+        return None
+    leaf = leaf.translate(_URL_SAFE).rstrip("=")
+    try:
+        der = base64.b64decode(leaf + "=" * (-len(leaf) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    if not der.startswith(b"\x30"):  # a DER certificate is a SEQUENCE
+        return None
+    return Seen("fingerprint", f"sha256:{hashlib.sha256(der).hexdigest()}")
+
+
+def _xfcc(text: str) -> Seen | None:
+    """Envoy's x-forwarded-client-cert: the first element is the hop nearest the client.
+
+    Each proxy appends its element at the end ("A proxy can append the current client
+    certificate information as an XFCC element, to the end of the request's XFCC
+    header after a comma", Envoy docs, configuration/http/http_conn_man/headers), so
+    the first element describes the certificate our client presented to the edge.
+    """
+    elements = _split_quoted(text, ",")
+    pairs = [_split_quoted(part, ";") for part in elements[:1]]
+    fields: dict[str, str] = {}
+    for pair in pairs[0] if pairs else []:
+        key, equals, value = pair.partition("=")
+        if not equals or key.strip().lower() not in XFCC_KEYS:
+            return None
+        fields.setdefault(key.strip().lower(), _unquote_xfcc(value.strip()))
+    if not fields:
+        return None
+    if fields.get("hash"):
+        return _fingerprint(fields["hash"]) or _unparsed(fields["hash"], "XFCC Hash is not SHA-256")
+    for key in ("cert", "chain"):
+        if fields.get(key):
+            return _certificate(fields[key])
+    if fields.get("subject"):
+        return _subject(fields["subject"])
+    return Seen(
+        "unparsed", text, "XFCC has no Hash, Cert or Subject: set set_current_client_cert_details"
+    )
+
+
+def _split_quoted(text: str, separator: str) -> list[str]:
+    parts, current, quoted, escaped = [], [], False, False
+    for char in text:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif char == separator and not quoted:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    parts.append("".join(current))
+    return [part for part in parts if part.strip()]
+
+
+def _unquote_xfcc(value: str) -> str:
+    if len(value) > 1 and value.startswith('"') and value.endswith('"'):
+        return value[1:-1].replace('\\"', '"')
+    return value

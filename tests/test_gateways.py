@@ -1,0 +1,113 @@
+"""Debian's HAProxy and nginx as real TLS terminators: does each documented way of
+reporting the client certificate parse, via tls/reported_identity.py, to the identity
+that was sent (or to none)? Skipped, with the apt command, when a server is missing."""
+
+from __future__ import annotations
+
+import os
+
+import psutil
+import pytest
+import requests
+
+from bench import gateways, nginx
+from locust_mtls.tls.reported_identity import IdentityIndex, match_seen, parse_reported
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+pytestmark = pytest.mark.gateway
+
+
+@pytest.fixture(scope="module")
+def backend_port():
+    with gateways.plain_backend() as port:
+        yield port
+
+
+def _start(name, generated_pki, backend_port):
+    """Start variant `name` (skip, naming the apt command, when its server is missing)."""
+    chosen = gateways.variant(name)
+    reason = gateways.missing_reason(chosen)
+    if reason:
+        pytest.skip(reason)
+    pki = generated_pki
+    return chosen, gateways.start_gateway(
+        chosen, pki.server_cert, pki.server_key, pki.ca_file, backend_port
+    )
+
+
+@pytest.fixture(scope="module", params=[variant.name for variant in gateways.VARIANTS])
+def gateway(request, generated_pki, backend_port):
+    chosen, server = _start(request.param, generated_pki, backend_port)
+    with server:
+        yield chosen, server
+
+
+def _reported(server, ca_file, identity):
+    cert = identity.requests_cert() if identity else None
+    response = requests.get(server.url + "/", verify=ca_file, cert=cert, timeout=10)
+    assert response.status_code == 200
+    assert response.text.strip() == "ok"  # the backend (or HAProxy's own `return`) answered
+    return response
+
+
+def test_each_gateway_reports_the_certificate_it_saw(gateway, generated_pki):
+    chosen, server = gateway
+    identities = generated_pki.identities[:2]
+    index = IdentityIndex.of(generated_pki.identities)
+    for sent in (*identities, None):
+        value = _reported(server, generated_pki.ca_file, sent).headers.get(chosen.header)
+        for identity_format in (chosen.identity_format, "auto"):
+            verdict = match_seen(sent, parse_reported(value, identity_format), index)
+            expected = "right" if chosen.reports else "unreported"
+            if not chosen.reports and identity_format != "auto":
+                expected = "right" if sent is None else "wrong"  # absent read as "none"
+            assert verdict.outcome == expected, (chosen.name, identity_format, sent, value)
+
+
+def test_a_mix_up_is_named(gateway, generated_pki):
+    chosen, server = gateway
+    if not chosen.reports:
+        pytest.skip("this variant never reports")
+    first, second = generated_pki.identities[:2]
+    value = _reported(server, generated_pki.ca_file, first).headers[chosen.header]
+    verdict = match_seen(
+        second, parse_reported(value, chosen.identity_format), IdentityIndex.of([first, second])
+    )
+    assert (verdict.outcome, verdict.detail) == (
+        "wrong",
+        f"sent {second.name}, server saw {first.name}",
+    )
+
+
+def test_the_haproxy_trap_never_sets_the_header(generated_pki, backend_port):
+    chosen, server = _start("haproxy-trap", generated_pki, backend_port)
+    with server:
+        response = _reported(server, generated_pki.ca_file, generated_pki.identities[0])
+        pid = server.pid
+    assert chosen.header not in response.headers
+    assert parse_reported(response.headers.get(chosen.header)).kind == "unreported"
+    assert not psutil.pid_exists(pid) and not os.path.exists(server.prefix)
+
+
+def test_haproxy_config_is_loopback_with_optional_client_certs():
+    config = gateways.haproxy_config(8443, 8080, "/p/crt.pem", "/c/ca.pem", "http-request deny\n")
+    assert "bind 127.0.0.1:8443 ssl crt /p/crt.pem ca-file /c/ca.pem verify optional" in config
+    assert "    http-request deny\n" in config
+    assert "server app 127.0.0.1:8080" in config
+
+
+def test_missing_haproxy_names_the_apt_command(monkeypatch):
+    monkeypatch.setattr(gateways, "find_haproxy", lambda: None)
+    reason = gateways.missing_reason(gateways.variant("haproxy-sha256"))
+    assert reason == "haproxy is not installed; run: apt-get install -y haproxy"
+
+
+@pytest.mark.parametrize("name", [variant.name for variant in gateways.VARIANTS])
+def test_docs_show_the_tested_snippet(name):
+    with open(os.path.join(REPO, "docs", "gateways.md"), encoding="utf-8") as file:
+        doc = file.read()
+    chosen = gateways.variant(name)
+    assert gateways.markdown(chosen) in doc, f"docs/gateways.md lacks the {name} snippet"
+    assert f"--mtls-identity-format {chosen.identity_format}" in doc
+    if "js_" in chosen.http_lines:
+        assert nginx.FINGERPRINT_JS in doc, "docs/gateways.md lacks fingerprint.js"
