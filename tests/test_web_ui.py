@@ -226,9 +226,7 @@ def test_off_is_said_and_never_loud():
     stats = MtlsStats()
     row = stats.row("identity-cache")
     row.use_check("off")
-    row.record(
-        failed=False, failure_kind=None, handshakes_ms=[], identity_name=None, identity_verdict="off"
-    )
+    row.record(failed=False, failure_kind=None, handshakes_ms=[], identity_name=None)
     assert web_ui.unchecked_lines(stats) == []
     (table_row,) = web_ui.rows(stats)
     assert table_row["identity_checked"] == "off (--mtls-identity-check off)"
