@@ -1,6 +1,8 @@
 """Debian's HAProxy and nginx as real TLS terminators: does each documented way of
 reporting the client certificate parse, via tls/reported_identity.py, to the identity
-that was sent (or to none)? Skipped, with the apt command, when a server is missing."""
+that was sent (or to none)? And Locust runs behind them: identity-cache clean, shared-
+context bleeding, HAProxy's trap failing under `require` and passing loudly under
+`auto`. Skipped, with the apt command, when a server is missing."""
 
 from __future__ import annotations
 
