@@ -53,11 +53,8 @@ def failure_for(
     read) fail only under `require`; under `auto` they are counted, not failed.
     """
     if verdict.outcome == "wrong":
-        what = (
-            "no certificate"
-            if "saw no certificate" in verdict.detail
-            else ("another client's certificate")
-        )
+        nothing = "saw no certificate" in verdict.detail
+        what = "no certificate" if nothing else "another client's certificate"
         failure: IdentityCheckFailure = WrongIdentity(f"wrong identity: server saw {what}")
     elif verdict.outcome == "bleed":
         failure = CertBleed("cert bleed: sent no certificate, server saw one")
