@@ -168,7 +168,7 @@ BAD_INPUT = [
         "unknown --mtls-fail-on kind",
         ("--mtls-fail-on", "slowness"),
         "locust-mtls: error: --mtls-fail-on: unknown 'slowness'; "
-        "use any of wrong-identity, bleed, crash",
+        "use any of wrong-identity, bleed, crash, unreported",
     ),
 ]
 
