@@ -20,7 +20,26 @@ VERSION_DEPENDENT = "version-dependent"  # safe or not with the installed reques
 SAFETY_LEVELS = (SAFE, UNSAFE, VERSION_DEPENDENT)
 
 # `--mtls-fail-on` kind -> the counter (StrategyStats field) it gates on.
-FAIL_ON_KINDS = {"wrong-identity": "wrong_identity", "bleed": "bleed", "crash": "crashes"}
+FAIL_ON_KINDS = {
+    "wrong-identity": "wrong_identity",
+    "bleed": "bleed",
+    "crash": "crashes",
+    "unreported": "unreported",
+}
+DEFAULT_FAIL_ON = "wrong-identity,bleed,crash"
+
+# --mtls-identity-check: require (a response must say which certificate the server saw),
+# auto (checked when it does, else counted unreported), off (not checked, not counted).
+IDENTITY_CHECK_MODES = ("auto", "require", "off")
+
+
+def fail_on_counters(fail_on: str, identity_check: str = "auto") -> list[str]:
+    """The counters `--mtls-fail-on` gates on; the default adds `unreported` under
+    `--mtls-identity-check require`, where a response that does not say is a failure."""
+    kinds = [kind.strip() for kind in fail_on.split(",") if kind.strip()]
+    if identity_check == "require" and fail_on.strip() == DEFAULT_FAIL_ON:
+        kinds.append("unreported")
+    return [FAIL_ON_KINDS[kind] for kind in kinds]
 
 
 @dataclass(frozen=True)
@@ -35,6 +54,8 @@ class RunSettings:
     concurrency: str = "greenlet"
     keepalive: bool = True
     identity_header: str = "X-Client-Cert-Fingerprint"
+    identity_check: str = "auto"  # see IDENTITY_CHECK_MODES
+    identity_format: str = "auto"  # tls.reported_identity.IDENTITY_FORMATS
     timeout: tuple[float, float] = (5.0, 30.0)  # connect, read
     crash_dir: str = "mtls-crashes"
 

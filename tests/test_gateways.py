@@ -1,9 +1,12 @@
 """Debian's HAProxy and nginx as real TLS terminators: does each documented way of
 reporting the client certificate parse, via tls/reported_identity.py, to the identity
-that was sent (or to none)? Skipped, with the apt command, when a server is missing."""
+that was sent (or to none)? And Locust runs behind them: identity-cache clean, shared-
+context bleeding, HAProxy's trap failing under `require` and passing loudly under
+`auto`. Skipped, with the apt command, when a server is missing."""
 
 from __future__ import annotations
 
+import json
 import os
 
 import psutil
@@ -11,7 +14,10 @@ import pytest
 import requests
 
 from bench import gateways, nginx
+from bench.gateway_table import locust_args
 from locust_mtls.tls.reported_identity import IdentityIndex, match_seen, parse_reported
+
+from conftest import run_locust
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 pytestmark = pytest.mark.gateway
@@ -111,3 +117,89 @@ def test_docs_show_the_tested_snippet(name):
     assert f"--mtls-identity-format {chosen.identity_format}" in doc
     if "js_" in chosen.http_lines:
         assert nginx.FINGERPRINT_JS in doc, "docs/gateways.md lacks fingerprint.js"
+
+
+# -- Locust runs against the gateways: the identity check end to end (issue 13) --
+
+
+@pytest.fixture(scope="module")
+def started(generated_pki, backend_port):
+    """start(name) -> a running gateway of that variant, started once per module."""
+    import contextlib
+
+    with contextlib.ExitStack() as stack:
+        running = {}
+
+        def start(name):
+            if name not in running:
+                chosen, server = _start(name, generated_pki, backend_port)
+                running[name] = chosen, stack.enter_context(server)
+            return running[name]
+
+        yield start
+
+
+def _run(started, generated_pki, tmp_path, name, strategy, identity_format, check="auto"):
+    """One short Locust run (6 users, 2 s, keep-alive off, half without a certificate)."""
+    chosen, server = started(name)
+    identities_file = os.path.join(os.path.dirname(generated_pki.ca_file), "identities.json")
+    args = locust_args(server.url, chosen, identities_file, strategy, identity_format, check)
+    done = run_locust(*args, cwd=tmp_path, users=6, run_time="2s")
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    (row,) = json.loads((tmp_path / "summary.json").read_text())["strategies"].values()
+    assert row["requests"] > 0, done.stderr[-3000:]
+    return done, row
+
+
+RECIPES = [("haproxy-sha256", "sha256"), ("nginx-sha1", "sha1"), ("nginx-subject", "subject")]
+
+
+@pytest.mark.parametrize("name, identity_format", RECIPES)
+def test_identity_cache_is_clean_behind_each_gateway(
+    started, generated_pki, tmp_path, name, identity_format
+):
+    done, row = _run(started, generated_pki, tmp_path, name, "identity-cache", identity_format)
+    assert (row["wrong_identity"], row["bleed"], row["unreported"]) == (0, 0, 0)
+    assert row["checked"] == row["requests"]  # every response said who it saw
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+@pytest.mark.parametrize("name, identity_format", RECIPES)
+def test_shared_context_bleeds_behind_each_gateway(
+    started, generated_pki, tmp_path, name, identity_format
+):
+    done, row = _run(started, generated_pki, tmp_path, name, "shared-context", identity_format)
+    assert row["bleed"] > 0 and row["unreported"] == 0
+    assert row["seen_pairs"][0]["sent"] == "no certificate"  # and who was seen instead
+    assert row["seen_pairs"][0]["seen"].startswith("client-")
+    assert done.returncode == 1  # the gate, although --exit-code-on-error is 0
+    assert "failed its mTLS gate" in done.stderr
+
+
+def test_the_trap_fails_under_require(started, generated_pki, tmp_path):
+    done, row = _run(
+        started, generated_pki, tmp_path, "haproxy-trap", "identity-cache", "auto", "require"
+    )
+    assert row["unreported"] == row["failures"] == row["requests"]
+    assert row["checked"] == 0
+    assert done.returncode == 1  # with --exit-code-on-error 0: the default gate adds unreported
+    assert "'unreported'" in done.stderr and "identity checked on 0 of" in done.stdout
+
+
+def test_the_trap_passes_under_auto_and_says_so_loudly(started, generated_pki, tmp_path):
+    done, row = _run(started, generated_pki, tmp_path, "haproxy-trap", "identity-cache", "auto")
+    assert row["unreported"] == row["requests"] and row["failures"] == 0
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (
+        f"identity checked on 0 of {row['requests']:,} responses: your target does not "
+        "report it, see docs/gateways.md"
+    ) in done.stdout
+
+
+def test_check_off_against_a_target_that_reports_nothing(started, generated_pki, tmp_path):
+    done, row = _run(
+        started, generated_pki, tmp_path, "haproxy-trap", "shared-context", "auto", "off"
+    )
+    assert (row["failures"], row["unreported"], row["checked"]) == (0, 0, 0)
+    assert row["identity_check"] == "off"
+    assert done.returncode == 0 and "identity checked on" not in done.stdout

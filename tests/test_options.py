@@ -168,7 +168,7 @@ BAD_INPUT = [
         "unknown --mtls-fail-on kind",
         ("--mtls-fail-on", "slowness"),
         "locust-mtls: error: --mtls-fail-on: unknown 'slowness'; "
-        "use any of wrong-identity, bleed, crash",
+        "use any of wrong-identity, bleed, crash, unreported",
     ),
 ]
 
@@ -318,6 +318,9 @@ def test_good_options_give_run_options(generated_pki, pki_server):
         (dict(mtls_no_cert_fraction="half"), "--mtls-no-cert-fraction must be between 0 and 1"),
         (dict(mtls_strategy="fastest"), "unknown strategy 'fastest'"),
         (dict(mtls_concurrency="fibers"), "--mtls-concurrency must be one of"),
+        (dict(mtls_identity_check="maybe"), "--mtls-identity-check must be one of auto, requ"),
+        (dict(mtls_identity_format="md5"), "--mtls-identity-format must be one of auto, sha256"),
+        (dict(mtls_fail_on="bleed,unreported,typo"), "--mtls-fail-on: unknown 'typo'"),
     ],
 )
 def test_preflight_checks_values_before_anything_starts(changes, message):
@@ -334,6 +337,11 @@ def test_preflight_checks_named_files_before_certs_exist(tmp_path):
 def test_settings_for_a_user_class_override(generated_pki):
     settings = settings_from(options(), "shared-context", concurrency="native-threads")
     assert (settings.strategy, settings.concurrency) == ("shared-context", "native-threads")
+    assert (settings.identity_check, settings.identity_format) == ("auto", "auto")
+    settings = settings_from(options(), identity_check="require", identity_format="sha1")
+    assert (settings.identity_check, settings.identity_format) == ("require", "sha1")
+    with pytest.raises(ConfigError, match="--mtls-identity-check must be one of .*'strict'"):
+        settings_from(options(), identity_check="strict")  # a typo in a user-class attribute
 
 
 def test_the_probe_tolerates_faults_the_run_will_count(generated_pki):

@@ -138,3 +138,43 @@ def test_no_cert_split_by_users_gives_whole_users_no_certificate(tmp_path):
     assert stats["identities_in_use"] == ["client-1", "client-2"]  # 2 of 4 users, round-robin
     assert stats["failures"] == 0
     assert "identity-cache / (no cert)" in done.stdout + done.stderr
+
+
+IDENTITY_SEEN_LOCUSTFILE = """
+from locust_mtls import MtlsUser
+
+
+class WhoAmIUser(MtlsUser):
+    identity_check = "require"
+
+    def identity_seen(self, response):
+        return response.json()["subject"]  # the echo's subject, or "none"
+"""
+
+
+def test_identity_seen_hook_reads_the_body_on_both_concurrencies(tmp_path):
+    """The hook replaces the header (which is made absent here): identity-cache is
+    clean on native threads too (the body comes back from the engine), shared-context
+    bleeds, both told by the application's own answer."""
+    (tmp_path / "whoami.py").write_text(IDENTITY_SEEN_LOCUSTFILE)
+    runs = {}
+    for strategy, concurrency in (
+        ("identity-cache", "native-threads"),
+        ("shared-context", "greenlet"),
+    ):
+        done = run_locust(
+            *("-f", "whoami.py", "--mtls-strategy", strategy, "--mtls-keepalive", "off"),
+            *("--mtls-concurrency", concurrency, "--mtls-identity-header", "X-Not-Sent"),
+            *("--mtls-summary-file", f"{strategy}.json"),
+            cwd=tmp_path,
+            users=4,
+            run_time="2s",
+        )
+        runs[strategy] = done, row_of(summary(tmp_path / f"{strategy}.json"), strategy)
+    done, clean = runs["identity-cache"]
+    assert clean["requests"] > 0 and clean["checked"] == clean["requests"]
+    assert (clean["failures"], clean["unreported"]) == (0, 0)
+    assert done.returncode == 0, done.stderr[-2000:]
+    done, bleeding = runs["shared-context"]
+    assert bleeding["bleed"] > 0 and bleeding["unreported"] == 0
+    assert done.returncode == 1

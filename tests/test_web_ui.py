@@ -92,7 +92,8 @@ def wait_for_rows(base: str, deadline: float) -> list[dict]:
     while time.monotonic() < deadline:
         try:
             _, body = get(f"{base}/stats/requests")
-            (tab,) = json.loads(body)["extended_stats"]
+            tab, seen_tab = json.loads(body)["extended_stats"]
+            assert seen_tab["key"] == web_ui.SEEN_TAB_KEY
             if tab["data"] and tab["data"][0]["requests"] > 0:
                 return tab["data"]
         except (OSError, ValueError, KeyError):
@@ -116,7 +117,10 @@ def test_mtls_tab_csv_json_report_and_start_form_in_the_web_ui(tmp_path):
 
         _, page = get(f"{base}/")
         template_args = json.loads(re.search(r"window\.templateArgs = (.*)", page).group(1))
-        assert template_args["extended_tabs"] == [{"title": "mTLS", "key": "mtls"}]
+        assert template_args["extended_tabs"] == [
+            {"title": "mTLS", "key": "mtls"},
+            {"title": "mTLS: sent → seen", "key": "mtls_seen"},
+        ]
         structure = template_args["extended_tables"][0]["structure"]
         assert [column["key"] for column in structure] == [key for key, _ in web_ui.COLUMNS]
         csv_link = template_args["extended_csv_files"][0]["href"]
@@ -125,6 +129,8 @@ def test_mtls_tab_csv_json_report_and_start_form_in_the_web_ui(tmp_path):
         assert sorted(form) == [
             "mtls_concurrency",
             "mtls_identities",
+            "mtls_identity_check",
+            "mtls_identity_format",
             "mtls_identity_header",
             "mtls_keepalive",
             "mtls_no_cert_fraction",
@@ -133,6 +139,10 @@ def test_mtls_tab_csv_json_report_and_start_form_in_the_web_ui(tmp_path):
         ]
         assert form["mtls_strategy"]["choices"] == list(STRATEGIES)
         assert form["mtls_keepalive"]["choices"] == ["on", "off"]
+        assert form["mtls_identity_check"]["choices"] == ["auto", "require", "off"]
+        # The echo server reports every identity: nothing unreported, no loud note.
+        assert rows[0]["unreported"] == 0
+        assert re.fullmatch(r"[\d,]+ of [\d,]+", rows[0]["identity_checked"])
 
         status, body = get(f"{base}/{csv_link.removeprefix('./')}")
         assert status == 200 and body.startswith("strategy,mode,requests,")
@@ -165,3 +175,68 @@ def test_html_report_carries_the_mtls_table(tmp_path):
     report = (tmp_path / "report.html").read_text()
     assert report.count('<section id="locust-mtls"') == 1
     assert ">identity-cache</td>" in report
+
+
+def unreported_stats() -> MtlsStats:
+    stats = MtlsStats(client_path="path")
+    trap = stats.row("identity-cache")
+    trap.use_check("auto")
+    for _ in range(3):
+        trap.record(
+            failed=False,
+            failure_kind=None,
+            handshakes_ms=[],
+            identity_name="client-1",
+            identity_verdict="unreported",
+        )
+    shared = stats.row("shared-context")
+    shared.record(
+        failed=True,
+        failure_kind="bleed",
+        handshakes_ms=[],
+        identity_name=None,
+        identity_verdict="bleed",
+        seen="client-2",
+    )
+    return stats
+
+
+def test_unchecked_responses_are_said_loudly_everywhere():
+    stats = unreported_stats()
+    line = (
+        "locust-mtls: identity-cache: identity checked on 0 of 3 responses: "
+        "your target does not report it, see docs/gateways.md"
+    )
+    assert web_ui.unchecked_lines(stats) == [line]
+    rows = {row["strategy"]: row for row in web_ui.rows(stats)}
+    assert rows["identity-cache"]["unreported"] == 3
+    assert rows["shared-context"]["identity_checked"] == "1 of 1"
+    (parsed,) = [
+        row
+        for row in csv.DictReader(io.StringIO(web_ui.csv_text(stats)))
+        if row["strategy"] == "identity-cache"
+    ]
+    assert parsed["unreported"] == "3" and "does not report it" in parsed["identity_checked"]
+    section = web_ui.html_section(stats)
+    assert "identity checked on 0 of 3 responses" in section and ">Unreported</th>" in section
+    assert "unrep" in web_ui.text_table(stats)
+
+
+def test_off_is_said_and_never_loud():
+    stats = MtlsStats()
+    row = stats.row("identity-cache")
+    row.use_check("off")
+    row.record(failed=False, failure_kind=None, handshakes_ms=[], identity_name=None)
+    assert web_ui.unchecked_lines(stats) == []
+    (table_row,) = web_ui.rows(stats)
+    assert table_row["identity_checked"] == "off (--mtls-identity-check off)"
+    assert table_row["unreported"] == 0
+
+
+def test_sent_seen_pairs_in_the_tab_report_and_console():
+    stats = unreported_stats()
+    assert web_ui.seen_rows(stats) == [
+        {"strategy": "shared-context", "sent": "no certificate", "seen": "client-2", "count": 1}
+    ]
+    assert "<td" in web_ui.html_section(stats) and ">client-2</td>" in web_ui.html_section(stats)
+    assert "shared-context: no certificate -> client-2: 1" in web_ui.text_table(stats)

@@ -1,7 +1,9 @@
 """The identity check: did the server see the certificate this request meant to present?
 
-The echo server (or a gateway configured the same way) reports, per request, the
-SHA-256 fingerprint of the client certificate it saw on that connection, or `none`.
+The echo server (or a gateway, docs/gateways.md) reports, per request, the client
+certificate it saw on that connection: a fingerprint, a subject, XFCC or the certificate
+itself (tls/reported_identity.py reads them all), or `none`. Here a verdict becomes a
+failure, or not, according to `--mtls-identity-check`.
 """
 
 from __future__ import annotations
@@ -9,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from locust_mtls.tls.identity import Identity
+from locust_mtls.tls.reported_identity import IdentityIndex, Verdict, match_seen, parse_reported
 
 DEFAULT_IDENTITY_HEADER = "X-Client-Cert-Fingerprint"
-NO_CERTIFICATE = "none"
 
 
 class IdentityCheckFailure(Exception):
@@ -39,45 +41,51 @@ class IdentityNotReported(IdentityCheckFailure):
     kind = "unreported"
 
 
-def normalise_fingerprint(value: str) -> str:
-    """Accept `AB:CD:…`, `abcd…` or `none`; nginx's $ssl_client_fingerprint is SHA-1,
-    configure it as SHA-256 (see README) or the check reports a wrong identity."""
-    return value.strip().replace(":", "").lower()
+def failure_for(
+    verdict: Verdict,
+    mode: str = "require",
+    header: str = DEFAULT_IDENTITY_HEADER,
+    identity_format: str = "auto",
+) -> IdentityCheckFailure | None:
+    """The failure a verdict is under `--mtls-identity-check` `mode`, or None.
+
+    `unreported` and `unparsed` (the server did not say, or said it in a form we cannot
+    read) fail only under `require`; under `auto` they are counted, not failed.
+    """
+    if verdict.outcome == "wrong":
+        nothing = "saw no certificate" in verdict.detail
+        what = "no certificate" if nothing else "another client's certificate"
+        failure: IdentityCheckFailure = WrongIdentity(f"wrong identity: server saw {what}")
+    elif verdict.outcome == "bleed":
+        failure = CertBleed("cert bleed: sent no certificate, server saw one")
+    elif verdict.outcome in ("unreported", "unparsed") and mode == "require":
+        if verdict.outcome == "unreported":
+            problem = f"response has no {header} header"
+        else:
+            problem = f"{header} is not readable as {identity_format}"
+        failure = IdentityNotReported(
+            f"identity not reported: {problem}; point --mtls-identity-header at the header "
+            "your gateway sets (docs/gateways.md) or use --mtls-identity-check auto"
+        )
+    else:
+        return None
+    failure.detail = verdict.detail
+    return failure
 
 
 def check_identity(
     expected: Identity | None,
     reported: str | None,
-    identities_by_fingerprint: Mapping[str, Identity] | None = None,
+    identities: Mapping[str, Identity] | IdentityIndex | None = None,
     header: str = DEFAULT_IDENTITY_HEADER,
+    *,
+    identity_format: str = "auto",
+    mode: str = "require",
 ) -> IdentityCheckFailure | None:
     """None when the server saw exactly the certificate `expected` (or none for None);
-    otherwise the failure to report. `reported` is the header value, None if absent."""
-    if reported is None:
-        return IdentityNotReported(
-            f"identity not reported: response has no {header} header; "
-            "point --mtls-identity-header at the header your gateway sets"
-        )
-    seen = normalise_fingerprint(reported)
-    if seen == "":
-        seen = NO_CERTIFICATE
-    if expected is None:
-        if seen == NO_CERTIFICATE:
-            return None
-        failure = CertBleed("cert bleed: sent no certificate, server saw one")
-    elif seen == expected.fingerprint:
-        return None
-    elif seen == NO_CERTIFICATE:
-        failure = WrongIdentity("wrong identity: server saw no certificate")
-    else:
-        failure = WrongIdentity("wrong identity: server saw another client's certificate")
-    sent = expected.name if expected else "no certificate"
-    failure.detail = f"sent {sent}, server saw {_name(seen, identities_by_fingerprint)}"
-    return failure
-
-
-def _name(fingerprint: str, identities_by_fingerprint) -> str:
-    if fingerprint == NO_CERTIFICATE:
-        return "no certificate"
-    identity = (identities_by_fingerprint or {}).get(fingerprint)
-    return identity.name if identity else f"unknown certificate {fingerprint[:16]}"
+    otherwise the failure to report. `reported` is the header value, None if absent;
+    `identities` the run's identities (an index, or a mapping whose values are them)."""
+    if not isinstance(identities, IdentityIndex):
+        identities = IdentityIndex.of((identities or {}).values())
+    verdict = match_seen(expected, parse_reported(reported, identity_format), identities)
+    return failure_for(verdict, mode, header, identity_format)

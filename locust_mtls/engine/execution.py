@@ -27,6 +27,11 @@ class Outcome:
     error: str | None = None  # transport error ("ConnectionError: …"), None if answered
     failure_class: str | None = None  # failures.classify() of that error, a stable name
     crash: str | None = None  # signal name when the native-thread engine died mid-request
+    body: str | None = None  # the response text, only when asked for (identity_seen hooks)
+    # Set by MtlsRun.judge for MtlsRun.record: the identity check's outcome ("right",
+    # "wrong", "bleed", "unreported", "unparsed", "off") and its detail for people.
+    identity_verdict: str | None = None
+    identity_detail: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -41,8 +46,10 @@ def execute_request(
     identity_header: str,
     keepalive: bool = True,
     timeout: tuple[float, float] = (5.0, 30.0),
+    keep_body: bool = False,
 ) -> Outcome:
-    """Send one request; never raises for transport errors (they go into `error`)."""
+    """Send one request; never raises for transport errors (they go into `error`).
+    `keep_body`: keep the response text in `outcome.body` (for an identity_seen hook)."""
     # Keep-alive off means a new TCP + TLS connection per request: the server closes
     # after answering, and urllib3 drops the connection instead of pooling it.
     headers = None if keepalive else {"Connection": "close"}
@@ -58,6 +65,8 @@ def execute_request(
             outcome.status = response.status_code
             outcome.length = len(response.content)
             outcome.reported_fingerprint = response.headers.get(identity_header)
+            if keep_body:
+                outcome.body = response.text
     outcome.elapsed_ms = (time.perf_counter() - started) * 1000.0
     outcome.handshakes_ms = list(handshakes)
     return outcome

@@ -10,9 +10,10 @@ import itertools
 from dataclasses import dataclass
 
 from locust_mtls.engine import failures
-from locust_mtls.engine.checks import IdentityCheckFailure, check_identity
+from locust_mtls.engine.checks import IdentityCheckFailure, failure_for
 from locust_mtls.engine.execution import Outcome
 from locust_mtls.engine.failures import ClientCrash, HTTPStatusError, TransportError
+from locust_mtls.engine.identity_check import IdentityChecker, MismatchLog, seen_label
 from locust_mtls.engine.runners import GreenletRunner, NativeThreadRunner, ThreadEngine
 from locust_mtls.engine.scheduler import IdentitySchedule
 from locust_mtls.engine.stats import MtlsStats, StrategyStats
@@ -20,6 +21,7 @@ from locust_mtls.settings import RunSettings
 from locust_mtls.strategies import Strategy, Trust, create
 from locust_mtls.tls import requests_path
 from locust_mtls.tls.identity import Identity
+from locust_mtls.tls.reported_identity import Verdict
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,11 @@ class RunOptions:
     identities: tuple[Identity, ...]
     no_cert_fraction: float = 0.5
     no_cert_split: str = "requests"  # see settings.NO_CERT_SPLITS
+    identity_check: str = "auto"  # --mtls-identity-check, unless a user class says
+    identity_format: str = "auto"  # --mtls-identity-format, unless a user class says
+
+
+NOT_GIVEN = object()  # judge(seen=...) not passed: read the identity header
 
 
 class MtlsRun:
@@ -37,6 +44,8 @@ class MtlsRun:
         self.options = options
         self.stats = MtlsStats(client_path=requests_path.describe(options.trust.trust_env))
         self.by_fingerprint = {i.fingerprint: i for i in options.identities}
+        self.checker = IdentityChecker(options.identities)
+        self.mismatches = MismatchLog()
         self._strategies: dict[str, Strategy] = {}
         self._engines: dict[RunSettings, ThreadEngine] = {}
         self._user_numbers = itertools.count()
@@ -59,7 +68,9 @@ class MtlsRun:
 
     def row(self, settings: RunSettings) -> StrategyStats:
         """The counters of one run setting."""
-        return self.stats.row(settings.strategy, settings.concurrency, settings.keepalive)
+        row = self.stats.row(settings.strategy, settings.concurrency, settings.keepalive)
+        row.use_check(settings.identity_check)
+        return row
 
     def runner_for(self, settings: RunSettings, user_number: int):
         stats = self.row(settings)
@@ -76,8 +87,24 @@ class MtlsRun:
             )
         return NativeThreadRunner(engine, user_number)
 
-    def judge(self, outcome: Outcome, identity: Identity | None, header: str) -> Exception | None:
-        """The failure of one request, or None: crash, transport, HTTP, then identity."""
+    def judge(
+        self,
+        outcome: Outcome,
+        identity: Identity | None,
+        header: str,
+        *,
+        identity_check: str | None = None,
+        identity_format: str | None = None,
+        seen=NOT_GIVEN,
+    ) -> Exception | None:
+        """The failure of one request, or None: crash, transport, HTTP, then identity.
+
+        The check reads `header` in `identity_format` (None: the run's option), or, when
+        `seen` is given, that value: what a user class's `identity_seen(response)` found
+        (an identity name, CN or fingerprint; None: the response did not say). Under
+        `identity_check` "auto" a response that does not say is counted, not failed.
+        The verdict is noted on `outcome`, for `record` to count and log.
+        """
         if outcome.crash:
             message = f"client crash: {outcome.crash} in the native-thread engine"
             return ClientCrash(message, failures.CLIENT_CRASH, outcome.error or "")
@@ -85,9 +112,24 @@ class MtlsRun:
             return TransportError(transport_class(outcome), detail=outcome.error)
         if outcome.status >= 400:
             return HTTPStatusError(f"HTTP {outcome.status}", failures.http_class(outcome.status))
-        return check_identity(identity, outcome.reported_fingerprint, self.by_fingerprint, header)
+        mode = identity_check or self.options.identity_check
+        if mode == "off":
+            outcome.identity_verdict = "off"
+            return None
+        identity_format = identity_format or self.options.identity_format
+        application = seen is not NOT_GIVEN
+        reported = seen if application else outcome.reported_fingerprint
+        verdict = self.checker.verdict(identity, reported, identity_format, application=application)
+        outcome.identity_verdict, outcome.identity_detail = verdict.outcome, verdict.detail
+        return failure_for(verdict, mode, header, identity_format)
 
     def record(self, settings: RunSettings, outcome: Outcome, identity, failure) -> None:
+        """Count one judged request in its row; log who was seen when it was not right."""
+        seen = None
+        if outcome.identity_detail:
+            verdict = Verdict(outcome.identity_verdict or "", outcome.identity_detail)
+            seen = seen_label(verdict)
+            self.mismatches.log(settings.row, verdict)
         kind = failure.kind if isinstance(failure, IdentityCheckFailure) else None
         self.row(settings).record(
             failed=failure is not None,
@@ -95,6 +137,8 @@ class MtlsRun:
             failure_class=failures.failure_class_of(failure),
             handshakes_ms=outcome.handshakes_ms,
             identity_name=identity.name if identity else None,
+            identity_verdict=outcome.identity_verdict,
+            seen=seen,
         )
 
     def close(self) -> None:

@@ -35,7 +35,9 @@ class GreenletRunner:
         self.client = strategy.new_client()
         self.settings = settings
 
-    def run(self, method: str, url: str, identity: Identity | None) -> Outcome:
+    def run(
+        self, method: str, url: str, identity: Identity | None, keep_body: bool = False
+    ) -> Outcome:
         return execute_request(
             self.client,
             method,
@@ -44,6 +46,7 @@ class GreenletRunner:
             identity_header=self.settings.identity_header,
             keepalive=self.settings.keepalive,
             timeout=self.settings.timeout,
+            keep_body=keep_body,
         )
 
     def close(self) -> None:
@@ -57,8 +60,10 @@ class NativeThreadRunner:
         self.engine = engine
         self.thread_id = thread_id
 
-    def run(self, method: str, url: str, identity: Identity | None) -> Outcome:
-        return self.engine.call(self.thread_id, method, url, identity)
+    def run(
+        self, method: str, url: str, identity: Identity | None, keep_body: bool = False
+    ) -> Outcome:
+        return self.engine.call(self.thread_id, method, url, identity, keep_body)
 
     def close(self) -> None:
         pass  # the engine is shared, closed once at the end of the run
@@ -150,7 +155,14 @@ class ThreadEngine:
         self.pending.clear()
         self.on_crash(record)
 
-    def call(self, thread_id: int, method: str, url: str, identity: Identity | None) -> Outcome:
+    def call(
+        self,
+        thread_id: int,
+        method: str,
+        url: str,
+        identity: Identity | None,
+        keep_body: bool = False,
+    ) -> Outcome:
         if self.closed:
             return Outcome(error="ClientCrash: engine closed", crash="closed")
         with self.start_lock:
@@ -164,6 +176,7 @@ class ThreadEngine:
             "method": method,
             "url": url,
             "identity": identity.name if identity else None,
+            "keep_body": keep_body,
         }
         try:
             with self.write_lock:

@@ -19,6 +19,14 @@ from importlib import metadata
 from locust_mtls.settings import row_name
 
 FAILURE_KINDS = ("wrong_identity", "bleed", "unreported")
+COUNTERS = ("requests", "failures", "crashes", "checked", *FAILURE_KINDS)
+CHECKED_VERDICTS = ("right", "wrong", "bleed")  # the server said who it saw, and we read it
+UNCHECKED_VERDICTS = ("unreported", "unparsed")  # counted as unreported
+SEEN_PAIRS_MAX = 100  # distinct (sent, seen) pairs kept per row; later ones go to OTHER
+SEEN_PAIRS_SHOWN = 10  # the most frequent pairs in snapshots, the tab and the summary
+OTHER_PAIR = ("…", "other pairs")
+# The strictest --mtls-identity-check of the user classes sharing a row wins.
+CHECK_STRICTNESS = {"": 0, "off": 1, "auto": 2, "require": 3}
 
 
 def handshake_bucket(ms: float) -> float:
@@ -51,7 +59,10 @@ class StrategyStats:
     failures: int = 0
     wrong_identity: int = 0
     bleed: int = 0
-    unreported: int = 0
+    unreported: int = 0  # responses that did not say (readably) who the server saw
+    checked: int = 0  # responses whose identity was checked
+    identity_check: str = ""  # --mtls-identity-check of this row's user classes
+    seen_pairs: Counter = field(default_factory=Counter)  # (sent, seen) of mismatches
     crashes: int = 0
     crash: dict | None = None
     handshake_histogram: Counter = field(default_factory=Counter)
@@ -71,7 +82,10 @@ class StrategyStats:
         handshakes_ms,
         identity_name,
         failure_class: str | None = None,
+        identity_verdict: str | None = None,
+        seen: str | None = None,
     ):
+        """Count one request; `identity_verdict` and `seen` come from MtlsRun.judge."""
         now = time.time()
         self.first_request_at = self.first_request_at or now
         self.last_request_at = now
@@ -79,12 +93,29 @@ class StrategyStats:
         self.failures += failed
         if failure_kind in FAILURE_KINDS:
             setattr(self, failure_kind, getattr(self, failure_kind) + 1)
+        elif identity_verdict in UNCHECKED_VERDICTS:  # auto: counted, not failed
+            self.unreported += 1
+        self.checked += identity_verdict in CHECKED_VERDICTS
+        if seen is not None and identity_verdict in ("wrong", "bleed"):
+            self.count_pair(identity_name or "no certificate", seen)
         if failure_class:
             self.failure_classes[failure_class] += 1
         for ms in handshakes_ms:
             self.handshake_histogram[handshake_bucket(ms)] += 1
         if identity_name:
             self.identities_in_use.add(identity_name)
+
+    def count_pair(self, sent: str, seen: str, count: int = 1) -> None:
+        """Count a (sent, seen) mismatch; bounded: new pairs beyond the cap go to OTHER."""
+        pair = (sent, seen)
+        if pair not in self.seen_pairs and len(self.seen_pairs) >= SEEN_PAIRS_MAX:
+            pair = OTHER_PAIR
+        self.seen_pairs[pair] += count
+
+    def use_check(self, identity_check: str) -> None:
+        """Note a user class's --mtls-identity-check; the strictest one wins."""
+        if CHECK_STRICTNESS.get(identity_check, 0) > CHECK_STRICTNESS.get(self.identity_check, 0):
+            self.identity_check = identity_check
 
     def record_crash(self, crash: dict) -> None:
         self.crashes += 1
@@ -99,6 +130,12 @@ class StrategyStats:
             "wrong_identity": self.wrong_identity,
             "bleed": self.bleed,
             "unreported": self.unreported,
+            "checked": self.checked,
+            "identity_check": self.identity_check,
+            "seen_pairs": [
+                {"sent": sent, "seen": seen, "count": count}
+                for (sent, seen), count in self.seen_pairs.most_common(SEEN_PAIRS_SHOWN)
+            ],
             "crashes": self.crashes,
             "crash": self.crash,
             "handshakes": handshakes,
@@ -127,8 +164,11 @@ class StrategyStats:
             keepalive=data.get("keepalive", True),
             client_path=data.get("client_path", ""),
         )
-        for name in ("requests", "failures", "crashes", *FAILURE_KINDS):
+        for name in COUNTERS:
             setattr(stats, name, data.get(name, 0))
+        stats.identity_check = data.get("identity_check", "")
+        for pair in data.get("seen_pairs", ()):
+            stats.count_pair(pair["sent"], pair["seen"], pair["count"])
         stats.crash = data.get("crash")
         stats.handshake_histogram = Counter(
             {float(k): v for k, v in data.get("handshake_histogram", {}).items()}
@@ -140,8 +180,11 @@ class StrategyStats:
         return stats
 
     def add(self, other: StrategyStats) -> None:
-        for name in ("requests", "failures", "crashes", *FAILURE_KINDS):
+        for name in COUNTERS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.use_check(other.identity_check)
+        for (sent, seen), count in other.seen_pairs.items():
+            self.count_pair(sent, seen, count)
         self.crash = other.crash or self.crash
         self.handshake_histogram.update(other.handshake_histogram)
         self.failure_classes.update(other.failure_classes)

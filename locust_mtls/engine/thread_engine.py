@@ -7,7 +7,7 @@ thread per Locust user. The Locust process stays up, records the crash and resta
 the engine. The parent side lives in concurrency.py.
 
 Protocol (JSON lines): the first stdin line is the configuration, then one job per
-line `{"id", "thread", "method", "url", "identity"}`; stdout carries one result per
+line `{"id", "thread", "method", "url", "identity", "keep_body"}`; stdout carries one result per
 line `{"id", ...Outcome}`. For tests, `LOCUST_MTLS_ENGINE_CRASH_AFTER=N` in the
 Locust process makes each engine kill itself with a real SIGSEGV after N answers.
 Every second the engine writes its counters to
@@ -63,6 +63,7 @@ class Engine:
                 identity_header=config["identity_header"],
                 keepalive=config["keepalive"],
                 timeout=tuple(config["timeout"]),
+                keep_body=job.get("keep_body", False),
             )
             line = json.dumps({"id": job["id"], **outcome.to_dict()})
             with self.output_lock:

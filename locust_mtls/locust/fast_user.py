@@ -85,7 +85,13 @@ class MtlsFastHttpUser(FastHttpUser):
             if error is not None:
                 outcome.error = f"{type(error).__name__}: {error}"
                 outcome.failure_class = classify(error)
-            failure = self.mtls.judge(outcome, identity, self.settings.identity_header)
+            failure = self.mtls.judge(
+                outcome,
+                identity,
+                self.settings.identity_header,
+                identity_check=self.settings.identity_check,
+                identity_format=self.settings.identity_format,
+            )
             if failure is None:
                 response.success()
             else:

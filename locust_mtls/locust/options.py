@@ -7,8 +7,15 @@ shared-context`). Values are checked by options.py; `choices` are checked by arg
 
 from __future__ import annotations
 
-from locust_mtls.settings import CONCURRENCY_MODES, FAIL_ON_KINDS, NO_CERT_SPLITS
+from locust_mtls.settings import (
+    CONCURRENCY_MODES,
+    DEFAULT_FAIL_ON,
+    FAIL_ON_KINDS,
+    IDENTITY_CHECK_MODES,
+    NO_CERT_SPLITS,
+)
 from locust_mtls.strategies import STRATEGIES
+from locust_mtls.tls.reported_identity import IDENTITY_FORMATS
 
 HIDDEN = {"include_in_web_ui": False}  # command line, env and locust.conf only
 ON_OFF = ["on", "off"]
@@ -47,8 +54,21 @@ OPTIONS = (
     (
         "--mtls-identity-header",
         "X-Client-Cert-Fingerprint",
-        "response header with the SHA-256 fingerprint of the client cert the server saw",
+        "response header that says which client certificate the server saw",
         {},
+    ),
+    (
+        "--mtls-identity-check",
+        "auto",
+        "require: a response must report the identity (else a failure); auto: check it "
+        "when reported, count the rest as unreported; off: no check",
+        {"choices": list(IDENTITY_CHECK_MODES)},
+    ),
+    (
+        "--mtls-identity-format",
+        "auto",
+        "how the header reports it (docs/gateways.md): auto recognises the value",
+        {"choices": list(IDENTITY_FORMATS)},
     ),
     (
         "--mtls-cert",
@@ -73,8 +93,9 @@ OPTIONS = (
     ("--mtls-timeout", "5,30", "connect,read timeouts in seconds", HIDDEN),
     (
         "--mtls-fail-on",
-        "wrong-identity,bleed,crash",
-        f"exit code 1 when any of these happened: {','.join(FAIL_ON_KINDS)} (empty: never)",
+        DEFAULT_FAIL_ON,
+        f"exit code 1 when any of these happened: {','.join(FAIL_ON_KINDS)} (empty: never; "
+        "the default adds unreported under --mtls-identity-check require)",
         HIDDEN,
     ),
     (

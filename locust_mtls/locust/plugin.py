@@ -25,7 +25,7 @@ from locust_mtls.locust import web_ui
 from locust_mtls.locust.distributed import WorkerReports
 from locust_mtls.locust.options import OPTIONS, env_var
 from locust_mtls.locust.validation import preflight, run_options_from, settings_from
-from locust_mtls.settings import FAIL_ON_KINDS
+from locust_mtls.settings import fail_on_counters
 
 logger = logging.getLogger("locust_mtls")
 
@@ -225,11 +225,17 @@ def write_reports(environment, totals: MtlsStats, started_at: float) -> None:
             file.write(web_ui.insert_into_report(report, totals))
 
 
-def failed_gates(fail_on: str, totals: MtlsStats) -> dict[str, dict[str, int]]:
-    """{strategy: {counter: count}} of every --mtls-fail-on counter that is not zero."""
-    kinds = [FAIL_ON_KINDS[k.strip()] for k in fail_on.split(",") if k.strip()]
+def failed_gates(
+    fail_on: str, totals: MtlsStats, identity_check: str = "auto"
+) -> dict[str, dict[str, int]]:
+    """{strategy: {counter: count}} of every --mtls-fail-on counter that is not zero.
+
+    Each row is gated in its own --mtls-identity-check mode (`identity_check` for rows
+    that do not say): the default gate adds unreported under require.
+    """
     hits = {}
     for name, stats in totals.rows.items():
+        kinds = fail_on_counters(fail_on, stats.identity_check or identity_check)
         counts = {kind: getattr(stats, kind) for kind in kinds if getattr(stats, kind)}
         if counts:
             hits[name] = counts
@@ -238,7 +244,10 @@ def failed_gates(fail_on: str, totals: MtlsStats) -> dict[str, dict[str, int]]:
 
 def set_exit_code(environment, totals: MtlsStats) -> None:
     """Exit code 1 on a failed gate; otherwise leave it to Locust (--exit-code-on-error)."""
-    hits = failed_gates(environment.parsed_options.mtls_fail_on, totals)
+    options = environment.parsed_options
+    hits = failed_gates(
+        options.mtls_fail_on, totals, getattr(options, "mtls_identity_check", "auto")
+    )
     for name, counts in hits.items():
         logger.error("locust-mtls: %s failed its mTLS gate: %s", name, counts)
     if hits:
@@ -248,5 +257,7 @@ def set_exit_code(environment, totals: MtlsStats) -> None:
 
 def print_summary(totals: MtlsStats, server_counts: dict | None = None) -> None:
     print(web_ui.text_table(totals))
+    for line in web_ui.unchecked_lines(totals):
+        print(line)
     if server_counts is not None:
         print(f"echo server saw {server_counts['requests']} requests")

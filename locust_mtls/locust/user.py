@@ -8,6 +8,8 @@ subclass per strategy is exported too, so several can run side by side:
 
 from __future__ import annotations
 
+import json
+
 from locust import User, task
 
 from locust_mtls.locust import plugin
@@ -30,7 +32,11 @@ class MtlsClient:
             user.strategy,
             concurrency=user.concurrency,
             keepalive=user.keepalive,
+            identity_check=user.identity_check,
+            identity_format=user.identity_format,
         )
+        # A user class may read the identity from the response itself (identity_seen).
+        self.identity_seen = getattr(user, "identity_seen", None)
         self.runner = run.runner_for(self.settings, user_number)
         fraction = (
             run.options.no_cert_fraction if user.no_cert_fraction is None else user.no_cert_fraction
@@ -39,8 +45,17 @@ class MtlsClient:
 
     def request(self, method: str, path: str, *, name: str | None = None):
         identity = self.schedule.next()
-        outcome = self.runner.run(method, self.base_url + path, identity)
-        failure = self.run.judge(outcome, identity, self.settings.identity_header)
+        hook = self.identity_seen
+        outcome = self.runner.run(method, self.base_url + path, identity, hook is not None)
+        seen = {} if hook is None or outcome.error else {"seen": hook(OutcomeResponse(outcome))}
+        failure = self.run.judge(
+            outcome,
+            identity,
+            self.settings.identity_header,
+            identity_check=self.settings.identity_check,
+            identity_format=self.settings.identity_format,
+            **seen,
+        )
         self.run.record(self.settings, outcome, identity, failure)
         label = "cert" if identity else "no cert"
         self.environment.events.request.fire(
@@ -63,14 +78,33 @@ class MtlsClient:
         self.runner.close()
 
 
+class OutcomeResponse:
+    """What an `identity_seen(response)` hook of MtlsUser gets: status, text, json()."""
+
+    def __init__(self, outcome):
+        self.status_code = outcome.status
+        self.text = outcome.body or ""
+
+    def json(self):
+        return json.loads(self.text)
+
+
 class MtlsUser(User):
-    """A user that calls the target with a client certificate (or deliberately without)."""
+    """A user that calls the target with a client certificate (or deliberately without).
+
+    To check an identity the application reports in its body instead of a header,
+    define `identity_seen(self, response) -> str | None` on the class: return the
+    principal the server authenticated (an identity name, CN or fingerprint; "none"
+    for no certificate) or None when the response does not say.
+    """
 
     abstract = True
     strategy: str | None = None  # None: --mtls-strategy
     concurrency: str | None = None  # None: --mtls-concurrency
     keepalive: bool | None = None  # None: --mtls-keepalive
     no_cert_fraction: float | None = None  # None: --mtls-no-cert-fraction
+    identity_check: str | None = None  # None: --mtls-identity-check (auto|require|off)
+    identity_format: str | None = None  # None: --mtls-identity-format
     path = "/"
 
     def __init__(self, environment):

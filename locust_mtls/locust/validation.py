@@ -19,10 +19,16 @@ import urllib.parse
 from locust_mtls.engine import failures
 from locust_mtls.engine.run import RunOptions
 from locust_mtls.errors import ConfigError
-from locust_mtls.settings import CONCURRENCY_MODES, FAIL_ON_KINDS, RunSettings
+from locust_mtls.settings import (
+    CONCURRENCY_MODES,
+    FAIL_ON_KINDS,
+    IDENTITY_CHECK_MODES,
+    RunSettings,
+)
 from locust_mtls.strategies import Trust, strategy_class
 from locust_mtls.tls import contexts as tls
 from locust_mtls.tls.identity import IdentitySet, load_identities, load_identity
+from locust_mtls.tls.reported_identity import IDENTITY_FORMATS
 
 PROBE_TIMEOUT_S = 3.0
 
@@ -48,6 +54,13 @@ def _timeouts(value) -> tuple[float, float]:
     return connect, read
 
 
+def _one_of(option: str, value, valid: tuple[str, ...]) -> str:
+    """`value` if it is one of `valid` (e.g. a user-class attribute), else ConfigError."""
+    if value not in valid:
+        raise ConfigError(f"--{option} must be one of {', '.join(valid)}, not {value!r}")
+    return value
+
+
 def settings_from(options, strategy: str | None = None, **overrides) -> RunSettings:
     """RunSettings from parsed options; user-class attributes come in as overrides."""
     name = strategy or options.mtls_strategy
@@ -65,9 +78,24 @@ def settings_from(options, strategy: str | None = None, **overrides) -> RunSetti
         if keepalive is None
         else keepalive,
         identity_header=options.mtls_identity_header,
+        identity_check=_one_of(
+            "mtls-identity-check",
+            overrides.get("identity_check") or _identity_option(options, "check"),
+            IDENTITY_CHECK_MODES,
+        ),
+        identity_format=_one_of(
+            "mtls-identity-format",
+            overrides.get("identity_format") or _identity_option(options, "format"),
+            IDENTITY_FORMATS,
+        ),
         timeout=_timeouts(options.mtls_timeout),
         crash_dir=options.mtls_crash_dir,
     )
+
+
+def _identity_option(options, which: str) -> str:
+    # "auto" when options come from an older master or a library caller without them.
+    return getattr(options, f"mtls_identity_{which}", None) or "auto"
 
 
 def _check_values(options) -> float:
@@ -158,6 +186,8 @@ def run_options_from(options, *, probe: bool = True) -> RunOptions:
         identities=identity_set.identities,
         no_cert_fraction=fraction,
         no_cert_split=getattr(options, "mtls_no_cert_split", "requests"),
+        identity_check=_identity_option(options, "check"),
+        identity_format=_identity_option(options, "format"),
     )
 
 

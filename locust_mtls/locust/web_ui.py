@@ -15,11 +15,14 @@ import io
 import json
 from collections.abc import Callable
 
-from locust_mtls.engine.stats import MtlsStats
+from locust_mtls.engine.stats import SEEN_PAIRS_SHOWN, MtlsStats
 from locust_mtls.strategies import STRATEGIES
 
 TAB_KEY = "mtls"
 TAB_TITLE = "mTLS"
+SEEN_TAB_KEY = "mtls_seen"
+SEEN_TAB_TITLE = "mTLS: sent → seen"
+GATEWAYS_DOC = "docs/gateways.md"
 SECTION_ID = "locust-mtls"
 
 # (key, title): one row per strategy; the keys are also the CSV header and JSON fields.
@@ -31,6 +34,8 @@ COLUMNS = (
     ("failures", "Failures"),
     ("wrong_identity", "Wrong identity"),
     ("bleed", "Cert bleed"),
+    ("unreported", "Unreported"),
+    ("identity_checked", "Identity checked"),
     ("crashes", "Crashes"),
     ("handshakes", "Handshakes"),
     ("handshake_p50_ms", "Handshake p50 (ms)"),
@@ -38,6 +43,44 @@ COLUMNS = (
     ("identities_in_use", "Identities in use"),
     ("client_path", "Client path"),
 )
+# The most frequent mismatches (who was sent, who the server saw), every row together.
+SEEN_COLUMNS = (
+    ("strategy", "Strategy"),
+    ("sent", "Sent"),
+    ("seen", "Server saw"),
+    ("count", "Responses"),
+)
+
+
+def identity_checked(data: dict) -> str:
+    """How many responses had their identity checked, loudly when some did not say."""
+    if data.get("identity_check") == "off":
+        return "off (--mtls-identity-check off)"
+    checked, unreported = data.get("checked", 0), data["unreported"]
+    text = f"{checked:,} of {checked + unreported:,}"
+    if not unreported:
+        return text
+    why = "your target does not report it" if not checked else f"{unreported:,} did not say"
+    return f"{text} responses: {why}, see {GATEWAYS_DOC}"
+
+
+def unchecked_lines(stats: MtlsStats) -> list[str]:
+    """One console line per row whose responses went (partly) unchecked."""
+    return [
+        f"locust-mtls: {name}: identity checked on {identity_checked(data)}"
+        for name, data in stats.to_dict()["strategies"].items()
+        if data["unreported"] and data.get("identity_check") != "off"
+    ]
+
+
+def seen_rows(stats: MtlsStats, limit: int = SEEN_PAIRS_SHOWN) -> list[dict]:
+    """The `limit` most frequent (sent, seen) mismatches over every row."""
+    pairs = [
+        {"strategy": name, **pair}
+        for name, data in stats.to_dict()["strategies"].items()
+        for pair in data["seen_pairs"]
+    ]
+    return sorted(pairs, key=lambda pair: -pair["count"])[:limit]
 
 
 def client_path(strategy: str, data: dict, requests_path: str) -> str:
@@ -67,6 +110,8 @@ def rows(stats: MtlsStats) -> list[dict]:
                 "failures": data["failures"],
                 "wrong_identity": data["wrong_identity"],
                 "bleed": data["bleed"],
+                "unreported": data["unreported"],
+                "identity_checked": identity_checked(data),
                 "crashes": data["crashes"],
                 "handshakes": data["handshakes"],
                 "handshake_p50_ms": data["handshake_ms"]["p50"],
@@ -89,25 +134,38 @@ def csv_text(stats: MtlsStats) -> str:
     return out.getvalue()
 
 
-def html_section(stats: MtlsStats) -> str:
-    """A self-contained <section> with the table, for Locust's HTML report."""
-    # Laid out like the report's own sections (centred, 1200 px wide, Roboto).
+def _html_table(columns, table: list[dict], empty: str) -> str:
     cell = 'style="border:1px solid #e0e0e0;padding:6px 10px;text-align:left"'
-    head = "".join(f"<th {cell}>{html.escape(title)}</th>" for _, title in COLUMNS)
+    head = "".join(f"<th {cell}>{html.escape(title)}</th>" for _, title in columns)
     body = "".join(
         "<tr>"
-        + "".join(f"<td {cell}>{html.escape(str(row[key]))}</td>" for key, _ in COLUMNS)
+        + "".join(f"<td {cell}>{html.escape(str(row[key]))}</td>" for key, _ in columns)
         + "</tr>"
-        for row in rows(stats)
+        for row in table
     )
-    body = body or f'<tr><td {cell} colspan="{len(COLUMNS)}">no mTLS requests</td></tr>'
+    body = body or f'<tr><td {cell} colspan="{len(columns)}">{empty}</td></tr>'
+    return (
+        '<table style="border-collapse:collapse;font-size:14px;margin-bottom:16px">'
+        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    )
+
+
+def html_section(stats: MtlsStats) -> str:
+    """A self-contained <section> with the tables, for Locust's HTML report."""
+    # Laid out like the report's own sections (centred, 1200 px wide, Roboto).
+    warnings = "".join(
+        f'<p style="color:#b00020;font-weight:bold">{html.escape(line)}</p>'
+        for line in unchecked_lines(stats)
+    )
     return (
         f'<section id="{SECTION_ID}" style="font-family:Roboto,Helvetica,Arial,sans-serif;'
         'max-width:1200px;margin:32px auto;padding:0 24px;overflow-x:auto">'
         '<h2 style="font-weight:400;font-size:34px;margin:0 0 8px">mTLS</h2>'
-        f"<p>{html.escape(stats.client_path)}</p>"
-        '<table style="border-collapse:collapse;font-size:14px">'
-        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></section>"
+        f"<p>{html.escape(stats.client_path)}</p>{warnings}"
+        + _html_table(COLUMNS, rows(stats), "no mTLS requests")
+        + '<h3 style="font-weight:400">Sent → seen (most frequent mismatches)</h3>'
+        + _html_table(SEEN_COLUMNS, seen_rows(stats), "none")
+        + "</section>"
     )
 
 
@@ -124,18 +182,24 @@ def insert_into_report(report: str, stats: MtlsStats) -> str:
 
 def text_table(stats: MtlsStats) -> str:
     """The table for the console, after Locust's own summary."""
+    strategies = stats.to_dict()["strategies"]
+    width = max([24, *(len(name) + 2 for name in strategies)])  # 'x [keep-alive off]' fits
     lines = [
         f"\nmTLS summary ({stats.client_path})",
-        f"{'strategy':<24}{'mode':<16}{'requests':>9}{'rps':>8}{'wrong id':>9}{'bleed':>7}"
-        f"{'crashes':>8}{'hs p50':>8}{'hs p95':>8}",
+        f"{'strategy':<{width}}{'mode':<16}{'requests':>9}{'rps':>8}{'wrong id':>9}{'bleed':>7}"
+        f"{'unrep':>7}{'crashes':>8}{'hs p50':>8}{'hs p95':>8}",
     ]
-    for name, data in stats.to_dict()["strategies"].items():
+    for name, data in strategies.items():
         mode = f"{data['concurrency']}/{'ka' if data['keepalive'] else 'no-ka'}"
         lines.append(
-            f"{name:<24}{mode:<16}{data['requests']:>9}{data['rps']:>8}{data['wrong_identity']:>9}"
-            f"{data['bleed']:>7}{data['crashes']:>8}{data['handshake_ms']['p50']:>8}"
+            f"{name:<{width}}{mode:<16}{data['requests']:>9}{data['rps']:>8}{data['wrong_identity']:>9}"
+            f"{data['bleed']:>7}{data['unreported']:>7}{data['crashes']:>8}{data['handshake_ms']['p50']:>8}"
             f"{data['handshake_ms']['p95']:>8}"
         )
+    pairs = seen_rows(stats)
+    if pairs:
+        lines.append("sent -> seen (most frequent mismatches)")
+        lines += [f"  {p['strategy']}: {p['sent']} -> {p['seen']}: {p['count']}" for p in pairs]
     return "\n".join(lines)
 
 
@@ -152,9 +216,13 @@ def install(
     """
     from flask import Response, jsonify, request
 
-    web_ui.template_args["extended_tabs"] = [{"title": TAB_TITLE, "key": TAB_KEY}]
+    web_ui.template_args["extended_tabs"] = [
+        {"title": TAB_TITLE, "key": TAB_KEY},
+        {"title": SEEN_TAB_TITLE, "key": SEEN_TAB_KEY},
+    ]
     web_ui.template_args["extended_tables"] = [
-        {"key": TAB_KEY, "structure": [{"key": key, "title": title} for key, title in COLUMNS]}
+        {"key": key, "structure": [{"key": k, "title": title} for k, title in columns]}
+        for key, columns in ((TAB_KEY, COLUMNS), (SEEN_TAB_KEY, SEEN_COLUMNS))
     ]
     web_ui.template_args["extended_csv_files"] = [
         {"href": "./mtls/stats/csv", "title": "Download mTLS statistics CSV"}
@@ -173,7 +241,11 @@ def install(
     @app.after_request
     def add_mtls(response):
         if request.path == f"{base_path}/stats/requests" and response.is_json:
-            extended = [{"key": TAB_KEY, "data": rows(current_stats())}]
+            stats = current_stats()
+            extended = [
+                {"key": TAB_KEY, "data": rows(stats)},
+                {"key": SEEN_TAB_KEY, "data": seen_rows(stats)},
+            ]
             response.set_data(json.dumps({**response.json, "extended_stats": extended}))
         elif request.path == f"{base_path}/stats/report" and response.status_code == 200:
             response.set_data(insert_into_report(response.get_data(as_text=True), current_stats()))
