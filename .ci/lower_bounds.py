@@ -3,7 +3,6 @@ so CI can test the lower bounds pyproject.toml promises."""
 
 import re
 import sys
-
 import tomllib
 
 with open(sys.argv[1] if len(sys.argv) > 1 else "pyproject.toml", "rb") as file:

@@ -159,7 +159,7 @@ def bad_identities(generated_pki, tmp_path_factory):
 
     ca = load_ca(os.path.dirname(generated_pki.ca_file))
     directory = str(tmp_path_factory.mktemp("bad-identities"))
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     day = datetime.timedelta(days=1)
     return SimpleNamespace(
         expired=issue_identity(

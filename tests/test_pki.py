@@ -133,7 +133,7 @@ def test_issue_identity_writes_expired_not_yet_valid_and_untrusted(tmp_path):
     directory = str(tmp_path)
     pki.generate_pki(directory, clients=1)
     ca = pki.load_ca(directory)
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     expired = pki.issue_identity(
         ca,
         "expired",

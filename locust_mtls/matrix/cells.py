@@ -15,7 +15,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from locust_mtls.matrix.envs import Env
@@ -91,7 +91,7 @@ def run_cell(
     child_env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     # A segfault of Locust itself then leaves its Python stack in the cell's log.
     child_env.update(PYTHONFAULTHANDLER="1", PYTHONUNBUFFERED="1")
-    started_at, started = datetime.now(timezone.utc), time.monotonic()
+    started_at, started = datetime.now(UTC), time.monotonic()
     with open(log_file, "wb") as log:
         # cwd: the cell directory, so no locust.conf / pyproject.toml of the caller applies.
         process = subprocess.Popen(

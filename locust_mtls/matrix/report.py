@@ -13,7 +13,7 @@ import importlib.util
 import json
 import statistics
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
@@ -230,6 +230,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Rebuild the reports; print where they are and the verdict."""
     summary_path, html_path = write_reports(args.results)
-    print(f"wrote {summary_path} and {html_path} ({datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC)")
+    print(f"wrote {summary_path} and {html_path} ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)")
     print("\n".join(verdict_lines(load_rows(args.results))))
     return 0

@@ -6,7 +6,7 @@ Imported only when plotly is installed (report.write_reports checks first).
 from __future__ import annotations
 
 import statistics
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from html import escape
 
 import plotly.graph_objects as go
@@ -63,7 +63,7 @@ def report_html(rows: list[dict]) -> str:
 <h1>locust-mtls matrix</h1>
 <p class="muted">{len(rows)} cell runs &middot; {first.get("users", "?")} users &middot;
 {first.get("run_time_s", "?")} s per cell &middot; host {escape(str(first.get("host", "?")))}
-&middot; report built {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC</p>
+&middot; report built {datetime.now(UTC):%Y-%m-%d %H:%M} UTC</p>
 <p class="verdict {verdict_class}">{verdict}</p>
 <h2 id="failure-class">Failure class: strategy &times; requests version</h2>
 <p class="muted">Each square is the worst outcome over repeats; crash/hung show runs/repeats,
