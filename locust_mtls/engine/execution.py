@@ -27,6 +27,7 @@ class Outcome:
     error: str | None = None  # transport error ("ConnectionError: …"), None if answered
     failure_class: str | None = None  # failures.classify() of that error, a stable name
     crash: str | None = None  # signal name when the native-thread engine died mid-request
+    response: dict | None = None  # the whole answer, for full-API clients (wire.py)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -60,6 +60,12 @@ class NativeThreadRunner:
     def run(self, method: str, url: str, identity: Identity | None) -> Outcome:
         return self.engine.call(self.thread_id, method, url, identity)
 
+    def send(self, request: dict, identity: Identity | None) -> Outcome:
+        """One full-API request encoded by wire.encode_request; the answer in `response`."""
+        return self.engine.call(
+            self.thread_id, request["method"], request["url"], identity, request=request
+        )
+
     def close(self) -> None:
         pass  # the engine is shared, closed once at the end of the run
 
@@ -150,7 +156,14 @@ class ThreadEngine:
         self.pending.clear()
         self.on_crash(record)
 
-    def call(self, thread_id: int, method: str, url: str, identity: Identity | None) -> Outcome:
+    def call(
+        self,
+        thread_id: int,
+        method: str,
+        url: str,
+        identity: Identity | None,
+        request: dict | None = None,
+    ) -> Outcome:
         if self.closed:
             return Outcome(error="ClientCrash: engine closed", crash="closed")
         with self.start_lock:
@@ -165,6 +178,8 @@ class ThreadEngine:
             "url": url,
             "identity": identity.name if identity else None,
         }
+        if request is not None:
+            job["request"] = request
         try:
             with self.write_lock:
                 self.process.stdin.write(json.dumps(job) + "\n")
@@ -172,7 +187,8 @@ class ThreadEngine:
         except (BrokenPipeError, OSError, AttributeError):
             pass  # the reader sees the death and answers every pending job
         # Bounded: a wedged engine must not hang the user forever.
-        wait = sum(self.settings.timeout) + 10.0
+        timeout = (request or {}).get("timeout") or self.settings.timeout
+        wait = sum(t or 0.0 for t in timeout) + 10.0
         outcome = waiter.get(timeout=wait, block=True) if waiter.wait(wait) else None
         if outcome is None:
             self.pending.pop(job_id, None)

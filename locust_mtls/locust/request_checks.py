@@ -1,0 +1,119 @@
+"""What the full-API clients (MtlsHttpUser's HttpSession, MtlsFastHttpUser's
+FastHttpSession) share: which identity each request presents, and the identity check
+and mTLS counters applied to Locust's own report of the request.
+
+Locust reports a request once, from its response object (at once, or when a
+`catch_response` block ends); `RequestChecks.report` runs just before that, so
+`response.success()` can accept a 404 but never a wrong identity, and every request is
+counted exactly once.
+"""
+
+from __future__ import annotations
+
+from locust.exception import CatchResponseError
+
+from locust_mtls.engine.execution import Outcome
+from locust_mtls.engine.failures import HTTPStatusError
+from locust_mtls.engine.run import MtlsRun
+from locust_mtls.errors import ConfigError
+from locust_mtls.locust import plugin
+from locust_mtls.locust.validation import settings_from
+from locust_mtls.settings import RunSettings
+from locust_mtls.tls.identity import Identity
+
+SCHEDULED = object()  # identity= not given: the user's scheduled identity (or none)
+
+
+class RequestChecks:
+    """One user's identities and checks; `identity` is its certificate (None: none)."""
+
+    def __init__(self, user, settings: RunSettings | None = None):
+        run: MtlsRun = plugin.mtls_run(user.environment)
+        self.run = run
+        self.user_number = run.next_user_number()
+        self.settings = settings or settings_from(
+            user.environment.parsed_options,
+            user.strategy,
+            concurrency=user.concurrency,
+            keepalive=user.keepalive,
+        )
+        self.by_name = {identity.name: identity for identity in run.options.identities}
+        fraction = user.no_cert_fraction
+        self.schedule = run.schedule_for(
+            self.user_number, run.options.no_cert_fraction if fraction is None else fraction
+        )
+        if user.identity is not None:
+            self.identity = user.identity
+
+    @property
+    def identity(self) -> Identity | None:
+        return self.schedule.identity
+
+    @identity.setter
+    def identity(self, identity: Identity | str | None) -> None:
+        self.schedule.identity = self.resolve(identity)
+
+    def resolve(self, identity: Identity | str | None) -> Identity | None:
+        """An identity by name (or as is); ConfigError naming the known ones."""
+        if identity is None or isinstance(identity, Identity):
+            return identity
+        found = self.by_name.get(identity)
+        if found is None:
+            known = ", ".join(sorted(self.by_name)) or "none"
+            raise ConfigError(
+                f"identity={identity!r}: no such identity in --mtls-identities "
+                f"(known: {known}); pass one of those names, or None for no certificate"
+            )
+        return found
+
+    def choose(self, identity=SCHEDULED) -> Identity | None:
+        """The identity of one request: the schedule's next, or the one asked for."""
+        return self.schedule.next() if identity is SCHEDULED else self.resolve(identity)
+
+    def context(self, identity: Identity | None) -> dict:
+        """Extra fields for the request event's `context`."""
+        return {
+            "strategy": self.settings.strategy,
+            "identity": identity.name if identity else None,
+        }
+
+    def report(self, request_meta: dict, outcome: Outcome, identity: Identity | None) -> None:
+        """Before Locust fires the request event: make a failed identity check (or a
+        transport failure, or a crash) the request's exception, then count the request."""
+        judged = self.run.judge(outcome, identity, self.settings.identity_header)
+        if judged is not None and not isinstance(judged, HTTPStatusError):
+            request_meta["exception"] = judged  # whatever the task said about it
+        reported = request_meta["exception"]
+        # Locust's HTTPError for a 4xx/5xx counts as judge's "HTTP 4xx"; a task's own
+        # verdict (success() on a 404, failure("bad JSON") on a 200) counts as given.
+        if isinstance(judged, HTTPStatusError) and reported is not None:
+            counted = reported if isinstance(reported, CatchResponseError) else judged
+        else:
+            counted = reported
+        self.run.record(self.settings, outcome, identity, counted)
+
+
+class CheckedSession:
+    """Mixin of both full-API sessions: the user's `identity`, and a response whose
+    report waits for the identity check (sessions send with catch_response=True)."""
+
+    mtls_checks: RequestChecks
+
+    @property
+    def identity(self) -> Identity | None:
+        """This user's certificate (None: none); set it by name, an Identity or None."""
+        return self.mtls_checks.identity
+
+    @identity.setter
+    def identity(self, identity: Identity | str | None) -> None:
+        self.mtls_checks.identity = identity
+
+    def checked(self, response, checked_class, outcome, identity, catch_response: bool):
+        """`response` as `checked_class` (whose `_report_request` calls report()); without
+        catch_response, reported now, as Locust would have done."""
+        response.__class__ = checked_class
+        response.mtls_check = (self.mtls_checks, outcome, identity)
+        response._catch_response = catch_response
+        if not catch_response:
+            response.__exit__(None, None, None)
+        return response
