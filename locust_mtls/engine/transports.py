@@ -41,7 +41,7 @@ class Exchange:
         self.error = f"{type(error).__name__}: {error}"
         self.failure_class = classify(error)
 
-    def outcome(self, response, elapsed_ms: float, identity_header: str) -> Outcome:
+    def outcome(self, response, elapsed_ms: float, length: int, identity_header: str) -> Outcome:
         """The Outcome to judge: from the final response, or from the transport's error."""
         outcome = Outcome(elapsed_ms=elapsed_ms, handshakes_ms=self.handshakes_ms)
         error = getattr(response, "error", None)  # Locust's stand-in for a failed send
@@ -52,7 +52,7 @@ class Exchange:
             outcome.crash = self.crash
             return outcome
         outcome.status = response.status_code or 0
-        outcome.length = len(response.content or b"")
+        outcome.length = length  # Locust's count: it leaves a stream=True body unread
         outcome.reported_fingerprint = (response.headers or {}).get(identity_header)
         return outcome
 

@@ -68,13 +68,13 @@ class MtlsHttpSession(CheckedSession, HttpSession):
         **kwargs,
     ):
         """HttpSession.request, plus `identity=` (a name, or None for no certificate)."""
-        checks = self.mtls_checks
-        chosen = checks.choose(identity)
         if kwargs.get("cert") is not None:
             raise ConfigError(
                 "cert=: MtlsHttpUser presents the user's identity itself; "
                 "pass identity='<name>' (or None) instead"
             )
+        checks = self.mtls_checks
+        chosen = checks.choose(identity)
         kwargs.setdefault("timeout", checks.settings.timeout)
         if self.native_threads:
             check_sendable(kwargs.get("data"), kwargs["timeout"])
@@ -90,7 +90,8 @@ class MtlsHttpSession(CheckedSession, HttpSession):
                 **kwargs,
             )
         elapsed_ms = (time.perf_counter() - started) * 1000.0
-        outcome = exchange.outcome(response, elapsed_ms, checks.settings.identity_header)
+        length = response.request_meta["response_length"]
+        outcome = exchange.outcome(response, elapsed_ms, length, checks.settings.identity_header)
         return self.checked(response, CheckedResponse, outcome, chosen, catch_response)
 
     def close(self) -> None:
