@@ -7,22 +7,12 @@ Counters go to $BENCH_SUMMARY at exit (bench/counting.py).
 """
 
 import itertools
-import json
-import os
 
 from locust import HttpUser, between, task
 
 import bench.counting  # noqa: F401  (registers the counters)
+from bench.plain_httpuser import CA_FILE, CERTS, HEADERS  # the same identities and headers
 
-with open(os.environ["BENCH_IDENTITIES"]) as _file:
-    _INDEX = json.load(_file)
-_BASE = os.path.dirname(os.path.abspath(os.environ["BENCH_IDENTITIES"]))
-CA_FILE = os.path.join(_BASE, _INDEX["ca"])
-CERTS = [
-    (os.path.join(_BASE, entry["cert"]), os.path.join(_BASE, entry["key"]))
-    for entry in _INDEX["identities"]
-]
-HEADERS = {"Connection": "close"} if os.environ.get("BENCH_KEEPALIVE") == "off" else {}
 _user_numbers = itertools.count()
 
 
