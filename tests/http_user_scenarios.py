@@ -74,6 +74,13 @@ def http_scenario(user) -> dict:
         facts["generator_body"] = f"{type(error).__name__}: {error}"
     with user.rest("POST", "/rest", json={"a": 1}) as r:
         facts["rest_js_method"] = r.js["method"]
+    client.identity = "client-3"
+    facts["switched_seen"] = echo_of(client.get("/switched"))["fingerprint"]
+    try:
+        client.get("/unknown", identity="no-such-identity")
+        facts["unknown_identity"] = "sent"
+    except Exception as error:  # noqa: BLE001 - reported to the test
+        facts["unknown_identity"] = f"{type(error).__name__}: {error}"
     return facts
 
 

@@ -74,6 +74,9 @@ def test_identity_per_request_and_the_check(http_cells, fingerprints, strategy, 
     # presents the user's identity again, and identity="client-2" that one.
     assert facts["after_seen"] == fingerprints["client-1"]
     assert facts["other_seen"] == fingerprints["client-2"]
+    assert facts["switched_seen"] == fingerprints["client-3"]  # self.client.identity = ...
+    assert facts["unknown_identity"].startswith("ConfigError: identity='no-such-identity': ")
+    assert "client-1, client-2" in facts["unknown_identity"]
     counters = facts["counters"]
     if STRATEGIES[strategy].safety == SAFE:
         assert facts["no_cert_seen"] == "none"
