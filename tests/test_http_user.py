@@ -19,7 +19,7 @@ SCENARIOS = str(Path(__file__).resolve().parent / "http_user_scenarios.py")
 CELLS = [[name, mode] for name in STRATEGIES for mode in ("greenlet", "native-threads")]
 
 
-def run_scenarios(server, pki, kind, cells) -> dict:
+def run_scenarios(server, pki, kind, cells, workdir) -> dict:
     """Every cell's facts, from one subprocess (importing locust monkey-patches it)."""
     config = {
         "host": server.url,
@@ -32,7 +32,7 @@ def run_scenarios(server, pki, kind, cells) -> dict:
         capture_output=True,
         text=True,
         timeout=300,
-        cwd=str(REPO),
+        cwd=str(workdir),  # the engines' mtls-crashes/ goes there
         stdin=subprocess.DEVNULL,
     )
     assert done.returncode == 0, done.stderr[-3000:]
@@ -40,8 +40,10 @@ def run_scenarios(server, pki, kind, cells) -> dict:
 
 
 @pytest.fixture(scope="module")
-def http_cells(pki_server, generated_pki):
-    return run_scenarios(pki_server, generated_pki, "http", CELLS)
+def http_cells(pki_server, generated_pki, tmp_path_factory):
+    return run_scenarios(
+        pki_server, generated_pki, "http", CELLS, tmp_path_factory.mktemp("http-cells")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -99,8 +101,11 @@ def test_a_streamed_body_cannot_go_to_a_native_thread(http_cells, strategy, mode
         assert "data=f.read()" in outcome and "\n" not in outcome
 
 
-def test_fast_http_user_has_the_whole_api_and_the_check(pki_server, generated_pki, fingerprints):
-    facts = run_scenarios(pki_server, generated_pki, "fast", [["identity-cache", "greenlet"]])[
+def test_fast_http_user_has_the_whole_api_and_the_check(
+    pki_server, generated_pki, fingerprints, tmp_path
+):
+    cells = [["identity-cache", "greenlet"]]
+    facts = run_scenarios(pki_server, generated_pki, "fast", cells, tmp_path)[
         "identity-cache/greenlet"
     ]
     assert facts["echo"] == {
@@ -118,38 +123,17 @@ def test_fast_http_user_has_the_whole_api_and_the_check(pki_server, generated_pk
     assert facts["counters"]["wrong_identity"] == facts["counters"]["bleed"] == 0
 
 
-# The README's "Against a real endpoint" example: a plain HttpUser locustfile, converted
-# by changing the import and the base class, nothing else.
-CONVERTED_LOCUSTFILE = """
-from locust import between, task
-from locust_mtls import MtlsHttpUser
-
-
-class ShopUser(MtlsHttpUser):
-    wait_time = between(0, 0)
-
-    def on_start(self):
-        self.client.post("/login", json={"user": "alice"})
-
-    @task
-    def order(self):
-        order_id = self.client.post("/orders", json={"item": "book"}).json()["id"]
-        with self.client.get(f"/orders/{order_id}", name="/orders/[id]",
-                             catch_response=True) as response:
-            if response.json()["item"] != "book":
-                response.failure("wrong order")
-
-    @task
-    def whoami(self):
-        with self.rest("GET", "/whoami") as response:
-            if response.js["cookie_session"] is None:
-                response.failure("session cookie lost")
-"""
+def readme_converted_locustfile() -> str:
+    """The README's "Against a real endpoint" example after its diff: a plain HttpUser
+    locustfile with two lines changed."""
+    readme = (REPO / "README.md").read_text()
+    diff = readme.split("## Against a real endpoint")[1].split("```diff\n")[1].split("```")[0]
+    return "".join(line[1:] + "\n" for line in diff.splitlines() if not line.startswith("-"))
 
 
 @pytest.mark.parametrize("mode", ["greenlet", "native-threads"])
 def test_a_converted_httpuser_locustfile_runs_unchanged(tmp_path, mode):
-    (tmp_path / "shop.py").write_text(CONVERTED_LOCUSTFILE)
+    (tmp_path / "shop.py").write_text(readme_converted_locustfile())
     done = run_locust(
         "-f", "shop.py", "--mtls-concurrency", mode, "--mtls-summary-file", "s.json",
         cwd=tmp_path, users=4, run_time="4s",
