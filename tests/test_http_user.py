@@ -159,3 +159,15 @@ def test_the_api_example_runs_out_of_the_box(tmp_path):
     # /health went without a certificate, the rest with one.
     assert document["echo_server"]["requests_by_fingerprint"]["none"] > 0
     assert "POST     /orders" in done.stderr and "GET      /orders/[id]" in done.stderr
+
+
+def test_an_unknown_identity_on_the_class_is_one_line_and_exit_code_2(tmp_path):
+    (tmp_path / "bad.py").write_text(
+        "from locust import task\nfrom locust_mtls import MtlsHttpUser\n\n\n"
+        "class Svc(MtlsHttpUser):\n    identity = 'svc-a'\n\n"
+        "    @task\n    def t(self):\n        self.client.get('/')\n"
+    )
+    done = run_locust("-f", "bad.py", cwd=tmp_path, users=1, run_time="2s")
+    assert done.returncode == 2
+    assert "locust-mtls: error: Svc.identity = 'svc-a': no such identity" in done.stderr
+    assert "client-1, client-2" in done.stderr and "Traceback" not in done.stderr

@@ -10,6 +10,7 @@ counted exactly once.
 
 from __future__ import annotations
 
+from locust import events
 from locust.exception import CatchResponseError
 
 from locust_mtls.engine.execution import Outcome
@@ -22,6 +23,23 @@ from locust_mtls.settings import RunSettings
 from locust_mtls.tls.identity import Identity
 
 SCHEDULED = object()  # identity= not given: the user's scheduled identity (or none)
+
+
+@events.init.add_listener
+def check_identity_names(environment, **_kwargs) -> None:
+    """A user class naming an unknown `identity`: one line and exit code 2 at start,
+    not a traceback per spawned user."""
+    run = getattr(environment, "mtls_run", None)  # None on a worker, or without our options
+    known = {identity.name for identity in run.options.identities} if run else set()
+    for user_class in environment.user_classes if run else ():
+        name = getattr(user_class, "identity", None)
+        if isinstance(name, str) and name not in known:
+            plugin.fail(
+                ConfigError(
+                    f"{user_class.__name__}.identity = {name!r}: no such identity in "
+                    f"--mtls-identities (known: {', '.join(sorted(known))})"
+                )
+            )
 
 
 class RequestChecks:
