@@ -12,6 +12,10 @@ def __getattr__(name):
         from locust_mtls.locust.user import MtlsUser
 
         return MtlsUser
+    if name == "MtlsHttpUser":
+        from locust_mtls.locust.http_user import MtlsHttpUser
+
+        return MtlsHttpUser
     if name == "MtlsFastHttpUser":
         from locust_mtls.locust.fast_user import MtlsFastHttpUser
 
@@ -21,6 +25,7 @@ def __getattr__(name):
 
 __all__ = [
     "MtlsFastHttpUser",
+    "MtlsHttpUser",
     "STRATEGIES",
     "Identity",
     "MtlsUser",

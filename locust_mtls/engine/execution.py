@@ -32,6 +32,7 @@ class Outcome:
     # "wrong", "bleed", "unreported", "unparsed", "off") and its detail for people.
     identity_verdict: str | None = None
     identity_detail: str = ""
+    response: dict | None = None  # the whole answer, for full-API clients (wire.py)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -65,6 +65,12 @@ class NativeThreadRunner:
     ) -> Outcome:
         return self.engine.call(self.thread_id, method, url, identity, keep_body)
 
+    def send(self, request: dict, identity: Identity | None) -> Outcome:
+        """One full-API request encoded by wire.encode_request; the answer in `response`."""
+        return self.engine.call(
+            self.thread_id, request["method"], request["url"], identity, request=request
+        )
+
     def close(self) -> None:
         pass  # the engine is shared, closed once at the end of the run
 
@@ -162,6 +168,7 @@ class ThreadEngine:
         url: str,
         identity: Identity | None,
         keep_body: bool = False,
+        request: dict | None = None,
     ) -> Outcome:
         if self.closed:
             return Outcome(error="ClientCrash: engine closed", crash="closed")
@@ -178,6 +185,8 @@ class ThreadEngine:
             "identity": identity.name if identity else None,
             "keep_body": keep_body,
         }
+        if request is not None:
+            job["request"] = request
         try:
             with self.write_lock:
                 self.process.stdin.write(json.dumps(job) + "\n")
@@ -185,7 +194,8 @@ class ThreadEngine:
         except (BrokenPipeError, OSError, AttributeError):
             pass  # the reader sees the death and answers every pending job
         # Bounded: a wedged engine must not hang the user forever.
-        wait = sum(self.settings.timeout) + 10.0
+        timeout = (request or {}).get("timeout") or self.settings.timeout
+        wait = sum(t or 0.0 for t in timeout) + 10.0
         outcome = waiter.get(timeout=wait, block=True) if waiter.wait(wait) else None
         if outcome is None:
             self.pending.pop(job_id, None)

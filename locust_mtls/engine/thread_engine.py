@@ -7,8 +7,9 @@ thread per Locust user. The Locust process stays up, records the crash and resta
 the engine. The parent side lives in concurrency.py.
 
 Protocol (JSON lines): the first stdin line is the configuration, then one job per
-line `{"id", "thread", "method", "url", "identity", "keep_body"}`; stdout carries one result per
-line `{"id", ...Outcome}`. For tests, `LOCUST_MTLS_ENGINE_CRASH_AFTER=N` in the
+line `{"id", "thread", "method", "url", "identity", "keep_body"}` (plus `"request"`, a whole
+prepared request from wire.py, for MtlsHttpUser); stdout carries one result per line
+`{"id", ...Outcome}`. For tests, `LOCUST_MTLS_ENGINE_CRASH_AFTER=N` in the
 Locust process makes each engine kill itself with a real SIGSEGV after N answers.
 Every second the engine writes its counters to
 `counters_file`, and faulthandler writes a crash's stacks to `faulthandler_file`.
@@ -27,6 +28,7 @@ import time
 
 from locust_mtls.engine.execution import execute_request
 from locust_mtls.engine.stats import write_json
+from locust_mtls.engine.wire import send_encoded
 from locust_mtls.strategies import Trust, create
 from locust_mtls.tls.identity import Identity
 
@@ -55,16 +57,19 @@ class Engine:
         while True:
             job = jobs.get()
             identity = self.identities.get(job["identity"]) if job["identity"] else None
-            outcome = execute_request(
-                client,
-                job["method"],
-                job["url"],
-                identity,
-                identity_header=config["identity_header"],
-                keepalive=config["keepalive"],
-                timeout=tuple(config["timeout"]),
-                keep_body=job.get("keep_body", False),
-            )
+            if "request" in job:  # a full-API request (MtlsHttpUser), see wire.py
+                outcome = send_encoded(client, job["request"], identity)
+            else:
+                outcome = execute_request(
+                    client,
+                    job["method"],
+                    job["url"],
+                    identity,
+                    identity_header=config["identity_header"],
+                    keepalive=config["keepalive"],
+                    timeout=tuple(config["timeout"]),
+                    keep_body=job.get("keep_body", False),
+                )
             line = json.dumps({"id": job["id"], **outcome.to_dict()})
             with self.output_lock:
                 self.requests_done += 1
