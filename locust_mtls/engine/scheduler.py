@@ -37,16 +37,25 @@ class IdentitySchedule:
         )
         # Per-user split: identities go round-robin over the users that have one.
         cert_users_before = user_number - math.floor(user_number * no_cert_fraction)
-        slot = cert_users_before if self.split_by_users else user_number
-        self.identity = identities[slot % len(identities)] if identities else None
+        self.slot = cert_users_before if self.split_by_users else user_number
+        # Read at each request: a rotation (MtlsRun.rotate) replaces the items of this
+        # sequence in place, and the user's next request presents the new generation.
+        self.identities = identities
         # Offset each user so that, at any moment, about `fraction` of users go without.
         self.sent = user_number
+
+    @property
+    def identity(self) -> Identity | None:
+        """This user's identity now (None if the run has none)."""
+        identities = self.identities
+        return identities[self.slot % len(identities)] if identities else None
 
     def next(self) -> Identity | None:
         """The identity of the next request; None means: send no certificate."""
         if self.split_by_users:
             return None if self.whole_user_without else self.identity
         sent, self.sent = self.sent, self.sent + 1
-        if self.identity is None or goes_without(sent, self.no_cert_fraction):
+        identity = self.identity
+        if identity is None or goes_without(sent, self.no_cert_fraction):
             return None
-        return self.identity
+        return identity

@@ -38,14 +38,17 @@ class MtlsFastHttpUser(FastHttpUser):
         run = self.mtls = plugin.mtls_run(environment)
         number = run.next_user_number()
         defaults = settings_from(environment.parsed_options, STRATEGY)
-        self.settings = dataclasses.replace(defaults, strategy=ROW, concurrency="greenlet")
+        # Versions and ciphers apply (they live in the contexts); resumption does not:
+        # geventhttpclient gives no hook to read a connection's session back.
+        tls = dataclasses.replace(defaults.tls, resumption=False)
+        self.settings = dataclasses.replace(defaults, strategy=ROW, concurrency="greenlet", tls=tls)
         stats = run.row(self.settings)
         stats.client_path = "geventhttpclient with identity-cache's frozen SSLContexts"
         fraction = self.no_cert_fraction
         self.schedule = run.schedule_for(
             number, run.options.no_cert_fraction if fraction is None else fraction
         )
-        strategy = run.strategy(STRATEGY)
+        strategy = run.strategy(STRATEGY, tls)
         self.sessions = {
             key: self._session(strategy.context_for(key)) for key in {self.schedule.identity, None}
         }

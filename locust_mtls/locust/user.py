@@ -30,6 +30,9 @@ class MtlsClient:
             user.strategy,
             concurrency=user.concurrency,
             keepalive=user.keepalive,
+            tls_version=user.tls_version,
+            ciphers=user.ciphers,
+            resumption=user.resumption,
         )
         self.runner = run.runner_for(self.settings, user_number)
         fraction = (
@@ -71,6 +74,9 @@ class MtlsUser(User):
     concurrency: str | None = None  # None: --mtls-concurrency
     keepalive: bool | None = None  # None: --mtls-keepalive
     no_cert_fraction: float | None = None  # None: --mtls-no-cert-fraction
+    tls_version: str | None = None  # "1.2", "1.3", "auto"; None: --mtls-tls-version
+    ciphers: str | None = None  # OpenSSL cipher string (TLS 1.2); None: --mtls-ciphers
+    resumption: bool | None = None  # None: --mtls-resumption
     path = "/"
 
     def __init__(self, environment):
