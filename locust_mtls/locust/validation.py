@@ -208,26 +208,25 @@ def run_options_from(options, *, probe: bool = True) -> RunOptions:
     )
 
 
-def _non_negative_int(name: str, value) -> int:
+def _non_negative(name: str, value, cast=int, unit: str = "a whole number"):
+    """`value` as a number >= 0, or ConfigError naming --`name`."""
     try:
-        number = int(str(value).strip())
+        number = cast(str(value).strip())
     except ValueError:
         number = -1
     if number < 0:
-        raise ConfigError(f"--{name} must be a whole number >= 0, not {value!r}")
+        raise ConfigError(f"--{name} must be {unit} >= 0, not {value!r}")
     return number
+
+
+def _non_negative_int(name: str, value) -> int:
+    return _non_negative(name, value)
 
 
 def watch_interval(options) -> float:
     """--mtls-watch-identities in seconds (0: do not watch)."""
     value = getattr(options, "mtls_watch_identities", "0")
-    try:
-        seconds = float(str(value).strip())
-    except ValueError:
-        seconds = -1.0
-    if seconds < 0:
-        raise ConfigError(f"--mtls-watch-identities must be seconds >= 0, not {value!r}")
-    return seconds
+    return _non_negative("mtls-watch-identities", value, float, "seconds")
 
 
 def probe_host(url: str, ca_file: str, timeout: float = PROBE_TIMEOUT_S) -> None:
