@@ -20,6 +20,10 @@ def __getattr__(name):
         from locust_mtls.locust.fast_user import MtlsFastHttpUser
 
         return MtlsFastHttpUser
+    if name == "rotate_identities":
+        from locust_mtls.locust.plugin import rotate_identities
+
+        return rotate_identities
     raise AttributeError(name)
 
 
@@ -33,4 +37,5 @@ __all__ = [
     "Trust",
     "load_identities",
     "load_identity",
+    "rotate_identities",
 ]

@@ -42,6 +42,41 @@ def fail_on_counters(fail_on: str, identity_check: str = "auto") -> list[str]:
     return [FAIL_ON_KINDS[kind] for kind in kinds]
 
 
+# `--mtls-context-cache`: how many identity contexts a process keeps (LRU); a context costs
+# a chain load to rebuild, and its memory is the key and certificate plus OpenSSL's state.
+DEFAULT_CONTEXT_CACHE = 10_000
+
+# `--mtls-tls-version`: pin one version, or auto (TLS 1.2 to 1.3, the highest both speak).
+TLS_VERSIONS = ("auto", "1.2", "1.3")
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    """How client contexts speak TLS: version, ciphers (TLS <= 1.2) and session resumption.
+
+    `ciphers` is an OpenSSL cipher string ("" keeps urllib3's default); it cannot change
+    the TLS 1.3 suites. With `resumption`, a context keeps its sessions per server and
+    offers them on new connections (tls/contexts.py ResumingContext).
+    """
+
+    version: str = "auto"
+    ciphers: str = ""
+    resumption: bool = False
+
+    @property
+    def modes(self) -> tuple[str, ...]:
+        """What differs from the defaults, for row names: ('TLS 1.2', 'resumption on')."""
+        return tuple(
+            m
+            for m in (
+                self.version != "auto" and f"TLS {self.version}",
+                self.ciphers and f"ciphers {self.ciphers}",
+                self.resumption and "resumption on",
+            )
+            if m
+        )
+
+
 @dataclass(frozen=True)
 class RunSettings:
     """How every request of a user class is sent (from Locust options or class attributes).
@@ -58,19 +93,25 @@ class RunSettings:
     identity_format: str = "auto"  # tls.reported_identity.IDENTITY_FORMATS
     timeout: tuple[float, float] = (5.0, 30.0)  # connect, read
     crash_dir: str = "mtls-crashes"
+    tls: TlsSettings = TlsSettings()
 
     @property
     def row(self) -> str:
         """The counters row of this setting: 'identity-cache' plus any non-default mode."""
-        return row_name(self.strategy, self.concurrency, self.keepalive)
+        return row_name(self.strategy, self.concurrency, self.keepalive, self.tls)
 
 
-def row_name(strategy: str, concurrency: str = "greenlet", keepalive: bool = True) -> str:
-    """'identity-cache', 'identity-cache [native-threads, keep-alive off]': one row per
-    run setting, and the plain strategy name for the default setting."""
+def row_name(
+    strategy: str,
+    concurrency: str = "greenlet",
+    keepalive: bool = True,
+    tls: TlsSettings | None = None,
+) -> str:
+    """'identity-cache', 'identity-cache [native-threads, keep-alive off, TLS 1.2]': one
+    row per run setting, and the plain strategy name for the default setting."""
     modes = [
         m
         for m in (concurrency != "greenlet" and concurrency, not keepalive and "keep-alive off")
         if m
-    ]
+    ] + list(tls.modes if tls else ())
     return f"{strategy} [{', '.join(modes)}]" if modes else strategy

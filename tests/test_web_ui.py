@@ -127,6 +127,7 @@ def test_mtls_tab_csv_json_report_and_start_form_in_the_web_ui(tmp_path):
         # The start form: the options that make sense per test, dropdowns where fixed.
         form = template_args["extra_options"]
         assert sorted(form) == [
+            "mtls_ciphers",
             "mtls_concurrency",
             "mtls_identities",
             "mtls_identity_check",
@@ -135,7 +136,9 @@ def test_mtls_tab_csv_json_report_and_start_form_in_the_web_ui(tmp_path):
             "mtls_keepalive",
             "mtls_no_cert_fraction",
             "mtls_no_cert_split",
+            "mtls_resumption",
             "mtls_strategy",
+            "mtls_tls_version",
         ]
         assert form["mtls_strategy"]["choices"] == list(STRATEGIES)
         assert form["mtls_keepalive"]["choices"] == ["on", "off"]

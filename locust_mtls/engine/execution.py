@@ -23,7 +23,9 @@ class Outcome:
     elapsed_ms: float = 0.0
     length: int = 0
     reported_fingerprint: str | None = None  # the identity header, None if absent
-    handshakes_ms: list[float] = field(default_factory=list)
+    handshakes_ms: list[float] = field(default_factory=list)  # full handshakes
+    resumed_ms: list[float] = field(default_factory=list)  # handshakes that resumed a session
+    tls_versions: list[str] = field(default_factory=list)  # negotiated, one per handshake
     error: str | None = None  # transport error ("ConnectionError: …"), None if answered
     failure_class: str | None = None  # failures.classify() of that error, a stable name
     crash: str | None = None  # signal name when the native-thread engine died mid-request
@@ -69,5 +71,7 @@ def execute_request(
             if keep_body:
                 outcome.body = response.text
     outcome.elapsed_ms = (time.perf_counter() - started) * 1000.0
-    outcome.handshakes_ms = list(handshakes)
+    outcome.handshakes_ms = handshakes.full_ms
+    outcome.resumed_ms = handshakes.resumed_ms
+    outcome.tls_versions = handshakes.versions
     return outcome

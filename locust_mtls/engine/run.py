@@ -6,6 +6,7 @@ Locust; plugin.py builds one per Locust environment and user.py asks it for runn
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from dataclasses import dataclass
 
@@ -17,7 +18,7 @@ from locust_mtls.engine.identity_check import IdentityChecker, MismatchLog, seen
 from locust_mtls.engine.runners import GreenletRunner, NativeThreadRunner, ThreadEngine
 from locust_mtls.engine.scheduler import IdentitySchedule
 from locust_mtls.engine.stats import MtlsStats, StrategyStats
-from locust_mtls.settings import RunSettings
+from locust_mtls.settings import DEFAULT_CONTEXT_CACHE, RunSettings, TlsSettings
 from locust_mtls.strategies import Strategy, Trust, create
 from locust_mtls.tls import requests_path
 from locust_mtls.tls.identity import Identity
@@ -34,6 +35,7 @@ class RunOptions:
     no_cert_split: str = "requests"  # see settings.NO_CERT_SPLITS
     identity_check: str = "auto"  # --mtls-identity-check, unless a user class says
     identity_format: str = "auto"  # --mtls-identity-format, unless a user class says
+    context_cache: int = DEFAULT_CONTEXT_CACHE  # identity-cache: contexts kept (LRU)
 
 
 NOT_GIVEN = object()  # judge(seen=...) not passed: read the identity header
@@ -46,7 +48,11 @@ class MtlsRun:
         self.by_fingerprint = {i.fingerprint: i for i in options.identities}
         self.checker = IdentityChecker(options.identities)
         self.mismatches = MismatchLog()
-        self._strategies: dict[str, Strategy] = {}
+        # The identities users present now; rotate() replaces its items in place.
+        self.identities: list[Identity] = list(options.identities)
+        self.generation = 0
+        self.generation_of = dict.fromkeys(self.by_fingerprint, 0)
+        self._strategies: dict[tuple[str, TlsSettings], Strategy] = {}
         self._engines: dict[RunSettings, ThreadEngine] = {}
         self._user_numbers = itertools.count()
 
@@ -56,33 +62,59 @@ class MtlsRun:
     def schedule_for(self, user_number: int, no_cert_fraction: float) -> IdentitySchedule:
         """Which identity each request of user `user_number` presents."""
         return IdentitySchedule(
-            self.options.identities, user_number, no_cert_fraction, self.options.no_cert_split
+            self.identities, user_number, no_cert_fraction, self.options.no_cert_split
         )
 
-    def strategy(self, name: str) -> Strategy:
-        """One strategy object per name and process, shared by all its users."""
-        strategy = self._strategies.get(name)
+    def rotate(self, identities) -> int:
+        """Replace the run's identities with a new generation (same names, new certificates):
+        requests from now on present them, connections already open finish with the old
+        ones, and either is judged against exactly the one it was sent with. Returns the
+        new generation number."""
+        identities = list(identities)
+        self.generation += 1
+        for identity in identities:
+            self.by_fingerprint[identity.fingerprint] = identity
+            self.generation_of.setdefault(identity.fingerprint, self.generation)
+        # Old and new generations stay known: a request is judged by the one it was sent with.
+        self.checker = IdentityChecker(self.by_fingerprint.values())
+        for engine in self._engines.values():
+            engine.add_identities(identities)
+        self.identities[:] = identities
+        return self.generation
+
+    def strategy(self, name: str, tls: TlsSettings | None = None) -> Strategy:
+        """One strategy object per name, TLS settings and process, shared by its users."""
+        tls = tls or TlsSettings()
+        strategy = self._strategies.get((name, tls))
         if strategy is None:
-            strategy = self._strategies[name] = create(name, self.options.trust)
+            strategy = self._strategies[(name, tls)] = create(name, self.trust_for(tls))
         return strategy
+
+    def trust_for(self, tls: TlsSettings) -> Trust:
+        return dataclasses.replace(
+            self.options.trust, tls=tls, context_cache=self.options.context_cache
+        )
 
     def row(self, settings: RunSettings) -> StrategyStats:
         """The counters of one run setting."""
-        row = self.stats.row(settings.strategy, settings.concurrency, settings.keepalive)
+        row = self.stats.row(
+            settings.strategy, settings.concurrency, settings.keepalive, settings.tls
+        )
         row.use_check(settings.identity_check)
         return row
 
     def runner_for(self, settings: RunSettings, user_number: int):
         stats = self.row(settings)
-        stats.client_path = stats.client_path or self.strategy(settings.strategy).client_path()
+        strategy = self.strategy(settings.strategy, settings.tls)
+        stats.client_path = stats.client_path or strategy.client_path()
         if settings.concurrency == "greenlet":
-            return GreenletRunner(self.strategy(settings.strategy), settings)
+            return GreenletRunner(strategy, settings)
         engine = self._engines.get(settings)
         if engine is None:
             engine = self._engines[settings] = ThreadEngine(
                 settings,
-                self.options.trust,
-                self.options.identities,
+                self.trust_for(settings.tls),
+                list(self.by_fingerprint.values()),
                 on_crash=lambda record: self.row(settings).record_crash(record),
             )
         return NativeThreadRunner(engine, user_number)
@@ -131,15 +163,22 @@ class MtlsRun:
             seen = seen_label(verdict)
             self.mismatches.log(settings.row, verdict)
         kind = failure.kind if isinstance(failure, IdentityCheckFailure) else None
-        self.row(settings).record(
+        row = self.row(settings)
+        row.record(
             failed=failure is not None,
             failure_kind=kind,
             failure_class=failures.failure_class_of(failure),
             handshakes_ms=outcome.handshakes_ms,
+            resumed_ms=outcome.resumed_ms,
+            tls_versions=outcome.tls_versions,
             identity_name=identity.name if identity else None,
             identity_verdict=outcome.identity_verdict,
             seen=seen,
+            generation=self.generation_of.get(identity.fingerprint) if identity else None,
         )
+        strategy = self._strategies.get((settings.strategy, settings.tls))
+        if strategy is not None and settings.concurrency == "greenlet":
+            row.context_cache = strategy.context_cache_counts()
 
     def close(self) -> None:
         for engine in self._engines.values():

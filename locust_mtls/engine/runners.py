@@ -113,6 +113,8 @@ class ThreadEngine:
             "ca_file": self.trust.ca_file,
             "ca_bundle_file": self.trust.ca_bundle_file,
             "trust_env": self.trust.trust_env,
+            "tls": dataclasses.asdict(self.trust.tls),
+            "context_cache": self.trust.context_cache,
             "identities": [dataclasses.asdict(i) for i in self.identities],
             "identity_header": self.settings.identity_header,
             "keepalive": self.settings.keepalive,
@@ -182,7 +184,7 @@ class ThreadEngine:
             "thread": thread_id,
             "method": method,
             "url": url,
-            "identity": identity.name if identity else None,
+            "identity": identity.fingerprint if identity else None,
             "keep_body": keep_body,
         }
         if request is not None:
@@ -204,6 +206,20 @@ class ThreadEngine:
                 failure_class=NO_ENGINE_ANSWER,
             )
         return outcome
+
+    def add_identities(self, identities) -> None:
+        """A rotation: the child learns the new identities (it keeps the old ones, for
+        jobs already queued); a restarted child gets them all."""
+        self.identities.extend(identities)
+        if self.process is None:
+            return
+        line = {"identities": [dataclasses.asdict(i) for i in identities]}
+        try:
+            with self.write_lock:
+                self.process.stdin.write(json.dumps(line) + "\n")
+                self.process.stdin.flush()
+        except (BrokenPipeError, OSError, AttributeError):
+            pass  # a dead child restarts with self.identities
 
     def close(self, timeout: float = 5.0) -> None:
         """End the child: closing its stdin ends its loop; SIGKILL by PID if it lingers."""

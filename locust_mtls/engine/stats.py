@@ -13,10 +13,10 @@ import platform
 import ssl
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from importlib import metadata
 
-from locust_mtls.settings import row_name
+from locust_mtls.settings import TlsSettings, row_name
 
 FAILURE_KINDS = ("wrong_identity", "bleed", "unreported")
 COUNTERS = ("requests", "failures", "crashes", "checked", *FAILURE_KINDS)
@@ -65,7 +65,10 @@ class StrategyStats:
     seen_pairs: Counter = field(default_factory=Counter)  # (sent, seen) of mismatches
     crashes: int = 0
     crash: dict | None = None
-    handshake_histogram: Counter = field(default_factory=Counter)
+    handshake_histogram: Counter = field(default_factory=Counter)  # full handshakes
+    resumed_histogram: Counter = field(default_factory=Counter)  # resumed handshakes
+    tls_versions: Counter = field(default_factory=Counter)  # negotiated version -> handshakes
+    generations: Counter = field(default_factory=Counter)  # identity generation -> requests
     failure_classes: Counter = field(default_factory=Counter)  # failures.py name -> count
     identities_in_use: set[str] = field(default_factory=set)
     first_request_at: float = 0.0
@@ -73,6 +76,8 @@ class StrategyStats:
     concurrency: str = ""
     keepalive: bool = True
     client_path: str = ""
+    tls: dict = field(default_factory=dict)  # TlsSettings of the row, as asked for
+    context_cache: dict = field(default_factory=dict)  # size, limit, evictions (identity-cache)
 
     def record(
         self,
@@ -84,6 +89,9 @@ class StrategyStats:
         failure_class: str | None = None,
         identity_verdict: str | None = None,
         seen: str | None = None,
+        resumed_ms=(),
+        tls_versions=(),
+        generation: int | None = None,
     ):
         """Count one request; `identity_verdict` and `seen` come from MtlsRun.judge."""
         now = time.time()
@@ -102,6 +110,11 @@ class StrategyStats:
             self.failure_classes[failure_class] += 1
         for ms in handshakes_ms:
             self.handshake_histogram[handshake_bucket(ms)] += 1
+        for ms in resumed_ms:
+            self.resumed_histogram[handshake_bucket(ms)] += 1
+        self.tls_versions.update(tls_versions)
+        if generation is not None:
+            self.generations[str(generation)] += 1
         if identity_name:
             self.identities_in_use.add(identity_name)
 
@@ -123,7 +136,8 @@ class StrategyStats:
 
     def to_dict(self) -> dict:
         elapsed = self.last_request_at - self.first_request_at
-        handshakes = sum(self.handshake_histogram.values())
+        full = sum(self.handshake_histogram.values())
+        resumed = sum(self.resumed_histogram.values())
         return {
             "requests": self.requests,
             "failures": self.failures,
@@ -138,12 +152,23 @@ class StrategyStats:
             ],
             "crashes": self.crashes,
             "crash": self.crash,
-            "handshakes": handshakes,
-            "handshake_ms": {
+            "handshakes": full + resumed,
+            "handshake_ms": {  # full handshakes only
                 "p50": percentile(self.handshake_histogram, 0.50),
                 "p95": percentile(self.handshake_histogram, 0.95),
             },
             "handshake_histogram": {str(k): v for k, v in self.handshake_histogram.items()},
+            "full_handshakes": full,
+            "resumed_handshakes": resumed,
+            "resumed_handshake_ms": {
+                "p50": percentile(self.resumed_histogram, 0.50),
+                "p95": percentile(self.resumed_histogram, 0.95),
+            },
+            "resumed_histogram": {str(k): v for k, v in self.resumed_histogram.items()},
+            "tls_versions": dict(self.tls_versions),
+            "tls": self.tls,
+            "generations": dict(self.generations),
+            "context_cache": self.context_cache,
             "failure_classes": dict(self.failure_classes.most_common()),
             "identities_in_use": sorted(self.identities_in_use),
             "rps": round(self.requests / elapsed, 1) if elapsed > 0 else 0.0,
@@ -163,6 +188,7 @@ class StrategyStats:
             concurrency=data.get("concurrency", ""),
             keepalive=data.get("keepalive", True),
             client_path=data.get("client_path", ""),
+            tls=data.get("tls", {}),
         )
         for name in COUNTERS:
             setattr(stats, name, data.get(name, 0))
@@ -173,6 +199,12 @@ class StrategyStats:
         stats.handshake_histogram = Counter(
             {float(k): v for k, v in data.get("handshake_histogram", {}).items()}
         )
+        stats.resumed_histogram = Counter(
+            {float(k): v for k, v in data.get("resumed_histogram", {}).items()}
+        )
+        stats.tls_versions = Counter(data.get("tls_versions", {}))
+        stats.generations = Counter(data.get("generations", {}))
+        stats.context_cache = data.get("context_cache", {})
         stats.identities_in_use = set(data.get("identities_in_use", ()))
         stats.failure_classes = Counter(data.get("failure_classes", {}))
         stats.first_request_at = data.get("first_request_at", 0.0)
@@ -187,6 +219,12 @@ class StrategyStats:
             self.count_pair(sent, seen, count)
         self.crash = other.crash or self.crash
         self.handshake_histogram.update(other.handshake_histogram)
+        self.resumed_histogram.update(other.resumed_histogram)
+        self.tls_versions.update(other.tls_versions)
+        self.generations.update(other.generations)
+        cache = Counter(self.context_cache)
+        cache.update(other.context_cache)  # summed over workers: each keeps its own
+        self.context_cache = dict(cache)
         self.failure_classes.update(other.failure_classes)
         self.identities_in_use |= other.identities_in_use
         starts = [t for t in (self.first_request_at, other.first_request_at) if t]
@@ -195,6 +233,7 @@ class StrategyStats:
         if not self.strategy:
             self.strategy = other.strategy
             self.concurrency, self.keepalive = other.concurrency, other.keepalive
+            self.tls = other.tls
         self.client_path = self.client_path or other.client_path
 
 
@@ -212,14 +251,21 @@ class MtlsStats:
         self.finished = False
 
     def row(
-        self, strategy: str, concurrency: str = "greenlet", keepalive: bool = True
+        self,
+        strategy: str,
+        concurrency: str = "greenlet",
+        keepalive: bool = True,
+        tls: TlsSettings | None = None,
     ) -> StrategyStats:
         """The counters of one run setting, created on first use."""
-        name = row_name(strategy, concurrency, keepalive)
+        name = row_name(strategy, concurrency, keepalive, tls)
         stats = self.rows.get(name)
         if stats is None:
             stats = self.rows[name] = StrategyStats(
-                strategy=strategy, concurrency=concurrency, keepalive=keepalive
+                strategy=strategy,
+                concurrency=concurrency,
+                keepalive=keepalive,
+                tls=asdict(tls or TlsSettings()),
             )
         return stats
 

@@ -7,8 +7,9 @@ thread per Locust user. The Locust process stays up, records the crash and resta
 the engine. The parent side lives in concurrency.py.
 
 Protocol (JSON lines): the first stdin line is the configuration, then one job per
-line `{"id", "thread", "method", "url", "identity", "keep_body"}` (plus `"request"`, a whole
-prepared request from wire.py, for MtlsHttpUser); stdout carries one result per line
+line `{"id", "thread", "method", "url", "identity", "keep_body"}` (identity: a fingerprint;
+plus `"request"`, a whole prepared request from wire.py, for MtlsHttpUser), or
+`{"identities": [...]}` after a rotation; stdout carries one result per line
 `{"id", ...Outcome}`. For tests, `LOCUST_MTLS_ENGINE_CRASH_AFTER=N` in the
 Locust process makes each engine kill itself with a real SIGSEGV after N answers.
 Every second the engine writes its counters to
@@ -29,6 +30,7 @@ import time
 from locust_mtls.engine.execution import execute_request
 from locust_mtls.engine.stats import write_json
 from locust_mtls.engine.wire import send_encoded
+from locust_mtls.settings import DEFAULT_CONTEXT_CACHE, TlsSettings
 from locust_mtls.strategies import Trust, create
 from locust_mtls.tls.identity import Identity
 
@@ -38,13 +40,29 @@ class Engine:
         self.config = config
         self.output = output
         self.output_lock = threading.Lock()
-        trust = Trust(config["ca_file"], config["ca_bundle_file"], config.get("trust_env", False))
+        trust = Trust(
+            config["ca_file"],
+            config["ca_bundle_file"],
+            config.get("trust_env", False),
+            TlsSettings(**config.get("tls", {})),
+            config.get("context_cache", DEFAULT_CONTEXT_CACHE),
+        )
         self.strategy = create(config["strategy"], trust)
-        self.identities = {i["name"]: Identity(**i) for i in config["identities"]}
+        self.identities: dict[str, Identity] = {}
+        self.add_identities(config["identities"])
         self.queues: dict[int, queue.Queue] = {}
         self.requests_done = 0
 
+    def add_identities(self, identities: list[dict]) -> None:
+        """By fingerprint: after a rotation, old and new generations share names."""
+        for fields in identities:
+            identity = Identity(**fields)
+            self.identities[identity.fingerprint] = identity
+
     def submit(self, job: dict) -> None:
+        if "identities" in job:
+            self.add_identities(job["identities"])
+            return
         jobs = self.queues.get(job["thread"])
         if jobs is None:
             jobs = self.queues[job["thread"]] = queue.Queue()

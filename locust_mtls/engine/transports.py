@@ -32,7 +32,9 @@ class Exchange:
     its transport saw."""
 
     identity: Identity | None
-    handshakes_ms: list[float] = field(default_factory=list)
+    handshakes_ms: list[float] = field(default_factory=list)  # full handshakes
+    resumed_ms: list[float] = field(default_factory=list)  # handshakes that resumed a session
+    tls_versions: list[str] = field(default_factory=list)
     error: str | None = None
     failure_class: str | None = None
     crash: str | None = None
@@ -43,7 +45,12 @@ class Exchange:
 
     def outcome(self, response, elapsed_ms: float, length: int, identity_header: str) -> Outcome:
         """The Outcome to judge: from the final response, or from the transport's error."""
-        outcome = Outcome(elapsed_ms=elapsed_ms, handshakes_ms=self.handshakes_ms)
+        outcome = Outcome(
+            elapsed_ms=elapsed_ms,
+            handshakes_ms=self.handshakes_ms,
+            resumed_ms=self.resumed_ms,
+            tls_versions=self.tls_versions,
+        )
         error = getattr(response, "error", None)  # Locust's stand-in for a failed send
         if self.error is None and error is not None:
             self.failed(error)  # failed before reaching us (e.g. an invalid header)
@@ -107,7 +114,9 @@ class StrategyTransport(BaseAdapter):
                 exchange.failed(error)
                 raise
             finally:
-                exchange.handshakes_ms += handshakes
+                exchange.handshakes_ms += handshakes.full_ms
+                exchange.resumed_ms += handshakes.resumed_ms
+                exchange.tls_versions += handshakes.versions
 
     def close(self) -> None:
         self.client.close()
@@ -127,6 +136,8 @@ class EngineTransport(HTTPAdapter):
             wire.encode_request(request, timeout, proxies), exchange.identity
         )
         exchange.handshakes_ms += outcome.handshakes_ms
+        exchange.resumed_ms += outcome.resumed_ms
+        exchange.tls_versions += outcome.tls_versions
         if outcome.response is None:
             exchange.error, exchange.failure_class = outcome.error, outcome.failure_class
             exchange.crash = outcome.crash

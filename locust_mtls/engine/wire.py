@@ -114,7 +114,9 @@ def send_encoded(client: Client, job: dict, identity: Identity | None) -> Outcom
                 "body": base64.b64encode(body).decode("ascii"),
             }
     outcome.elapsed_ms = (time.perf_counter() - started) * 1000.0
-    outcome.handshakes_ms = list(handshakes)
+    outcome.handshakes_ms = handshakes.full_ms
+    outcome.resumed_ms = handshakes.resumed_ms
+    outcome.tls_versions = handshakes.versions
     return outcome
 
 

@@ -46,7 +46,7 @@ class MtlsFastHttpSession(CheckedSession, FastHttpSession):
 
     def __init__(self, user: MtlsFastHttpUser, checks: RequestChecks, **agent_options):
         self.mtls_checks = checks
-        self._contexts = checks.run.strategy(STRATEGY)
+        self._contexts = checks.run.strategy(STRATEGY, checks.settings.tls)
         self._agent_options = agent_options
         self._agents: dict = {}
         super().__init__(
@@ -122,6 +122,8 @@ class MtlsFastHttpUser(FastHttpUser):
     identity: str | None = None  # None: round-robin over --mtls-identities
     identity_check: str | None = None  # None: --mtls-identity-check (auto|require|off)
     identity_format: str | None = None  # None: --mtls-identity-format
+    tls_version: str | None = None  # "1.2", "1.3", "auto"; None: --mtls-tls-version
+    ciphers: str | None = None  # OpenSSL cipher string (TLS 1.2); None: --mtls-ciphers
     path = "/"
 
     def __init__(self, environment):
@@ -138,8 +140,13 @@ class MtlsFastHttpUser(FastHttpUser):
             keepalive=self.keepalive,
             identity_check=self.identity_check,
             identity_format=self.identity_format,
+            tls_version=self.tls_version,
+            ciphers=self.ciphers,
         )
-        settings = dataclasses.replace(defaults, strategy=ROW, concurrency="greenlet")
+        # Versions and ciphers apply (they live in the contexts); resumption does not:
+        # geventhttpclient gives no hook to read a connection's session back.
+        tls = dataclasses.replace(defaults.tls, resumption=False)
+        settings = dataclasses.replace(defaults, strategy=ROW, concurrency="greenlet", tls=tls)
         checks = RequestChecks(self, settings)
         stats = plugin.mtls_run(environment).row(settings)
         stats.client_path = "geventhttpclient with identity-cache's frozen SSLContexts"

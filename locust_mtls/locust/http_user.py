@@ -115,6 +115,9 @@ class MtlsHttpUser(HttpUser):
     identity: str | None = None  # None: round-robin over --mtls-identities
     identity_check: str | None = None  # None: --mtls-identity-check (auto|require|off)
     identity_format: str | None = None  # None: --mtls-identity-format
+    tls_version: str | None = None  # "1.2", "1.3", "auto"; None: --mtls-tls-version
+    ciphers: str | None = None  # OpenSSL cipher string (TLS 1.2); None: --mtls-ciphers
+    resumption: bool | None = None  # None: --mtls-resumption
 
     def __init__(self, environment):
         super().__init__(environment)

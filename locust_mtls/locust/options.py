@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from locust_mtls.settings import (
     CONCURRENCY_MODES,
+    DEFAULT_CONTEXT_CACHE,
     DEFAULT_FAIL_ON,
     FAIL_ON_KINDS,
     IDENTITY_CHECK_MODES,
     NO_CERT_SPLITS,
+    TLS_VERSIONS,
 )
 from locust_mtls.strategies import STRATEGIES
 from locust_mtls.tls.reported_identity import IDENTITY_FORMATS
@@ -111,6 +113,33 @@ OPTIONS = (
         HIDDEN,
     ),
     ("--mtls-certs-dir", "certs", "where the embedded echo server's PKI is generated", HIDDEN),
+    (
+        "--mtls-resumption",
+        "off",
+        "on: offer each identity's TLS sessions again on its new connections (identity-cache, "
+        "per-thread-session, thread-local)",
+        {"choices": ON_OFF},
+    ),
+    (
+        "--mtls-tls-version",
+        "auto",
+        "TLS version of client connections: 1.2, 1.3 or auto (1.2 to 1.3)",
+        {"choices": list(TLS_VERSIONS)},
+    ),
+    ("--mtls-ciphers", "", "OpenSSL cipher string for TLS 1.2 (empty: urllib3's default)", {}),
+    (
+        "--mtls-context-cache",
+        str(DEFAULT_CONTEXT_CACHE),
+        "identity contexts kept per process (least recently used evicted; 0: no bound)",
+        HIDDEN,
+    ),
+    (
+        "--mtls-watch-identities",
+        "0",
+        "seconds between checks of the identities file; a changed file rotates the "
+        "identities mid-test (0: never)",
+        HIDDEN,
+    ),
 )
 
 

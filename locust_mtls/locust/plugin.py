@@ -24,7 +24,12 @@ from locust_mtls.errors import ConfigError
 from locust_mtls.locust import web_ui
 from locust_mtls.locust.distributed import WorkerReports
 from locust_mtls.locust.options import OPTIONS, env_var
-from locust_mtls.locust.validation import preflight, run_options_from, settings_from
+from locust_mtls.locust.validation import (
+    preflight,
+    run_options_from,
+    settings_from,
+    watch_interval,
+)
 from locust_mtls.settings import fail_on_counters
 
 logger = logging.getLogger("locust_mtls")
@@ -99,6 +104,9 @@ def on_init(environment, **_kwargs) -> None:
         )
     if options.mtls_summary_file:
         gevent.spawn(write_summary_every_second, environment)
+    seconds = watch_interval(options)
+    if seconds > 0:
+        gevent.spawn(watch_identities, environment, seconds)
 
 
 def start_embedded_echo_server(environment) -> None:
@@ -261,3 +269,37 @@ def print_summary(totals: MtlsStats, server_counts: dict | None = None) -> None:
         print(line)
     if server_counts is not None:
         print(f"echo server saw {server_counts['requests']} requests")
+
+
+def rotate_identities(environment, path: str | None = None) -> int:
+    """Replace the run's identities with those of `path` (default: the identities file of
+    the run), e.g. a new generation from 'locust-mtls certs --rotate'. New connections
+    present the new certificates, open ones finish with the old; returns the generation.
+    Raises ConfigError (nothing changed) if the file cannot be loaded."""
+    from locust_mtls.tls.identity import load_identities
+
+    run = mtls_run(environment)
+    options = environment.parsed_options
+    path = (
+        path or options.mtls_identities or os.path.join(options.mtls_certs_dir, "identities.json")
+    )
+    generation = run.rotate(load_identities(path).identities)
+    logger.info("locust-mtls: identities rotated from %s (generation %d)", path, generation)
+    return generation
+
+
+def watch_identities(environment, seconds: float) -> None:
+    """Rotate when the identities file's mtime changes (--mtls-watch-identities)."""
+    options = environment.parsed_options
+    path = options.mtls_identities or os.path.join(options.mtls_certs_dir, "identities.json")
+    seen = os.path.getmtime(path) if os.path.exists(path) else 0.0
+    while not getattr(environment, "mtls_finished", False):
+        gevent.sleep(seconds)
+        mtime = os.path.getmtime(path) if os.path.exists(path) else seen
+        if mtime != seen:
+            seen = mtime
+            try:
+                rotate_identities(environment, path)
+            except ConfigError as error:  # half-written file: keep the old ones, retry
+                seen = 0.0
+                logger.warning("locust-mtls: identities not rotated: %s", error)

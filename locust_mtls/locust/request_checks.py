@@ -56,6 +56,9 @@ class RequestChecks:
             keepalive=user.keepalive,
             identity_check=getattr(user, "identity_check", None),
             identity_format=getattr(user, "identity_format", None),
+            tls_version=getattr(user, "tls_version", None),
+            ciphers=getattr(user, "ciphers", None),
+            resumption=getattr(user, "resumption", None),
         )
         # A user class may read the identity from the response itself (identity_seen).
         self.identity_seen = getattr(user, "identity_seen", None)

@@ -34,6 +34,9 @@ class MtlsClient:
             keepalive=user.keepalive,
             identity_check=user.identity_check,
             identity_format=user.identity_format,
+            tls_version=user.tls_version,
+            ciphers=user.ciphers,
+            resumption=user.resumption,
         )
         # A user class may read the identity from the response itself (identity_seen).
         self.identity_seen = getattr(user, "identity_seen", None)
@@ -105,6 +108,9 @@ class MtlsUser(User):
     no_cert_fraction: float | None = None  # None: --mtls-no-cert-fraction
     identity_check: str | None = None  # None: --mtls-identity-check (auto|require|off)
     identity_format: str | None = None  # None: --mtls-identity-format
+    tls_version: str | None = None  # "1.2", "1.3", "auto"; None: --mtls-tls-version
+    ciphers: str | None = None  # OpenSSL cipher string (TLS 1.2); None: --mtls-ciphers
+    resumption: bool | None = None  # None: --mtls-resumption
     path = "/"
 
     def __init__(self, environment):

@@ -21,9 +21,11 @@ from locust_mtls.engine.run import RunOptions
 from locust_mtls.errors import ConfigError
 from locust_mtls.settings import (
     CONCURRENCY_MODES,
+    DEFAULT_CONTEXT_CACHE,
     FAIL_ON_KINDS,
     IDENTITY_CHECK_MODES,
     RunSettings,
+    TlsSettings,
 )
 from locust_mtls.strategies import Trust, strategy_class
 from locust_mtls.tls import contexts as tls
@@ -71,6 +73,7 @@ def settings_from(options, strategy: str | None = None, **overrides) -> RunSetti
             f"--mtls-concurrency must be one of {', '.join(CONCURRENCY_MODES)}, not {concurrency!r}"
         )
     keepalive = overrides.get("keepalive")
+    tls_settings = tls_settings_from(options, name, overrides)
     return RunSettings(
         strategy=name,
         concurrency=concurrency,
@@ -90,12 +93,45 @@ def settings_from(options, strategy: str | None = None, **overrides) -> RunSetti
         ),
         timeout=_timeouts(options.mtls_timeout),
         crash_dir=options.mtls_crash_dir,
+        tls=tls_settings,
     )
 
 
 def _identity_option(options, which: str) -> str:
     # "auto" when options come from an older master or a library caller without them.
     return getattr(options, f"mtls_identity_{which}", None) or "auto"
+
+
+def tls_settings_from(options, strategy: str, overrides: dict) -> TlsSettings:
+    """TlsSettings from class attributes (tls_version, ciphers, resumption) or options,
+    checked against OpenSSL and against what `strategy` can honour."""
+
+    def pick(key: str, option: str, default):
+        value = overrides.get(key)
+        return value if value is not None else getattr(options, option, default)
+
+    resumption = pick("resumption", "mtls_resumption", "off")
+    settings = TlsSettings(
+        version=str(pick("tls_version", "mtls_tls_version", "auto")),
+        ciphers=str(pick("ciphers", "mtls_ciphers", "") or "").strip(),
+        resumption=resumption
+        if isinstance(resumption, bool)
+        else _on_off("mtls-resumption", resumption),
+    )
+    tls.check_tls_settings(settings)
+    chosen = strategy_class(strategy)
+    if settings.resumption and not chosen.resumes_sessions:
+        raise ConfigError(
+            f"--mtls-resumption on: {strategy} shares one context between identities, so a "
+            "session could carry one identity's certificate to another; use identity-cache, "
+            "per-thread-session or thread-local"
+        )
+    if (settings.version != "auto" or settings.ciphers) and not chosen.takes_tls_settings:
+        raise ConfigError(
+            f"--mtls-tls-version/--mtls-ciphers: {strategy} uses requests' own SSLContext, "
+            "which they cannot reach; use another strategy"
+        )
+    return settings
 
 
 def _check_values(options) -> float:
@@ -111,6 +147,10 @@ def _check_values(options) -> float:
             f"--mtls-no-cert-fraction must be between 0 and 1, "
             f"not {options.mtls_no_cert_fraction!r}"
         )
+    _non_negative_int(
+        "mtls-context-cache", getattr(options, "mtls_context_cache", DEFAULT_CONTEXT_CACHE)
+    )
+    watch_interval(options)
     if options.host and not options.host.startswith("https://"):
         raise ConfigError(f"--host {options.host} is not https://; mTLS needs an https:// URL")
     for kind in filter(None, options.mtls_fail_on.split(",")):
@@ -188,7 +228,31 @@ def run_options_from(options, *, probe: bool = True) -> RunOptions:
         no_cert_split=getattr(options, "mtls_no_cert_split", "requests"),
         identity_check=_identity_option(options, "check"),
         identity_format=_identity_option(options, "format"),
+        context_cache=_non_negative_int(
+            "mtls-context-cache", getattr(options, "mtls_context_cache", DEFAULT_CONTEXT_CACHE)
+        ),
     )
+
+
+def _non_negative(name: str, value, cast=int, unit: str = "a whole number"):
+    """`value` as a number >= 0, or ConfigError naming --`name`."""
+    try:
+        number = cast(str(value).strip())
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise ConfigError(f"--{name} must be {unit} >= 0, not {value!r}")
+    return number
+
+
+def _non_negative_int(name: str, value) -> int:
+    return _non_negative(name, value)
+
+
+def watch_interval(options) -> float:
+    """--mtls-watch-identities in seconds (0: do not watch)."""
+    value = getattr(options, "mtls_watch_identities", "0")
+    return _non_negative("mtls-watch-identities", value, float, "seconds")
 
 
 def probe_host(url: str, ca_file: str, timeout: float = PROBE_TIMEOUT_S) -> None:

@@ -139,7 +139,7 @@ class ConnectionHandler:
             if tls_socket is not None:
                 close_gently(tls_socket, linger=reason != "timeout")
             return
-        self.stats.handshakes += 1
+        self.stats.count_handshake(tls_socket)
         try:
             tls_socket.settimeout(self.idle_timeout)
             connection = Connection(tls_socket, connection_id, fingerprint, subject)
@@ -147,6 +147,8 @@ class ConnectionHandler:
         except (OSError, EOFError):
             pass  # the client went away or idled out; nobody to tell
         finally:
+            if tls_socket.version() == "TLSv1.2":
+                send_close_notify(tls_socket)  # TLS 1.3 tickets do not need it
             tls_socket.close()
 
     def peer_identity(self, tls_socket: ssl.SSLSocket) -> tuple[str, str]:
@@ -203,6 +205,21 @@ def answer_refused_identity(tls_socket, fingerprint: str, subject: str) -> None:
         if request is not None and is_private(request):
             refusal = {"error": "this client certificate is refused"}
             send_response(tls_socket, 403, refusal, False, fingerprint, subject)
+
+
+def send_close_notify(tls_socket) -> None:
+    """End TLS with close_notify, without waiting for the client's.
+
+    Without SSL_shutdown, SSL_free drops the connection's session from the server's cache
+    (OpenSSL ssl_clear_bad_session), so no TLS 1.2 client could ever resume a session;
+    nginx sends close_notify too. Non-blocking: the first SSL_shutdown call sends ours,
+    the second would wait for the client's, which we do not need.
+    """
+    try:
+        tls_socket.settimeout(0.0)
+        tls_socket.unwrap()
+    except (OSError, ValueError):
+        pass  # want-read (the client's close_notify is not here yet) or already gone
 
 
 def close_gently(sock: socket.socket, linger: bool) -> None:

@@ -52,6 +52,8 @@ class EchoStats:
         """Zero every counter."""
         self.connections = 0
         self.handshakes = 0
+        self.resumed = 0  # handshakes that resumed a TLS session (no certificate check)
+        self.tls_versions: dict[str, int] = {}  # negotiated version -> handshakes
         self.requests = 0
         self.requests_by_fingerprint: dict[str, int] = {}
         self.handshake_failures: dict[str, int] = {}
@@ -61,10 +63,19 @@ class EchoStats:
         return {
             "connections": self.connections,
             "handshakes": self.handshakes,
+            "resumed": self.resumed,
+            "tls_versions": dict(self.tls_versions),
             "requests": self.requests,
             "requests_by_fingerprint": dict(self.requests_by_fingerprint),
             "handshake_failures": dict(self.handshake_failures),
         }
+
+    def count_handshake(self, tls_socket: ssl.SSLSocket) -> None:
+        """Count one completed handshake: resumed or full, and its TLS version."""
+        self.handshakes += 1
+        self.resumed += tls_socket.session_reused
+        version = tls_socket.version() or "unknown"
+        self.tls_versions[version] = self.tls_versions.get(version, 0) + 1
 
     def count_failure(self, reason: str) -> None:
         """Count one connection that never got to serve a request."""

@@ -14,6 +14,7 @@ from typing import ClassVar
 
 import requests
 
+from locust_mtls.settings import DEFAULT_CONTEXT_CACHE, TlsSettings
 from locust_mtls.tls.contexts import client_context
 from locust_mtls.tls.identity import Identity
 
@@ -26,9 +27,11 @@ class Trust:
     ca_file: str
     ca_bundle_file: str
     trust_env: bool = False
+    tls: TlsSettings = TlsSettings()  # versions, ciphers, resumption of our contexts
+    context_cache: int = DEFAULT_CONTEXT_CACHE  # per-identity contexts a strategy keeps
 
     def context(self, identity: Identity | None = None, *, frozen: bool = True):
-        return client_context(self.ca_file, identity, frozen=frozen)
+        return client_context(self.ca_file, identity, frozen=frozen, tls=self.tls)
 
 
 class Strategy(ABC):
@@ -39,6 +42,11 @@ class Strategy(ABC):
     safety: ClassVar[str]  # settings.SAFE, UNSAFE (by design) or VERSION_DEPENDENT
     note: ClassVar[str]  # one line for legends (matrix report, README table)
     context_path: ClassVar[str]  # which SSLContext a request ends up on, in a few words
+    # Does every request go through a context built by Trust.context (so --mtls-tls-version
+    # and --mtls-ciphers apply)? Does it keep contexts of one identity each (so sessions
+    # can be resumed without ever crossing identities)?
+    takes_tls_settings: ClassVar[bool] = True
+    resumes_sessions: ClassVar[bool] = False
 
     def __init__(self, trust: Trust):
         self.trust = trust
@@ -57,6 +65,10 @@ class Strategy(ABC):
 
     def new_client(self) -> Client:
         return Client(self)
+
+    def context_cache_counts(self) -> dict:
+        """{"size", "limit", "evictions"} of a bounded per-identity context cache, or {}."""
+        return {}
 
     def client_path(self) -> str:
         """The code path this strategy's requests really take, for reports."""

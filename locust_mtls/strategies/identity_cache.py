@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-import threading
-
 from locust_mtls.settings import SAFE
 from locust_mtls.tls.connections import ContextAdapter, timed_session
+from locust_mtls.tls.context_cache import ContextCache
 from locust_mtls.tls.identity import Identity
 
 from .base import Strategy, Trust
@@ -15,12 +14,14 @@ class IdentityCache(Strategy):
 
     Shares: the contexts, which are frozen before first use, so no thread ever changes
     one (tls.FrozenSSLContext turns urllib3's per-connection re-sets into no-ops).
-    Locks: only the first build of each context. Cost: one CA read and one chain
-    load per identity per process; a new connection costs just the handshake.
+    Locks: a short lock per lookup of the bounded LRU (--mtls-context-cache). Cost: one
+    CA read and one chain load per identity per process (again after an eviction); a new
+    connection costs just the handshake. Resumes sessions per identity when asked.
     """
 
     name = "identity-cache"
     safety = SAFE
+    resumes_sessions = True
     note = (
         "one frozen context per identity (and one without a cert), built once, "
         "never mutated, shared by all threads"
@@ -29,17 +30,15 @@ class IdentityCache(Strategy):
 
     def __init__(self, trust: Trust):
         super().__init__(trust)
-        self._contexts: dict[Identity | None, object] = {}
-        self._build_lock = threading.Lock()
+        # Keyed by the Identity itself, fingerprint included: a rotated identity (same
+        # name, new certificate) gets a new context, and the old one is never changed.
+        self._contexts = ContextCache(self.trust.context, trust.context_cache)
 
     def context_for(self, identity: Identity | None):
-        context = self._contexts.get(identity)
-        if context is None:
-            with self._build_lock:
-                context = self._contexts.get(identity)
-                if context is None:
-                    context = self._contexts[identity] = self.trust.context(identity)
-        return context
+        return self._contexts.get(identity)
+
+    def context_cache_counts(self) -> dict:
+        return self._contexts.counts()
 
     def new_session(self, identity):
         return timed_session(ContextAdapter(self.context_for(identity)))

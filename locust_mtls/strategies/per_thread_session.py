@@ -15,6 +15,7 @@ class PerThreadSession(Strategy):
 
     name = "per-thread-session"
     safety = SAFE
+    resumes_sessions = True
     note = "each user/thread owns a Session whose adapter has its own context"
     context_path = "an SSLContext per user and identity, cert loaded once"
 

@@ -19,6 +19,7 @@ class RequestsDefault(Strategy):
 
     name = "requests-default"
     safety = VERSION_DEPENDENT  # depends on the requests version: that is what it measures
+    takes_tls_settings = False  # requests builds its own context
     note = (
         "whatever the installed requests does with verify=True and cert= "
         "(2.32.0-2.32.4 share one preloaded SSLContext and load every client cert into it)"

@@ -18,6 +18,7 @@ class ThreadLocal(Strategy):
 
     name = "thread-local"
     safety = SAFE
+    resumes_sessions = True
     note = "contexts held in thread-local (greenlet-local) storage"
     context_path = "an SSLContext per thread and identity, found through threading.local"
 

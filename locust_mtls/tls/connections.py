@@ -13,23 +13,34 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPSConnection
 from urllib3.connectionpool import HTTPSConnectionPool
 
-# Handshake times (ms) of the connections opened by the current request; one list per
-# thread or greenlet (contextvars are greenlet-local under gevent).
-_handshakes: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar(
+
+@dataclass
+class Handshakes:
+    """The TLS handshakes of the connections opened by one request: times (ms) of full
+    and of resumed ones, and the TLS version each negotiated."""
+
+    full_ms: list[float] = field(default_factory=list)
+    resumed_ms: list[float] = field(default_factory=list)
+    versions: list[str] = field(default_factory=list)
+
+
+# One log per thread or greenlet (contextvars are greenlet-local under gevent).
+_handshakes: contextvars.ContextVar[Handshakes | None] = contextvars.ContextVar(
     "locust_mtls_handshakes", default=None
 )
 
 
 @contextmanager
-def recording_handshakes() -> Iterator[list[float]]:
-    """Collect the handshake times (ms) of every connection opened inside the block."""
-    handshakes: list[float] = []
+def recording_handshakes() -> Iterator[Handshakes]:
+    """Collect the handshakes of every connection opened inside the block."""
+    handshakes = Handshakes()
     token = _handshakes.set(handshakes)
     try:
         yield handshakes
@@ -39,9 +50,11 @@ def recording_handshakes() -> Iterator[list[float]]:
 
 class TimedHTTPSConnection(HTTPSConnection):
     """An HTTPS connection that records its TLS handshake time (TCP connect excluded),
-    like k6's http_req_tls_handshaking."""
+    like k6's http_req_tls_handshaking, whether it resumed a session, and hands its
+    session back to a ResumingContext (urllib3 has no hook for sessions)."""
 
     _tcp_connected_at = 0.0
+    _keep_session = None  # ResumingContext.keep_session of this connection's context
 
     def _new_conn(self):
         sock = super()._new_conn()
@@ -50,9 +63,27 @@ class TimedHTTPSConnection(HTTPSConnection):
 
     def connect(self) -> None:
         super().connect()
+        elapsed_ms = (time.perf_counter() - self._tcp_connected_at) * 1000.0
+        # Only a ResumingContext keeps sessions: TLS 1.2 ones are resumable now,
+        # TLS 1.3 ones once the server's tickets have been read (after a response).
+        self._keep_session = getattr(getattr(self.sock, "context", None), "keep_session", None)
+        if self._keep_session is not None:
+            self._keep_session(self.sock)
         handshakes = _handshakes.get()
         if handshakes is not None:
-            handshakes.append((time.perf_counter() - self._tcp_connected_at) * 1000.0)
+            reused = getattr(self.sock, "session_reused", False)
+            (handshakes.resumed_ms if reused else handshakes.full_ms).append(elapsed_ms)
+            version = getattr(self.sock, "version", None)
+            handshakes.versions.append((version and version()) or "unknown")
+
+    def getresponse(self, *args, **kwargs):
+        # The socket before the call: with "Connection: close" http.client drops it
+        # from the connection inside getresponse (the response still reads from it).
+        sock, keep_session = self.sock, self._keep_session
+        response = super().getresponse(*args, **kwargs)
+        if keep_session is not None and sock is not None:
+            keep_session(sock)
+        return response
 
 
 def locked_connection_class(lock: threading.Lock) -> type[TimedHTTPSConnection]:

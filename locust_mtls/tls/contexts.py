@@ -15,6 +15,7 @@ import ssl
 from urllib3.util.ssl_ import create_urllib3_context
 
 from locust_mtls.errors import ConfigError
+from locust_mtls.settings import TLS_VERSIONS, TlsSettings
 
 # urllib3 sets these on *every* new connection, even on a context it was given
 # (urllib3/util/ssl_.py ssl_wrap_socket and connection.py); we preset them so those
@@ -90,18 +91,109 @@ class FrozenSSLContext(ssl.SSLContext):
         super().set_ciphers(*args, **kwargs)
 
 
-def client_context(ca_file: str, identity=None, *, frozen: bool = True) -> ssl.SSLContext:
+class ResumingContext(FrozenSSLContext):
+    """A frozen context that keeps the TLS sessions of its connections, per server, and
+    offers the latest one on each new connection (`--mtls-resumption on`).
+
+    A resumed session carries the client certificate of the connection that created it,
+    so sessions must never cross identities: they live in the context of one identity,
+    and CPython refuses a session made by another SSLContext ("Session refers to a
+    different SSLContext"). Only frozen contexts resume; a context whose chain changes
+    per request (the unsafe strategies) would hand one identity's session to the next.
+    The session store is plain Python state next to the context; OpenSSL's SSL_CTX is
+    never touched after freeze().
+    """
+
+    def freeze(self) -> ResumingContext:
+        self._sessions: dict[tuple, ssl.SSLSession] = {}
+        return super().freeze()
+
+    def wrap_socket(self, sock, *args, server_hostname=None, session=None, **kwargs):
+        if session is None:
+            session = self._sessions.get(_server_key(sock, server_hostname))
+        return super().wrap_socket(
+            sock, *args, server_hostname=server_hostname, session=session, **kwargs
+        )
+
+    def keep_session(self, tls_socket) -> None:
+        """Remember `tls_socket`'s session for its server, if the server gave a resumable one.
+
+        TLS 1.3 sessions become resumable only once the server's tickets have been read
+        (after the first response), TLS 1.2 ones right after the handshake.
+        """
+        try:
+            session = tls_socket.session
+            resumable = session is not None and (
+                session.has_ticket or (tls_socket.version() == "TLSv1.2" and session.id)
+            )
+            if resumable:
+                self._sessions[_server_key(tls_socket, tls_socket.server_hostname)] = session
+        except (OSError, ValueError, AttributeError):
+            pass  # a socket already closed keeps nothing
+
+
+def _server_key(sock, server_hostname) -> tuple:
+    try:
+        address = sock.getpeername()[:2]
+    except OSError:
+        address = None
+    return server_hostname, address
+
+
+TLS_VERSION_RANGES = {
+    "auto": (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.MAXIMUM_SUPPORTED),
+    "1.2": (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_2),
+    "1.3": (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_3),
+}
+
+
+def apply_tls_settings(context: ssl.SSLContext, tls: TlsSettings) -> None:
+    """Set `tls`'s version range and ciphers on a context being built (ConfigError if
+    OpenSSL rejects them)."""
+    if tls.version not in TLS_VERSION_RANGES:
+        raise ConfigError(
+            f"--mtls-tls-version must be one of {', '.join(TLS_VERSIONS)}, not {tls.version!r}"
+        )
+    context.minimum_version, context.maximum_version = TLS_VERSION_RANGES[tls.version]
+    if not tls.ciphers:
+        return
+    if tls.version == "1.3":
+        raise ConfigError(
+            "--mtls-ciphers only chooses TLS 1.2 ciphers; with --mtls-tls-version 1.3 "
+            "leave it empty (TLS 1.3 suites are OpenSSL's defaults)"
+        )
+    try:
+        context.set_ciphers(tls.ciphers)
+    except ssl.SSLError:
+        raise ConfigError(
+            f"--mtls-ciphers {tls.ciphers!r}: OpenSSL accepts no cipher in it; "
+            "give an OpenSSL cipher string like ECDHE-RSA-AES128-GCM-SHA256 "
+            "(see 'openssl ciphers -v')"
+        ) from None
+
+
+def check_tls_settings(tls: TlsSettings) -> None:
+    """ConfigError (one line) if OpenSSL would refuse `tls`; builds and drops one context."""
+    apply_tls_settings(create_urllib3_context(), tls)
+
+
+def client_context(
+    ca_file: str, identity=None, *, frozen: bool = True, tls: TlsSettings | None = None
+) -> ssl.SSLContext:
     """A client context trusting `ca_file`, presenting `identity` (or no certificate).
 
     frozen=True (the default) gives an immutable context safe to share between
     threads; frozen=False gives a plain, mutable one, which only the deliberately
     unsafe strategies ask for, so that urllib3 can load a chain into it per request.
+    `tls` sets versions and ciphers; its resumption applies to frozen contexts only.
     """
+    tls = tls or TlsSettings()
     context = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED)
     if frozen:
-        context.__class__ = FrozenSSLContext  # same C object, checked setters
+        # same C object, checked setters
+        context.__class__ = ResumingContext if tls.resumption else FrozenSSLContext
     context.check_hostname = True
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    apply_tls_settings(context, tls)
     try:
         context.load_verify_locations(cafile=ca_file)
     except (OSError, ssl.SSLError) as error:

@@ -105,6 +105,7 @@ def issue_identity(
     *,
     not_before: datetime.datetime | None = None,
     not_after: datetime.datetime | None = None,
+    file_stem: str | None = None,
 ) -> Identity:
     """Issue `name`.pem + `name`.key (0600) signed by `ca` into `directory`.
 
@@ -119,11 +120,42 @@ def issue_identity(
         organization_unit_name="clients",
         **{field: value for field, value in validity.items() if value is not None},
     )
-    cert_path = os.path.join(directory, f"{name}.pem")
-    key_path = os.path.join(directory, f"{name}.key")
+    cert_path = os.path.join(directory, f"{file_stem or name}.pem")
+    key_path = os.path.join(directory, f"{file_stem or name}.key")
     _write_file(cert_path, b"".join(blob.bytes() for blob in leaf.cert_chain_pems))
     _write_file(key_path, leaf.private_key_pem.bytes(), private=True)
     return load_identity(name, cert_path, key_path)
+
+
+def rotate_pki(
+    directory: str = "certs", echo: Callable[[str], None] = lambda m: None
+) -> IdentitySet:
+    """A new generation of every client identity: same names, same CA, new keys and
+    certificates, written to new files (client-1.g2.pem, ...) so that a running test that
+    rebuilds an old identity's context still finds the old files; identities.json is
+    replaced last, atomically, so a watcher sees either generation, never a mix."""
+    with _exclusive(directory):
+        existing = _load_own(directory, echo)
+        if existing is None or existing[1] is None:
+            raise ConfigError(
+                f"--rotate needs an existing {directory}/ with its ca.key; "
+                "run 'locust-mtls certs' first"
+            )
+        identity_set, ca = existing
+        generation = 1 + max(_generation(i.cert_file) for i in identity_set.identities)
+        new = [
+            issue_identity(ca, identity.name, directory, file_stem=f"{identity.name}.g{generation}")
+            for identity in identity_set.identities
+        ]
+        echo(f"rotated {len(new)} client identities in {directory}/ (generation {generation})")
+        return _write_index(directory, new)
+
+
+def _generation(cert_file: str) -> int:
+    """client-1.pem -> 1, client-1.g3.pem -> 3."""
+    stem = os.path.basename(cert_file).removesuffix(".pem")
+    _, _, suffix = stem.rpartition(".g")
+    return int(suffix) if suffix.isdigit() and ".g" in stem else 1
 
 
 def load_ca(directory: str = "certs") -> trustme.CA:
@@ -249,11 +281,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dir", default="certs", help="output directory (default: certs)")
     parser.add_argument("--clients", type=int, default=4, help="client identities (default: 4)")
     parser.add_argument("--force", action="store_true", help="start over with a new CA")
+    parser.add_argument(
+        "--rotate",
+        action="store_true",
+        help="issue a new generation of the same client names from the same CA",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """`locust-mtls certs`: generate or keep the PKI and list its files and fingerprints."""
-    identity_set = generate_pki(args.dir, args.clients, args.force, echo=print)
+    if getattr(args, "rotate", False):
+        identity_set = rotate_pki(args.dir, echo=print)
+    else:
+        identity_set = generate_pki(args.dir, args.clients, args.force, echo=print)
 
     def shown(path: str) -> str:
         return os.path.join(args.dir, os.path.basename(path))
