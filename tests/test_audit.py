@@ -88,6 +88,15 @@ def test_plain_httpuser_bleeds_and_fails_the_gate(tmp_path):
         assert "Locust's shared preloaded SSLContext" in summary["client_path"]
 
 
+def test_verify_with_a_ca_path_takes_the_shared_context_out(tmp_path):
+    source = PLAIN.format(base="HttpUser").replace("verify=True", 'verify="certs/ca.pem"')
+    done, summary = audit(tmp_path, source)
+    assert done.returncode == 0, done.stderr[-2000:]
+    row = row_of(summary, "audit:Plain")
+    assert row["requests"] > 0 and row["bleed"] == row["wrong_identity"] == 0
+    assert "verify='certs/ca.pem'" in row["client_path"]
+
+
 @pytest.mark.skipif(
     "MtlsHttpUser" not in locust_mtls.__all__, reason="locust_mtls.MtlsHttpUser not built yet"
 )

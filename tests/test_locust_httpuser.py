@@ -5,17 +5,23 @@ tests go through the per-process stand-in for Locust's shared context; run throu
 Locust, the real `locust.clients._preloaded_ssl_context` is used (tests/test_audit.py).
 """
 
+import json
 import sys
+from pathlib import Path
 
 import pytest
 
 from locust_mtls import settings
 from locust_mtls.engine.checks import check_identity
 from locust_mtls.engine.execution import execute_request
+from locust_mtls.matrix.envs import Environments, current_python
 from locust_mtls.strategies import STRATEGIES, create
 from locust_mtls.tls import requests_path
 
+from conftest import row_of, run_locust
+
 HEADER = "X-Client-Cert-Fingerprint"
+MTLS = str(Path(__file__).resolve().parent.parent / "locustfiles" / "mtls.py")
 SHARES = requests_path.locust_uses_preloaded_context()
 
 
@@ -71,3 +77,30 @@ def test_without_locust_context_it_is_requests_own_path(trust):
     path = create("locust-httpuser", trust).client_path()
     assert "no shared context of its own" in path or "Locust not installed" in path
     assert requests_path.describe() in path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("locust_version", "shares"), [("2.42.0", False), ("2.47.0", True)], ids=["2.42", "2.47"]
+)
+def test_a_plain_httpuser_is_clean_before_locust_2_43_and_bleeds_after(
+    locust_version, shares, tmp_path
+):
+    """requests 2.34.2 keeps no shared context, so only Locust's own one can bleed."""
+    env = Environments().ensure(*current_python(), "2.34.2", locust_version)
+    assert env.facts["locust"] == locust_version
+    summary = tmp_path / "summary.json"
+    done = run_locust(
+        "-f", MTLS, "--mtls-strategy", "locust-httpuser", "--mtls-keepalive", "off",
+        "--mtls-summary-file", str(summary), "--mtls-fail-on", "", "--exit-code-on-error", "0",
+        cwd=tmp_path, python=env.python, users=8, run_time="5s", timeout=180,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    row = row_of(json.loads(summary.read_text()), "locust-httpuser")
+    assert row["requests"] > 50 and row["crashes"] == 0
+    if shares:
+        assert "Locust's shared preloaded SSLContext" in row["client_path"]
+        assert row["bleed"] > 0.3 * row["requests"]  # about every no-cert request
+    else:
+        assert "no shared context of its own" in row["client_path"]
+        assert row["bleed"] == row["wrong_identity"] == row["failures"] == 0

@@ -45,6 +45,7 @@ class Sent:
     cert: object  # requests' cert= (path or (cert, key)), None, or NOT_VISIBLE
     user: object
     client: str  # "HttpUser" or "FastHttpUser"
+    verify: object = True  # requests' merged verify=: True, False or a CA path
 
 
 def _tag(target, sent: Sent) -> None:
@@ -58,7 +59,7 @@ _requests_send = HttpSession.send
 
 
 def _send(self, request, **kwargs):
-    sent = Sent(kwargs.get("cert"), self.user, "HttpUser")
+    sent = Sent(kwargs.get("cert"), self.user, "HttpUser", kwargs.get("verify", True))
     try:
         response = _requests_send(self, request, **kwargs)
     except Exception as error:
@@ -132,7 +133,7 @@ class Audit:
         settings = RunSettings(strategy=f"audit:{type(sent.user).__name__}")
         row = run.row(settings)
         if not row.client_path:  # the run's path is the one their users take, not ours
-            row.client_path = run.stats.client_path = client_path(sent.client)
+            row.client_path = run.stats.client_path = client_path(sent)
         outcome = outcome_of(response, exception, header)
         if identity is not None:
             run.by_fingerprint.setdefault(identity.fingerprint, identity)
@@ -161,9 +162,15 @@ def _is_ours(user) -> bool:
     return any(cls.__module__.startswith("locust_mtls.") for cls in type(user).__mro__)
 
 
-def client_path(client: str) -> str:
-    if client == "FastHttpUser":
+def client_path(sent: Sent) -> str:
+    """The path their requests take, as first seen (a user class's verify= rarely varies)."""
+    if sent.client == "FastHttpUser":
         return "FastHttpUser (geventhttpclient): one SSLContext per user from ssl_context_factory"
+    if sent.verify is not True:  # a path (or False) keeps Locust's and requests' shared context out
+        return (
+            f"HttpUser with verify={sent.verify!r}: new SSLContext per connection, "
+            "CA file re-read each time (no shared context)"
+        )
     return f"HttpUser: {requests_path.describe_locust(trust_env=True)}"
 
 

@@ -172,7 +172,8 @@ def cell_row(
     row["crash"] = crash_of(counters, returncode, out_dir / row["log_file"], out_dir)
     row["returncode"] = returncode
     row["environment"] = {**env.facts, **(summary.get("environment") or {})}
-    row["client_path"] = summary.get("client_path")
+    # The strategy's own path (locust-httpuser's is Locust's, not requests'), else the run's.
+    row["client_path"] = counters.get("client_path") or summary.get("client_path")
     row["outcome"], row["detail"] = classify(row, hung, summary)
     row.setdefault("must_be_clean", False)
     return row
