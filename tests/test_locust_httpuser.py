@@ -97,7 +97,8 @@ def test_a_plain_httpuser_is_clean_before_locust_2_43_and_bleeds_after(
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     row = row_of(json.loads(summary.read_text()), "locust-httpuser")
-    assert row["requests"] > 50 and row["crashes"] == 0
+    # On 2.42 every new connection re-reads certifi's bundle: slow, so few requests.
+    assert row["requests"] > 20 and row["crashes"] == 0
     if shares:
         assert "Locust's shared preloaded SSLContext" in row["client_path"]
         assert row["bleed"] > 0.3 * row["requests"]  # about every no-cert request
