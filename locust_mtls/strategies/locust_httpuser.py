@@ -32,16 +32,13 @@ class LocustHttpAdapterMirror(HTTPAdapter):
         use_connection_class(self.poolmanager)
 
     def cert_verify(self, conn, url, verify, cert):
-        if url.lower().startswith("https") and verify:
-            conn.cert_reqs = "CERT_REQUIRED"
-            if verify is not True:
-                if os.path.isdir(verify):
-                    conn.ca_cert_dir = verify
-                else:
-                    conn.ca_certs = verify
-        else:
-            conn.cert_reqs = "CERT_NONE"
-            conn.ca_certs = conn.ca_cert_dir = None
+        # Locust's branch for unverified requests is left out: strategies always verify.
+        conn.cert_reqs = "CERT_REQUIRED"
+        if verify is not True:
+            if os.path.isdir(verify):
+                conn.ca_cert_dir = verify
+            else:
+                conn.ca_certs = verify
         if cert:
             conn.cert_file, conn.key_file = (cert, None) if isinstance(cert, str) else cert
 
