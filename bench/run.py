@@ -30,7 +30,13 @@ from locust_mtls.tls.pki import generate_pki
 from . import blocks, report
 from .cells import FASTHTTP, HTTPUSER, RAW_IDENTITY_CACHE, RAW_REQUESTS, REPO, Cell, run_cell
 
-QUICK_STRATEGIES = ("identity-cache", "shared-context", "requests-default", "per-thread-session")
+QUICK_STRATEGIES = (
+    "identity-cache",
+    "shared-context",
+    "requests-default",
+    "per-thread-session",
+    "locust-httpuser",
+)
 
 
 def parse_args(argv):

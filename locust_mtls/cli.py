@@ -1,4 +1,4 @@
-"""`locust-mtls` command line: certs, serve, matrix, report.
+"""`locust-mtls` command line: certs, serve, matrix, report, audit.
 
 Each sub-command lives in its own module, which exposes `add_arguments(parser)` and
 `run(args) -> int`; this file only wires them and turns ConfigError into one line.
@@ -27,6 +27,10 @@ COMMANDS = {
         "locust_mtls.matrix.report",
         "rebuild summary.md and report.html from results.jsonl",
     ),
+    "audit": (
+        "locust_mtls.locust.audit",
+        "run your locustfile unchanged and check every request's client certificate",
+    ),
 }
 
 
@@ -42,7 +46,10 @@ def main(argv: list[str] | None = None) -> int:
         # break on) what `matrix` imports.
         if name == chosen:
             importlib.import_module(module_name).add_arguments(command_parser)
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "pass_through", False):  # only audit hands options on
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra = extra
     try:
         return importlib.import_module(args.module_name).run(args) or 0
     except ConfigError as error:

@@ -18,7 +18,7 @@ import pytest
 
 from locust_mtls.cli import main
 from locust_mtls.matrix import runner as matrix
-from locust_mtls.matrix.envs import Env
+from locust_mtls.matrix.envs import Env, PairCheck
 from locust_mtls.matrix.runner import Cell, CellSettings, execute
 
 FAKE_CELL = textwrap.dedent(
@@ -70,6 +70,8 @@ MODES = {
     "locked-context": "hang",
     "requests-default": "no-start",
 }
+# locust-httpuser on a Locust axis: clean before Locust's shared context (2.43.0), bleed after.
+LOCUST_MODES = {"2.42.0": "clean", "2.47.0": "bleed"}
 ENV = Env(python=sys.executable, facts={"requests": "2.32.3", "python": "3.11.7"})
 
 
@@ -80,7 +82,8 @@ def fake_argv(tmp_path):
     script.write_text(FAKE_CELL)
 
     def build(cell, env, settings, summary_file):
-        return [env.python, str(script), MODES[cell.strategy], cell.strategy, str(summary_file)]
+        mode = MODES.get(cell.strategy) or LOCUST_MODES[cell.locust_version]
+        return [env.python, str(script), mode, cell.strategy, str(summary_file)]
 
     return build
 
@@ -99,7 +102,7 @@ def settings(timeout_s=20.0):
 
 
 def run_execute(tmp_path, fake_argv, cells, timeout_s=20.0, resume=False):
-    return execute(cells, {("3.11", "2.32.3"): ENV}, settings(timeout_s), tmp_path / "out",
+    return execute(cells, {("3.11", "2.32.3", ""): ENV}, settings(timeout_s), tmp_path / "out",
                    must_be_clean=("identity-cache", "thread-local", "locked-context",
                                   "per-thread-session"),
                    build_argv=fake_argv, resume=resume)  # fmt: skip
@@ -179,11 +182,20 @@ def test_ctrl_c_kills_the_running_cell_and_keeps_finished_rows(tmp_path, fake_ar
 
 
 class FakeEnvironments:
+    """No pip, no env: every pair installs, except Locust 9.9.9; 2.32.0 is yanked."""
+
     def __init__(self, env_dir):
         pass
 
-    def ensure(self, interpreter, python_label, requests_version):
-        return ENV
+    def check(self, python_label, locust_version, requests_version):
+        if locust_version == "9.9.9":
+            return PairCheck(locust_version, requests_version, "pip cannot find locust==9.9.9")
+        yanked = ("requests 2.32.0 yanked",) if requests_version == "2.32.0" else ()
+        return PairCheck(locust_version, requests_version, labels=yanked)
+
+    def ensure(self, interpreter, python_label, requests_version, locust_version=""):
+        facts = {**ENV.facts, "requests": requests_version, "locust": locust_version or "2.47.0"}
+        return Env(python=ENV.python, facts=facts)
 
 
 @pytest.fixture
@@ -212,9 +224,41 @@ def test_exit_status_is_1_only_when_a_must_be_clean_strategy_is_not_clean(
     assert main([*crash_run, "--resume", "--must-be-clean", "identity-cache"]) == 0
 
 
+def test_a_locust_axis_runs_one_env_per_installable_pair_and_groups_by_it(
+    tmp_path, fake_matrix, capsys
+):
+    out = tmp_path / "out"
+    argv = ["matrix", "--locust", "2.42.0,2.47.0,9.9.9", "--requests", "2.32.0,2.34.2",
+            "--strategies", "locust-httpuser,identity-cache", "--concurrency", "greenlet",
+            "--keepalive", "off", "--run-time", "2s", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0  # locust-httpuser is version-dependent, never must-be-clean
+    err = capsys.readouterr().err
+    assert "skipping locust 9.9.9 + requests 2.32.0: pip cannot find locust==9.9.9" in err
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 * 2 * 2  # 9.9.9's cells were never run
+    outcomes = {
+        (row["locust_version"], row["requests_version"]): row["outcome"]
+        for row in rows
+        if row["strategy"] == "locust-httpuser"
+    }
+    assert outcomes == {
+        ("2.42.0", "2.32.0"): "clean", ("2.42.0", "2.34.2"): "clean",
+        ("2.47.0", "2.32.0"): "bleed", ("2.47.0", "2.34.2"): "bleed",
+    }  # fmt: skip
+    assert any("py3.11/locust-2.42.0/requests-2.34.2/" in row["key"] for row in rows)
+    header = (out / "summary.md").read_text().splitlines()[0]
+    columns = [cell.split("<br>")[0].strip() for cell in header.strip("|").split("|")[1:]]
+    assert columns == [
+        "locust 2.42.0, requests 2.32.0 (yanked)", "locust 2.42.0, requests 2.34.2",
+        "locust 2.47.0, requests 2.32.0 (yanked)", "locust 2.47.0, requests 2.34.2",
+    ]  # fmt: skip
+    assert "locust 2.47.0, requests 2.34.2" in (out / "report.html").read_text()
+
+
 @pytest.mark.parametrize(
     ("option", "value", "message"),
     [
+        ("--locust", "latest", "--locust: 'latest' is not a version"),
         ("--strategies", "identity-cache,fastest", "--strategies: unknown 'fastest'"),
         ("--requests", "2.32.x", "--requests: '2.32.x' is not a version"),
         ("--concurrency", "processes", "--concurrency: unknown 'processes'"),

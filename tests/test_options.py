@@ -42,7 +42,7 @@ class Case:
 
 STRATEGY_NAMES = (
     "'requests-default', 'shared-context', 'per-thread-session', 'thread-local', "
-    "'locked-context', 'locked-load', 'identity-cache'"
+    "'locked-context', 'locked-load', 'identity-cache', 'locust-httpuser'"
 )
 BAD_INPUT = [
     Case(

@@ -70,6 +70,7 @@ def test_registry_names_every_strategy():
         "locked-context",
         "locked-load",
         "identity-cache",
+        "locust-httpuser",
     ]
     for cls in STRATEGIES.values():
         assert "Shares:" in cls.__doc__ and "Locks:" in cls.__doc__ and "Cost:" in cls.__doc__

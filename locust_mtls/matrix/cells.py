@@ -34,15 +34,22 @@ class Cell:
     keepalive: bool
     strategy: str
     repeat: int
+    locust_version: str = ""  # empty: the runner's own Locust
 
     @property
     def key(self) -> str:
         """Stable name of this cell run; --resume skips keys already in results.jsonl."""
         keepalive = "on" if self.keepalive else "off"
+        locust = f"locust-{self.locust_version}/" if self.locust_version else ""
         return (
-            f"py{self.python}/requests-{self.requests_version}/{self.concurrency}/"
+            f"py{self.python}/{locust}requests-{self.requests_version}/{self.concurrency}/"
             f"keepalive-{keepalive}/{self.strategy}/{self.repeat}"
         )
+
+    @property
+    def env_key(self) -> tuple[str, str, str]:
+        """Which env the cell runs in: (python, requests version, Locust version or '')."""
+        return self.python, self.requests_version, self.locust_version
 
 
 @dataclass(frozen=True)
@@ -108,6 +115,7 @@ def run_cell(
     row = {
         "key": cell.key, "strategy": cell.strategy, "python": cell.python,
         "requests_version": cell.requests_version, "concurrency": cell.concurrency,
+        "locust_version": cell.locust_version, "env_labels": list(env.labels),
         "keepalive": cell.keepalive, "repeat": cell.repeat, "users": settings.users,
         "run_time_s": settings.run_time_s, "host": settings.host_label,
         "no_cert_split": settings.no_cert_split,
@@ -142,6 +150,7 @@ def cell_row(
     """Complete one results.jsonl row from the cell's summary file and exit status.
 
     Keys (docs/matrix.md has the table): key, strategy, python, requests_version,
+    locust_version ("" unless --locust), env_labels (e.g. "requests 2.32.0 yanked"),
     concurrency, keepalive (bool), repeat (from 1), users, run_time_s, host ("embedded" or
     the URL), must_be_clean (bool), outcome (clean | errors | bleed | wrong-identity | hung |
     crashed | no-result), detail (one line, e.g. "crashed: SIGSEGV after 812 requests,
@@ -163,7 +172,8 @@ def cell_row(
     row["crash"] = crash_of(counters, returncode, out_dir / row["log_file"], out_dir)
     row["returncode"] = returncode
     row["environment"] = {**env.facts, **(summary.get("environment") or {})}
-    row["client_path"] = summary.get("client_path")
+    # The strategy's own path (locust-httpuser's is Locust's, not requests'), else the run's.
+    row["client_path"] = counters.get("client_path") or summary.get("client_path")
     row["outcome"], row["detail"] = classify(row, hung, summary)
     row.setdefault("must_be_clean", False)
     return row

@@ -1,24 +1,33 @@
-"""Cached virtualenvs for the matrix: one per (Python, requests version).
+"""Cached virtualenvs for the matrix: one per (Python, requests version[, Locust version]).
 
-locust 2.47 declares requests>=2.33.1, so an env gets locust and the other dependencies first
-and then `requests==X` installed over them with --no-deps. This package is made importable by
-a .pth file naming a directory that holds only a link to it, rewritten at every use, so a
-cached env follows a checkout wherever it is cloned, or an installed wheel, and never sees
-the other packages installed beside it.
+locust 2.47 declares requests>=2.33.1 (2.42 declares <2.32.5), so an env gets locust and the
+other dependencies first and then `requests==X` installed over them with --no-deps; `check`
+says beforehand, from the wheels' metadata (one `pip download --no-deps` each, seconds),
+which pairs cannot be built at all and labels the rest (yanked, outside the declared range).
+This package is made importable by a .pth file naming a directory that holds only a link to
+it, rewritten at every use, so a cached env follows a checkout wherever it is cloned, or an
+installed wheel, and never sees the other packages installed beside it.
 """
 
 from __future__ import annotations
 
 import fcntl
+import functools
 import glob
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
+import zipfile
 from dataclasses import dataclass
+from email.parser import Parser
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 
 from locust_mtls.errors import ConfigError
 
@@ -26,6 +35,7 @@ PACKAGE = Path(__file__).resolve().parent.parent  # the locust_mtls directory
 DEFAULT_ENV_DIR = Path.home() / ".cache" / "locust-mtls" / "envs"
 OTHER_PACKAGES = ("trustme", "gevent", "cryptography", "certifi")
 INSTALL_TIMEOUT_S = 900
+CHECK_TIMEOUT_S = 60  # one `pip download --no-deps` of one wheel
 # Read versions from package metadata: importing locust after requests would monkey-patch
 # ssl too late, and the probe must not change what it measures.
 PROBE = """
@@ -49,6 +59,17 @@ class Env:
 
     python: str  # the env's interpreter
     facts: dict  # requests, urllib3, locust, gevent, python, openssl
+    labels: tuple[str, ...] = ()  # from PairCheck: "requests 2.32.0 yanked", ...
+
+
+@dataclass(frozen=True)
+class PairCheck:
+    """Can an env hold this Locust and this requests? Why not, or what to label it with."""
+
+    locust: str
+    requests: str
+    problem: str = ""  # empty: buildable
+    labels: tuple[str, ...] = ()
 
 
 def resolve_python(spec: str) -> tuple[str, str]:
@@ -86,9 +107,13 @@ class Environments:
         self.env_dir = Path(env_dir).expanduser()
         self.package = package
 
-    def ensure(self, interpreter: str, python_label: str, requests_version: str) -> Env:
-        """The env for this Python and requests version, built if missing or broken."""
-        name = f"py{python_label}-requests-{requests_version}"
+    def ensure(
+        self, interpreter: str, python_label: str, requests_version: str, locust_version: str = ""
+    ) -> Env:
+        """The env for this Python and requests (and Locust) version, built if missing or
+        broken; no Locust version: the runner's own Locust."""
+        locust_part = f"-locust-{locust_version}" if locust_version else ""
+        name = f"py{python_label}{locust_part}-requests-{requests_version}"
         path = self.env_dir / name
         try:
             self.env_dir.mkdir(parents=True, exist_ok=True)
@@ -97,9 +122,16 @@ class Environments:
         with open(self.env_dir / f"{name}.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # two matrix runs must not build one env at once
             facts = probe(path)
-            if not facts or facts["requests"] != requests_version or not facts["locust"]:
+            wanted_locust = locust_version or (facts or {}).get("locust")
+            if (
+                not facts
+                or facts["requests"] != requests_version
+                or not facts["locust"]
+                or facts["locust"] != wanted_locust
+            ):
                 shutil.rmtree(path, ignore_errors=True)
-                self._build(interpreter, path, requests_version, self.env_dir / f"{name}.log")
+                log = self.env_dir / f"{name}.log"
+                self._build(interpreter, path, requests_version, log, locust_version)
                 facts = probe(path)
                 if not facts or facts["requests"] != requests_version:
                     raise ConfigError(f"{path} was built but holds no requests {requests_version}")
@@ -116,12 +148,42 @@ class Environments:
         link.symlink_to(self.package, target_is_directory=True)
         return directory
 
-    def _build(self, interpreter: str, path: Path, requests_version: str, log: Path) -> None:
+    def check(self, python_label: str, locust_version: str, requests_version: str) -> PairCheck:
+        """Whether pip can install this pair for this Python, from the two wheels' metadata
+        (Requires-Python, Locust's declared requests range, requests' yanked flag)."""
+        requests_meta = wheel_metadata("requests", requests_version)
+        if requests_meta.get("problem"):
+            return PairCheck(locust_version, requests_version, requests_meta["problem"])
+        labels = [f"requests {requests_version} yanked"] if requests_meta.get("yanked") else []
+        if locust_version:
+            locust_meta = wheel_metadata("locust", locust_version)
+            if locust_meta.get("problem"):
+                return PairCheck(locust_version, requests_version, locust_meta["problem"])
+            supported = SpecifierSet(locust_meta.get("requires_python") or "")
+            if not supported.contains(f"{python_label}.99"):
+                return PairCheck(
+                    locust_version, requests_version,
+                    f"locust {locust_version} requires Python {supported}, not {python_label}",
+                )  # fmt: skip
+            declared = locust_meta.get("requests_range") or ""
+            if declared and not SpecifierSet(declared).contains(requests_version, prereleases=True):
+                labels.append(f"outside locust {locust_version}'s requests{declared} (--no-deps)")
+        return PairCheck(locust_version, requests_version, labels=tuple(labels))
+
+    def _build(
+        self,
+        interpreter: str,
+        path: Path,
+        requests_version: str,
+        log: Path,
+        locust_version: str = "",
+    ) -> None:
         python = str(path / "bin" / "python")
         try:  # the same locust as the runner's, so envs differ only in requests
-            dependencies = [f"locust=={version('locust')}", *OTHER_PACKAGES]
+            locust_pin = f"locust=={locust_version or version('locust')}"
         except PackageNotFoundError:
-            dependencies = ["locust", *OTHER_PACKAGES]
+            locust_pin = "locust"
+        dependencies = [locust_pin, *OTHER_PACKAGES]
         requests_pin = f"requests=={requests_version}"
         uv = shutil.which("uv")
         if uv:
@@ -156,6 +218,36 @@ class Environments:
                     f"could not build the env for requests {requests_version}: "
                     f"`{' '.join(step[-2:])}` failed; see {log}"
                 )
+
+
+@functools.cache
+def wheel_metadata(name: str, wanted: str) -> dict:
+    """{requires_python, requests_range, yanked} of `name==wanted`'s wheel, or {problem}:
+    one `pip download --no-deps` (cached by pip), read without installing anything."""
+    with tempfile.TemporaryDirectory() as directory:
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
+                 "--ignore-requires-python", "-d", directory, f"{name}=={wanted}"],
+                capture_output=True, text=True, timeout=CHECK_TIMEOUT_S, stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired:
+            return {"problem": f"pip download {name}=={wanted} took over {CHECK_TIMEOUT_S} s"}
+        wheels = list(Path(directory).glob("*.whl"))
+        if done.returncode != 0 or not wheels:
+            return {"problem": f"pip cannot find {name}=={wanted} (no such release or wheel)"}
+        with zipfile.ZipFile(wheels[0]) as wheel:
+            meta_name = next(n for n in wheel.namelist() if n.endswith(".dist-info/METADATA"))
+            metadata = Parser().parsestr(wheel.read(meta_name).decode(errors="replace"))
+    requirements = [Requirement(text) for text in metadata.get_all("Requires-Dist") or []]
+    requests_range = next(
+        (str(r.specifier) for r in requirements if r.name == "requests" and not r.marker), ""
+    )
+    return {
+        "requires_python": metadata.get("Requires-Python") or "",
+        "requests_range": requests_range,
+        "yanked": "yanked version" in done.stderr,
+    }
 
 
 def probe(path: Path) -> dict | None:

@@ -11,6 +11,7 @@ import argparse
 import html
 import importlib.util
 import json
+import re
 import statistics
 import sys
 from datetime import UTC, datetime
@@ -76,6 +77,14 @@ def version_label(row: dict, many_pythons: bool) -> str:
     )
 
 
+def versions_text(row: dict) -> str:
+    """'2.32.3', '2.32.0 (yanked)', or 'locust 2.42.0, requests 2.34.2' on a Locust axis."""
+    text = row["requests_version"]
+    if any("yanked" in label for label in row.get("env_labels") or ()):
+        text += " (yanked)"
+    return f"locust {row['locust_version']}, requests {text}" if row.get("locust_version") else text
+
+
 def aggregate(rows: list[dict]) -> dict:
     """The repeats of one cell summed up: worst outcome, its rate, and rps mean/min/max."""
     worst = min((row["outcome"] for row in rows), key=list(OUTCOMES).index)
@@ -117,7 +126,7 @@ def grid(rows: list[dict]) -> tuple[list[str], list[tuple], dict]:
     """Strategies (rows), columns (python, requests, concurrency, keepalive), aggregates."""
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
-        column = (row["python"], row["requests_version"], row["concurrency"], row["keepalive"])
+        column = (row["python"], versions_text(row), row["concurrency"], row["keepalive"])
         groups.setdefault((row["strategy"], column), []).append(row)
     names = {row["strategy"] for row in rows}
     strategies = [s for s in STRATEGIES if s in names] + sorted(names - set(STRATEGIES))
@@ -127,8 +136,9 @@ def grid(rows: list[dict]) -> tuple[list[str], list[tuple], dict]:
 
 def column_order(column: tuple) -> tuple:
     """Sort by python, requests version (numerically), concurrency, keep-alive on first."""
-    python, version, concurrency, keepalive = column
-    return (version_key(python), version_key(version), concurrency, not keepalive)
+    python, versions, concurrency, keepalive = column
+    numbers = [version_key(v) for v in re.findall(r"\d+(?:\.\d+)+", versions)]
+    return (version_key(python), numbers, concurrency, not keepalive)
 
 
 def version_key(text: str) -> Version:
@@ -146,7 +156,8 @@ def verdict_lines(rows: list[dict]) -> list[str]:
         clean = sorted({row["strategy"] for row in rows if row.get("must_be_clean")})
         return [f"All must-be-clean strategies are clean: {', '.join(clean) or 'none run'}."]
     return [
-        f"NOT CLEAN: {row['strategy']} on requests {row['requests_version']} "
+        f"NOT CLEAN: {row['strategy']} on "
+        f"{'' if row.get('locust_version') else 'requests '}{versions_text(row)} "
         f"(py{row['python']}, {mode_label(row)}, run {row['repeat']}): {row['detail']}"
         for row in failing
     ]
@@ -156,13 +167,15 @@ def environment_facts(rows: list[dict]) -> list[dict]:
     """One entry per (python, requests) environment: the exact versions it reported."""
     facts: dict[tuple, dict] = {}
     for row in rows:
-        key = (row["python"], row["requests_version"])
+        key = (row["python"], row["requests_version"], row.get("locust_version") or "")
         entry = facts.setdefault(key, {"python_label": row["python"], "paths": set()})
+        entry["labels"] = row.get("env_labels") or []
         entry.update({k: v for k, v in (row.get("environment") or {}).items() if v})
         if row.get("client_path"):
             entry["paths"].add(row["client_path"])
     return [
-        facts[key] for key in sorted(facts, key=lambda k: (version_key(k[0]), version_key(k[1])))
+        facts[key]  # by python, Locust, requests
+        for key in sorted(facts, key=lambda k: [version_key(part) for part in (k[0], k[2], k[1])])
     ]
 
 
@@ -188,7 +201,8 @@ def summary_markdown(rows: list[dict]) -> str:
     lines += ["", *verdict_lines(rows), "", "Environments:", ""]
     for entry in environment_facts(rows):
         versions = ", ".join(f"{name} {entry.get(name, '?')}" for name in ENV_FACTS)
-        lines.append(f"- py{entry['python_label']}: {versions}")
+        labels = "".join(f" ({label})" for label in entry.get("labels") or ())
+        lines.append(f"- py{entry['python_label']}: {versions}{labels}")
     first = rows[0] if rows else {}
     lines += [
         "",

@@ -280,6 +280,7 @@ def strategy_legend() -> str:
     """What each strategy does; the deliberately unsafe ones are marked."""
     tags = {name: "<br>unsafe by design" for name in UNSAFE_BY_DESIGN}
     tags["requests-default"] = "<br>depends on the requests version"
+    tags["locust-httpuser"] = "<br>depends on the Locust version"
     body = [[f"<b>{escape(name)}</b>{tags.get(name, '')}", escape(note)]
             for name, note in STRATEGY_NOTES.items()]  # fmt: skip
     return html_table([], body)

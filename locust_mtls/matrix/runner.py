@@ -16,6 +16,7 @@ import shutil
 import socket
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -53,6 +54,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_REQUESTS,
         metavar="V1,V2",
         help=f"requests versions, one cached virtualenv each (default {DEFAULT_REQUESTS})",
+    )
+    add(
+        "--locust",
+        default="",
+        metavar="V1,V2",
+        help="Locust versions, one env per (Locust, requests) pair pip can install "
+        "(default: the Locust running this command)",
     )
     add(
         "--strategies",
@@ -121,16 +129,16 @@ def choices(option: str, text: str, allowed, everything: str | None = None) -> l
     return list(dict.fromkeys(items))
 
 
-def parse_versions(text: str) -> list[str]:
+def parse_versions(text: str, option: str = "--requests") -> list[str]:
     """'2.31.0,2.32.3' -> versions; ConfigError on anything that is not a version number."""
     versions = [item.strip() for item in text.split(",") if item.strip()]
     for version in versions:
         try:
             Version(version)
         except InvalidVersion:
-            raise ConfigError(f"--requests: {version!r} is not a version like 2.32.3") from None
+            raise ConfigError(f"{option}: {version!r} is not a version like 2.32.3") from None
     if not versions:
-        raise ConfigError("--requests is empty; pass versions like 2.31.0,2.32.3")
+        raise ConfigError(f"{option} is empty; pass versions like 2.31.0,2.32.3")
     return list(dict.fromkeys(versions))
 
 
@@ -165,6 +173,7 @@ def plan(args: argparse.Namespace) -> tuple[list[Cell], list[tuple[str, str]]]:
     """Every cell run of the matrix, and the interpreters (path, 'X.Y') it needs."""
     strategies = choices("--strategies", args.strategies, STRATEGIES, everything="all")
     versions = parse_versions(args.requests)
+    locusts = parse_versions(args.locust, "--locust") if args.locust.strip() else [""]
     modes = choices("--concurrency", args.concurrency, CONCURRENCY_MODES)
     keepalives = [KEEPALIVE[k] for k in choices("--keepalive", args.keepalive, list(KEEPALIVE))]
     if args.users < 1 or args.repeat < 1:
@@ -172,8 +181,9 @@ def plan(args: argparse.Namespace) -> tuple[list[Cell], list[tuple[str, str]]]:
     specs = [item.strip() for item in args.python.split(",") if item.strip()]
     pythons = [resolve_python(spec) for spec in specs] or [current_python()]
     cells = [
-        Cell(label, version, mode, keepalive, strategy, repeat)
+        Cell(label, version, mode, keepalive, strategy, repeat, locust)
         for _, label in pythons
+        for locust in locusts
         for version in versions
         for mode in modes
         for keepalive in keepalives
@@ -249,9 +259,7 @@ def execute(
     try:
         for cell in todo:
             progress.show(f"{cell.key} ...")
-            row = run_cell(
-                cell, envs[(cell.python, cell.requests_version)], settings, out_dir, build_argv
-            )
+            row = run_cell(cell, envs[cell.env_key], settings, out_dir, build_argv)
             row["must_be_clean"] = cell.strategy in must_be_clean
             with open(results, "a") as output:
                 output.write(json.dumps(row) + "\n")
@@ -286,6 +294,26 @@ def start_target(args: argparse.Namespace, out_dir: Path):
     return server.url, str((certs_dir / "identities.json").resolve()), server
 
 
+def build_envs(
+    environments: Environments, cells: list[Cell], interpreters: dict[str, str]
+) -> tuple[list[Cell], dict[tuple, Env]]:
+    """One env per (python, requests, Locust) the cells need; pairs pip cannot install are
+    said (one line each, from the wheels' metadata, before any build) and their cells dropped."""
+    envs: dict[tuple, Env] = {}
+    for python, requests_version, locust_version in dict.fromkeys(c.env_key for c in cells):
+        check = environments.check(python, locust_version, requests_version)
+        if check.problem:
+            print(f"skipping locust {locust_version or '(runner)'} + requests "
+                  f"{requests_version}: {check.problem}", file=sys.stderr)  # fmt: skip
+            continue
+        env = environments.ensure(interpreters[python], python, requests_version, locust_version)
+        envs[(python, requests_version, locust_version)] = replace(env, labels=check.labels)
+    kept = [cell for cell in cells if cell.env_key in envs]
+    if not kept:
+        raise ConfigError("no (Locust, requests) pair can be installed; see the lines above")
+    return kept, envs
+
+
 def run(args: argparse.Namespace) -> int:
     """Build the envs, run every cell, write the reports; 1 if a must-be-clean cell is not."""
     run_time_s = parse_run_time(args.run_time)
@@ -301,12 +329,7 @@ def run(args: argparse.Namespace) -> int:
     host, identities, server = start_target(args, out_dir)
     try:
         environments = Environments(args.env_dir)
-        versions = list(dict.fromkeys(cell.requests_version for cell in cells))
-        envs = {
-            (label, version): environments.ensure(path, label, version)
-            for path, label in pythons
-            for version in versions
-        }
+        cells, envs = build_envs(environments, cells, dict((b, a) for a, b in pythons))
         settings = CellSettings(
             users=args.users, run_time_s=run_time_s, host=host, identities=identities,
             timeout_s=run_time_s + args.timeout_margin, host_label=args.host or "embedded",

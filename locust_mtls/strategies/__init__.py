@@ -12,6 +12,7 @@ from .base import Client, Strategy, Trust
 from .identity_cache import IdentityCache
 from .locked_context import LockedContext
 from .locked_load import LockedLoad
+from .locust_httpuser import LocustHttpUser
 from .per_thread_session import PerThreadSession
 from .requests_default import RequestsDefault
 from .shared_context import SharedContext
@@ -27,6 +28,7 @@ STRATEGIES: dict[str, type[Strategy]] = {
         LockedContext,
         LockedLoad,
         IdentityCache,
+        LocustHttpUser,
     )
 }
 

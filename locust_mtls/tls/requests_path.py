@@ -13,8 +13,13 @@ trusts the environment, and a path bypasses the shared context: runs therefore u
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import os
+import sys
 import threading
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 import requests
 import requests.adapters
@@ -22,7 +27,8 @@ import requests.adapters
 ENVIRONMENT_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 
 _trust_lock = threading.Lock()
-_trusted_ca_files: set[str] = set()
+_trusted: set[tuple[str, int]] = set()  # (CA file, id of the context or bundle path it went into)
+LOCUST_SHARED_CONTEXT_NAME = "_preloaded_ssl_context"
 
 
 def preloaded_context():
@@ -33,6 +39,41 @@ def preloaded_context():
 def uses_preloaded_context() -> bool:
     """Does `verify=True` on this requests go through one shared, preloaded SSLContext?"""
     return preloaded_context() is not None
+
+
+def locust_version() -> str | None:
+    """The installed Locust's version (package metadata, no import), or None."""
+    try:
+        return version("locust")
+    except PackageNotFoundError:
+        return None
+
+
+def locust_preloaded_context():
+    """Locust's shared `verify=True` context (locust.clients, 2.43.0+) when Locust is
+    loaded in this process; None when it is not loaded or has no such context."""
+    return getattr(sys.modules.get("locust.clients"), LOCUST_SHARED_CONTEXT_NAME, None)
+
+
+def locust_uses_preloaded_context() -> bool:
+    """Does the installed Locust's HttpSession put one shared context into every
+    `verify=True` pool? Asked of the live module, else of its installed source."""
+    clients = sys.modules.get("locust.clients")
+    if clients is not None:
+        return hasattr(clients, LOCUST_SHARED_CONTEXT_NAME)
+    return _installed_locust_shares_context()
+
+
+@functools.cache
+def _installed_locust_shares_context() -> bool:
+    spec = importlib.util.find_spec("locust")  # locates the package without running it
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    source = Path(next(iter(spec.submodule_search_locations)), "clients.py")
+    try:
+        return f"{LOCUST_SHARED_CONTEXT_NAME} = " in source.read_text(errors="replace")
+    except OSError:
+        return False
 
 
 def environment_bundle() -> tuple[str, str] | None:
@@ -49,17 +90,16 @@ def trust_private_ca(ca_file: str, ca_bundle_file: str) -> None:
     On 2.32.0-2.32.4 the CA is added once to the preloaded shared context (before any
     connection uses it, so this one change is safe); elsewhere requests reads
     `DEFAULT_CA_BUNDLE_PATH` per connection, so it is pointed at a bundle holding
-    certifi's CAs and the private one. Idempotent.
+    certifi's CAs and the private one. Locust's own shared context (2.43.0+), when
+    Locust is loaded, gets the CA added once too. Idempotent per context.
     """
     with _trust_lock:
-        if ca_file in _trusted_ca_files:
-            return
-        context = preloaded_context()
-        if context is not None:
-            context.load_verify_locations(cafile=ca_file)
-        else:
+        for context in (preloaded_context(), locust_preloaded_context()):
+            if context is not None and (ca_file, id(context)) not in _trusted:
+                context.load_verify_locations(cafile=ca_file)
+                _trusted.add((ca_file, id(context)))
+        if preloaded_context() is None:
             requests.adapters.DEFAULT_CA_BUNDLE_PATH = ca_bundle_file
-        _trusted_ca_files.add(ca_file)
 
 
 def describe(trust_env: bool = False) -> str:
@@ -75,3 +115,18 @@ def describe(trust_env: bool = False) -> str:
     if uses_preloaded_context():
         return f"{version}: shared preloaded SSLContext, client cert loaded into it per connection"
     return f"{version}: new SSLContext per connection, CA bundle re-read each time"
+
+
+def describe_locust(trust_env: bool = False) -> str:
+    """One line naming the code path Locust's `HttpSession.request(..., verify=True,
+    cert=...)` takes: Locust's shared context, requests' own, or a context per connection."""
+    installed = locust_version()
+    if installed is None:
+        return f"Locust not installed; {describe(trust_env)}"
+    if locust_uses_preloaded_context():
+        return (
+            f"locust {installed} (2.43.0+) with requests {requests.__version__}: Locust's "
+            "shared preloaded SSLContext (locust.clients), client cert loaded into it per "
+            "connection"
+        )
+    return f"locust {installed}: no shared context of its own; {describe(trust_env)}"

@@ -1,0 +1,137 @@
+"""`locust-mtls audit`: a locustfile people already have, run unchanged, every request
+checked against the identity the embedded echo server reports (Locust in a subprocess)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import locust_mtls
+from locust_mtls.tls import requests_path
+
+from conftest import row_of
+
+# The locustfile as Locust's documentation shows it: cert= per request, verify=True, half
+# the requests without a certificate, a new connection each.
+PLAIN = """
+import itertools
+from locust import {base}, constant, task
+
+CERT = ("certs/client-1.pem", "certs/client-1.key")
+
+
+class Plain({base}):
+    wait_time = constant(0)
+
+    def on_start(self):
+        self.sent = itertools.count()
+
+    @task
+    def get(self):
+        cert = CERT if next(self.sent) % 2 else None
+        self.client.get("/", cert=cert, verify=True, headers={{"Connection": "close"}})
+"""
+
+OWN_SESSION = """
+import requests
+from locust import User, constant, task
+
+
+class OwnSession(User):
+    wait_time = constant(0.2)
+
+    @task
+    def get(self):
+        requests.get(self.environment.host, verify=False, timeout=5)
+"""
+
+FAST = """
+from locust import FastHttpUser, constant, task
+
+
+class Fast(FastHttpUser):
+    wait_time = constant(0)
+
+    @task
+    def get(self):
+        self.client.get("/")
+"""
+
+SHARED = requests_path.locust_uses_preloaded_context() or requests_path.uses_preloaded_context()
+
+
+def audit(tmp_path, source: str, *options: str):
+    (tmp_path / "theirs.py").write_text(source)
+    summary = tmp_path / "summary.json"
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "locust_mtls.cli", "audit", "-f", "theirs.py", "--headless",
+            "--only-summary", "-u", "4", "-r", "4", "-t", "3s",
+            "--mtls-summary-file", str(summary), *options,
+        ],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    document = json.loads(summary.read_text()) if summary.exists() else {}
+    return done, document
+
+
+@pytest.mark.skipif(not SHARED, reason="neither Locust nor requests share a context here")
+def test_plain_httpuser_bleeds_and_fails_the_gate(tmp_path):
+    done, summary = audit(tmp_path, PLAIN.format(base="HttpUser"))
+    assert done.returncode == 1, done.stderr[-2000:]
+    row = row_of(summary, "audit:Plain")
+    assert row["requests"] > 0 and row["bleed"] > 0
+    assert "failed its mTLS gate" in done.stderr
+    if requests_path.locust_uses_preloaded_context():
+        assert "Locust's shared preloaded SSLContext" in row["client_path"]
+        assert "Locust's shared preloaded SSLContext" in summary["client_path"]
+
+
+def test_verify_with_a_ca_path_takes_the_shared_context_out(tmp_path):
+    source = PLAIN.format(base="HttpUser").replace("verify=True", 'verify="certs/ca.pem"')
+    done, summary = audit(tmp_path, source)
+    assert done.returncode == 0, done.stderr[-2000:]
+    row = row_of(summary, "audit:Plain")
+    assert row["requests"] > 0 and row["bleed"] == row["wrong_identity"] == 0
+    assert "verify='certs/ca.pem'" in row["client_path"]
+
+
+@pytest.mark.skipif(
+    "MtlsHttpUser" not in locust_mtls.__all__, reason="locust_mtls.MtlsHttpUser not built yet"
+)
+def test_the_same_file_on_mtls_httpuser_is_clean(tmp_path):
+    source = PLAIN.format(base="MtlsHttpUser").replace(
+        "from locust import MtlsHttpUser,",
+        "from locust_mtls import MtlsHttpUser\nfrom locust import",
+    )
+    done, summary = audit(tmp_path, source)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert all(row["bleed"] == 0 for row in summary["strategies"].values())
+
+
+def test_fast_http_user_without_a_certificate_is_audited_clean(tmp_path):
+    done, summary = audit(tmp_path, FAST)
+    assert done.returncode == 0, done.stderr[-2000:]
+    row = row_of(summary, "audit:Fast")
+    assert row["requests"] > 0 and row["bleed"] == row["wrong_identity"] == 0
+    assert "FastHttpUser" in row["client_path"]
+
+
+def test_a_client_built_outside_locust_is_not_audited_and_says_so(tmp_path):
+    done, summary = audit(tmp_path, OWN_SESSION)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "no request was audited" in done.stdout
+    assert not [name for name in summary["strategies"] if name.startswith("audit:")]
+
+
+def test_a_missing_locustfile_is_one_line_and_exit_2(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "locust_mtls.cli", "audit", "-f", "nowhere.py", "--headless"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "locust-mtls audit: error: -f nowhere.py: no such locustfile; give the path of your "
+        "locustfile"
+    ]
