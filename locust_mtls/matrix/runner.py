@@ -30,14 +30,9 @@ from locust_mtls.matrix.envs import (
     current_python,
     resolve_python,
 )
-from locust_mtls.matrix.report import (
-    MUST_BE_CLEAN_DEFAULT,
-    STRATEGIES,
-    failing_rows,
-    load_rows,
-    verdict_lines,
-    write_reports,
-)
+from locust_mtls.matrix.outcomes import MUST_BE_CLEAN_DEFAULT, STRATEGIES, failing_rows
+from locust_mtls.matrix.report import load_rows, write_reports
+from locust_mtls.matrix.verdict import verdict_lines
 from locust_mtls.settings import CONCURRENCY_MODES
 
 DEFAULT_REQUESTS = "2.31.0,2.32.3,2.32.4,2.32.5,2.34.2"
