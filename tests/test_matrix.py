@@ -182,7 +182,7 @@ class FakeEnvironments:
     def __init__(self, env_dir):
         pass
 
-    def ensure(self, interpreter, python_label, requests_version):
+    def ensure(self, interpreter, python_label, requests_version, on_step=None):
         return ENV
 
 

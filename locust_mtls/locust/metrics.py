@@ -4,14 +4,13 @@ instruments on Locust's OpenTelemetry meter when Locust runs with `--otel`.
 A custom collector reads the run's totals at scrape time (on a master, every worker's
 latest counters summed), so nothing is counted twice and a scrape of the master sees the
 whole run. Metric names, labels and failure kinds are documented in docs/prometheus.md.
+prometheus_client is imported at the first scrape: the matrix's cells, whose envs hold only
+what a cell needs, import this module (through plugin.py) but never serve it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 from locust_mtls.engine import failures
 from locust_mtls.engine.stats import MtlsStats, StrategyStats
@@ -89,6 +88,12 @@ class MtlsCollector:
         self.current_stats = current_stats
 
     def collect(self) -> Iterator:
+        from prometheus_client.core import (
+            CounterMetricFamily,
+            GaugeMetricFamily,
+            HistogramMetricFamily,
+        )
+
         requests = CounterMetricFamily("locust_mtls_requests", "mTLS requests sent", labels=LABELS)
         failed = CounterMetricFamily(
             "locust_mtls_failures",
@@ -119,6 +124,8 @@ class MtlsCollector:
 
 def exposition(current_stats: Callable[[], MtlsStats]) -> bytes:
     """The Prometheus text format of the run's totals now."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
     registry = CollectorRegistry(auto_describe=False)
     registry.register(MtlsCollector(current_stats))
     return generate_latest(registry)

@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -86,8 +87,17 @@ class Environments:
         self.env_dir = Path(env_dir).expanduser()
         self.package = package
 
-    def ensure(self, interpreter: str, python_label: str, requests_version: str) -> Env:
-        """The env for this Python and requests version, built if missing or broken."""
+    def ensure(
+        self,
+        interpreter: str,
+        python_label: str,
+        requests_version: str,
+        on_step: Callable[[str], None] | None = None,
+    ) -> Env:
+        """The env for this Python and requests version, built if missing or broken.
+
+        `on_step(text)` hears each build step ("pip install locust==2.47.0 ...") as it starts.
+        """
         name = f"py{python_label}-requests-{requests_version}"
         path = self.env_dir / name
         try:
@@ -99,7 +109,8 @@ class Environments:
             facts = probe(path)
             if not facts or facts["requests"] != requests_version or not facts["locust"]:
                 shutil.rmtree(path, ignore_errors=True)
-                self._build(interpreter, path, requests_version, self.env_dir / f"{name}.log")
+                log = self.env_dir / f"{name}.log"
+                self._build(interpreter, path, requests_version, log, on_step)
                 facts = probe(path)
                 if not facts or facts["requests"] != requests_version:
                     raise ConfigError(f"{path} was built but holds no requests {requests_version}")
@@ -116,7 +127,14 @@ class Environments:
         link.symlink_to(self.package, target_is_directory=True)
         return directory
 
-    def _build(self, interpreter: str, path: Path, requests_version: str, log: Path) -> None:
+    def _build(
+        self,
+        interpreter: str,
+        path: Path,
+        requests_version: str,
+        log: Path,
+        on_step: Callable[[str], None] | None = None,
+    ) -> None:
         python = str(path / "bin" / "python")
         try:  # the same locust as the runner's, so envs differ only in requests
             dependencies = [f"locust=={version('locust')}", *OTHER_PACKAGES]
@@ -136,9 +154,13 @@ class Environments:
                 [python, "-m", "pip", "install", *dependencies],
                 [python, "-m", "pip", "install", "--no-deps", requests_pin],
             ]
-        print(f"building {path} (log: {log})", file=sys.stderr)
+        if on_step is None:
+            print(f"building {path} (log: {log})", file=sys.stderr)
         log.write_text("")
-        for step in steps:
+        for number, step in enumerate(steps, 1):
+            if on_step is not None:
+                words = [Path(step[0]).name, *step[1:4]]
+                on_step(f"step {number}/{len(steps)}: {' '.join(words)} ... (log: {log})")
             with open(log, "ab") as output:
                 output.write(f"$ {' '.join(step)}\n".encode())
                 output.flush()

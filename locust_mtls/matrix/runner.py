@@ -10,27 +10,25 @@ summary.md and report.html are rebuilt from that file (report.py). Exit status 1
 from __future__ import annotations
 
 import argparse
-import json
 import re
-import shutil
 import socket
-import sys
-import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from packaging.version import InvalidVersion, Version
 
 from locust_mtls.errors import ConfigError
-from locust_mtls.matrix.cells import ArgvBuilder, Cell, CellSettings, locust_argv, run_cell
+from locust_mtls.matrix.cell_runs import execute
+from locust_mtls.matrix.cells import Cell, CellSettings, locust_argv
 from locust_mtls.matrix.envs import (
     DEFAULT_ENV_DIR,
-    Env,
     Environments,
     current_python,
     resolve_python,
 )
 from locust_mtls.matrix.outcomes import MUST_BE_CLEAN_DEFAULT, STRATEGIES, failing_rows
+from locust_mtls.matrix.progress import EnvStatus, StatusLog
+from locust_mtls.matrix.repeats import UntilCrash
 from locust_mtls.matrix.report import load_rows, write_reports
 from locust_mtls.matrix.verdict import verdict_lines
 from locust_mtls.settings import CONCURRENCY_MODES
@@ -86,7 +84,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=str(DEFAULT_ENV_DIR),
         help=f"virtualenv cache (default {DEFAULT_ENV_DIR})",
     )
-    add("--resume", action="store_true", help="skip cells already in OUT/results.jsonl")
+    add(
+        "--resume",
+        action="store_true",
+        help="skip cells already in OUT/results.jsonl if run with the same users, run time, "
+        "no-cert split and host (others move to results.superseded.jsonl and run again)",
+    )
+    add(
+        "--until-crash",
+        action="store_true",
+        help="run each native-thread cell again until one run crashes, or --max-runs / "
+        "--max-cell-time is reached: one short run misses most crashes",
+    )
+    add(
+        "--max-runs",
+        type=int,
+        default=UntilCrash.max_runs,
+        help=f"--until-crash: runs per cell at most (default {UntilCrash.max_runs})",
+    )
+    add(
+        "--max-cell-time",
+        default=f"{UntilCrash.max_s:.0f}s",
+        help=f"--until-crash: seconds per cell at most, summed over its runs "
+        f"(default {UntilCrash.max_s:.0f}s)",
+    )
     add(
         "--must-be-clean",
         default=",".join(MUST_BE_CLEAN_DEFAULT),
@@ -178,87 +199,16 @@ def plan(args: argparse.Namespace) -> tuple[list[Cell], list[tuple[str, str]]]:
     return cells, pythons
 
 
-class Progress:
-    """A one-line progress bar with ETA on stderr, redrawn in place on a terminal."""
-
-    def __init__(self, total: int, estimate_s: float, stream=None):
-        self.total, self.estimate_s, self.done = total, estimate_s, 0
-        self.stream = stream or sys.stderr
-        self.started = time.monotonic()
-
-    def show(self, label: str) -> None:
-        elapsed = time.monotonic() - self.started
-        per_cell = elapsed / self.done if self.done else self.estimate_s
-        filled = int(24 * self.done / max(self.total, 1))
-        line = (
-            f"[{'#' * filled:<24}] {self.done}/{self.total} cells | {clock(elapsed)} elapsed | "
-            f"ETA {clock(per_cell * (self.total - self.done))} | {label}"
-        )
-        if self.stream.isatty():  # redraw in place; a wrapped line could not be redrawn
-            width = shutil.get_terminal_size().columns - 1
-            self.stream.write(f"\r\033[K{line[:width]}")
-        else:
-            self.stream.write(f"{line}\n")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.stream.isatty():
-            self.stream.write("\n")
-
-
-def clock(seconds: float) -> str:
-    """'m:ss' (or 'h:mm:ss')."""
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def execute(
-    cells: list[Cell],
-    envs: dict[tuple[str, str], Env],
-    settings: CellSettings,
-    out_dir: Path,
-    must_be_clean: tuple[str, ...],
-    build_argv: ArgvBuilder = locust_argv,
-    resume: bool = False,
-) -> tuple[list[dict], bool]:
-    """Run the cells not yet in results.jsonl, appending a row as each ends.
-
-    Returns (rows written now, interrupted): Ctrl-C kills the running cell's process group
-    and stops; rows already written stay.
-    """
-    results = out_dir / "results.jsonl"
-    done = set()
-    if resume and results.exists():
-        earlier = load_rows(out_dir)
-        done = {row["key"] for row in earlier}
-        # One matrix, one policy: earlier rows follow this run's --must-be-clean too.
-        for row in earlier:
-            row["must_be_clean"] = row["strategy"] in must_be_clean
-        results.with_suffix(".tmp").write_text("".join(json.dumps(r) + "\n" for r in earlier))
-        results.with_suffix(".tmp").replace(results)
-    todo = [cell for cell in cells if cell.key not in done]
-    if len(done) and len(todo) < len(cells):
-        print(f"resuming: {len(cells) - len(todo)} cells already done", file=sys.stderr)
-    progress, rows = Progress(len(todo), settings.run_time_s + 5), []
-    try:
-        for cell in todo:
-            progress.show(f"{cell.key} ...")
-            row = run_cell(
-                cell, envs[(cell.python, cell.requests_version)], settings, out_dir, build_argv
-            )
-            row["must_be_clean"] = cell.strategy in must_be_clean
-            with open(results, "a") as output:
-                output.write(json.dumps(row) + "\n")
-            rows.append(row)
-            progress.done += 1
-            progress.show(f"{cell.key}: {row['detail']}")
-    except KeyboardInterrupt:
-        progress.close()
-        print(f"interrupted: kept {len(rows)} finished cells in {results}", file=sys.stderr)
-        return rows, True
-    progress.close()
-    return rows, False
+def build_envs(environments, pythons, versions, status_log: StatusLog) -> dict:
+    """One env per (Python, requests version), each ready before any cell runs; the bar
+    shows which is being built and its step, the log one line per env."""
+    wanted = [(path, label, version) for path, label in pythons for version in versions]
+    envs = {}
+    for number, (path, label, version) in enumerate(wanted, 1):
+        status = EnvStatus(status_log, f"{number}/{len(wanted)}", f"py{label}-requests-{version}")
+        envs[(label, version)] = environments.ensure(path, label, version, status.on_step)
+        status.done()
+    return envs
 
 
 def start_target(args: argparse.Namespace, out_dir: Path):
@@ -293,23 +243,25 @@ def run(args: argparse.Namespace) -> int:
     if results.exists() and results.stat().st_size and not args.resume:
         raise ConfigError(f"{results} exists; pass --resume to continue it, or another --out")
     out_dir.mkdir(parents=True, exist_ok=True)
+    until_crash = None
+    if args.until_crash:
+        until_crash = UntilCrash(args.max_runs, parse_run_time(args.max_cell_time))
+        if args.max_runs < args.repeat:
+            raise ConfigError("--max-runs must be at least --repeat")
     host, identities, server = start_target(args, out_dir)
+    status_log = StatusLog()
     try:
-        environments = Environments(args.env_dir)
         versions = list(dict.fromkeys(cell.requests_version for cell in cells))
-        envs = {
-            (label, version): environments.ensure(path, label, version)
-            for path, label in pythons
-            for version in versions
-        }
+        envs = build_envs(Environments(args.env_dir), pythons, versions, status_log)
         settings = CellSettings(
             users=args.users, run_time_s=run_time_s, host=host, identities=identities,
             timeout_s=run_time_s + args.timeout_margin, host_label=args.host or "embedded",
             no_cert_split=args.no_cert_split,
         )  # fmt: skip
         _, interrupted = execute(
-            cells, envs, settings, out_dir, must_be_clean, locust_argv, resume=args.resume
-        )
+            cells, envs, settings, out_dir, must_be_clean, locust_argv, resume=args.resume,
+            until_crash=until_crash, status_log=status_log,
+        )  # fmt: skip
     finally:
         if server is not None:
             server.stop()
