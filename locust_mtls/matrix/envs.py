@@ -159,8 +159,9 @@ class Environments:
         log.write_text("")
         for number, step in enumerate(steps, 1):
             if on_step is not None:
-                words = [Path(step[0]).name, *step[1:4]]
-                on_step(f"step {number}/{len(steps)}: {' '.join(words)} ... (log: {log})")
+                what = ("create the virtualenv", f"install {' '.join(dependencies)}",
+                        f"install {requests_pin} over them")[number - 1]  # fmt: skip
+                on_step(f"step {number}/{len(steps)}: {what} (log: {log})")
             with open(log, "ab") as output:
                 output.write(f"$ {' '.join(step)}\n".encode())
                 output.flush()

@@ -99,7 +99,7 @@ class Progress:
         filled = int(24 * self.done / max(self.total, 1))
         now = ""
         if self.current:
-            now = f" | {self.current} {clock(time.monotonic() - self.current_started)}"
+            now = f" | {clock(time.monotonic() - self.current_started)} {self.current}"
         return (
             f"[{'#' * filled:<24}] {self.done}/{self.total} cells | {clock(elapsed)} elapsed | "
             f"ETA {clock(per_cell * (self.total - self.done))}{now}"
@@ -119,7 +119,7 @@ class EnvStatus:
 
     def line(self) -> str:
         took = clock(time.monotonic() - self.started)
-        return f"environments {self.position} | {self.name}: {self.step} | {took}"
+        return f"environments {self.position} | {took} | {self.name}: {self.step}"
 
     def on_step(self, text: str) -> None:
         """Envs.ensure's hook: a build step starts."""
