@@ -249,3 +249,45 @@ def row_of(summary: dict, strategy: str) -> dict:
     setting, e.g. 'shared-context [keep-alive off]')."""
     (row,) = [row for row in summary["strategies"].values() if row["strategy"] == strategy]
     return row
+
+
+class LocustWithWebUI:
+    """`locust ... --autostart` on a free 127.0.0.1 port, in a subprocess of `cwd` (logs in
+    locust.log); `url(path)` and `get(path)` reach its web server. Killed by PID on exit."""
+
+    def __init__(self, args: list[str], cwd, log_name: str = "locust.log"):
+        import socket
+        import subprocess
+        import sys
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.log = cwd / log_name
+        command = [sys.executable, "-m", "locust", "--web-host", "127.0.0.1"]
+        command += ["--web-port", str(self.port), "--autostart", *args]
+        with open(self.log, "w") as log:
+            self.process = subprocess.Popen(
+                command, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def get(self, path: str) -> str | None:
+        """The body of GET `path`, or None while the server is not up."""
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(self.url(path), timeout=5) as response:
+                return response.read().decode()
+        except OSError:
+            return None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_exc):
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(timeout=30)

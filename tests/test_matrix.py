@@ -193,7 +193,7 @@ class FakeEnvironments:
         yanked = ("requests 2.32.0 yanked",) if requests_version == "2.32.0" else ()
         return PairCheck(locust_version, requests_version, labels=yanked)
 
-    def ensure(self, interpreter, python_label, requests_version, locust_version=""):
+    def ensure(self, interpreter, python_label, requests_version, locust_version="", on_step=None):
         facts = {**ENV.facts, "requests": requests_version, "locust": locust_version or "2.47.0"}
         return Env(python=ENV.python, facts=facts)
 

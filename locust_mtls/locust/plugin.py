@@ -16,12 +16,13 @@ import time
 
 import gevent
 from locust import events
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 
 from locust_mtls.engine.run import MtlsRun
 from locust_mtls.engine.stats import MtlsStats, write_json
+from locust_mtls.engine.timeline import Timeline
 from locust_mtls.errors import ConfigError
-from locust_mtls.locust import web_ui
+from locust_mtls.locust import charts, metrics, otel, web_ui
 from locust_mtls.locust.distributed import WorkerReports
 from locust_mtls.locust.options import OPTIONS, env_var
 from locust_mtls.locust.validation import (
@@ -95,6 +96,8 @@ def on_init(environment, **_kwargs) -> None:
         environment.events.worker_report.add_listener(
             lambda client_id, data, **_: reports.receive(client_id, data)
         )
+    environment.mtls_timeline = Timeline()
+    gevent.spawn(sample_timeline, environment)
     if environment.web_ui is not None:
         web_ui.install(
             environment.web_ui,
@@ -102,6 +105,11 @@ def on_init(environment, **_kwargs) -> None:
             base_path=options.web_base_path or "",
             validate=lambda form: form_error(environment, form),
         )
+        totals, base_path = (lambda: run_totals(environment)), options.web_base_path or ""
+        metrics.install(environment.web_ui, totals, base_path)
+        charts.install(environment.web_ui, lambda: environment.mtls_timeline, base_path)
+    if getattr(options, "otel", False):
+        otel.install(lambda: run_totals(environment))
     if options.mtls_summary_file:
         gevent.spawn(write_summary_every_second, environment)
     seconds = watch_interval(options)
@@ -144,6 +152,8 @@ def on_test_start(environment, **_kwargs) -> None:
     reports = getattr(environment, "mtls_worker_reports", None)
     if reports is not None:
         reports.clear()  # every worker starts this test from zero too
+    if getattr(environment, "mtls_timeline", None) is not None:
+        environment.mtls_timeline.clear()
     # Options may have changed in the web UI's start form (or come from the master).
     previous = getattr(environment, "mtls_run", None)
     try:
@@ -175,6 +185,18 @@ def write_summary(environment, extra: dict | None = None) -> None:
         document["workers_reported"] = sorted(reports.by_worker)
     document.update(extra or {})
     write_json(path, document)
+
+
+def sample_timeline(environment) -> None:
+    """Sample the run's totals into the timeline while a test runs (master or local)."""
+    while not getattr(environment, "mtls_finished", False):
+        timeline = environment.mtls_timeline
+        gevent.sleep(timeline.interval)
+        if environment.runner is not None and environment.runner.state in (
+            STATE_SPAWNING,
+            STATE_RUNNING,
+        ):
+            timeline.sample(run_totals(environment))
 
 
 def write_summary_every_second(environment) -> None:
@@ -229,8 +251,13 @@ def write_reports(environment, totals: MtlsStats, started_at: float) -> None:
     if html_file and os.path.exists(html_file) and os.path.getmtime(html_file) >= started_at:
         with open(html_file, encoding="utf-8") as file:
             report = file.read()
+        report = web_ui.insert_into_report(report, totals)
+        timeline = getattr(environment, "mtls_timeline", None)
+        if timeline is not None:
+            timeline.sample(totals)  # the last seconds, up to the end of the run
+            report = charts.insert_into_report(report, timeline)
         with open(html_file, "w", encoding="utf-8") as file:
-            file.write(web_ui.insert_into_report(report, totals))
+            file.write(report)
 
 
 def failed_gates(

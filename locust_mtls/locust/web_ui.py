@@ -171,11 +171,16 @@ def html_section(stats: MtlsStats) -> str:
 
 def insert_into_report(report: str, stats: MtlsStats) -> str:
     """Locust's report HTML with our section before </body> (replacing an earlier one)."""
-    start = report.find(f'<section id="{SECTION_ID}"')
+    return insert_section(report, SECTION_ID, html_section(stats))
+
+
+def insert_section(report: str, section_id: str, section: str) -> str:
+    """`report` with `section` (a <section id=section_id> without inner sections, or "")
+    before </body>, replacing an earlier section of that id."""
+    start = report.find(f'<section id="{section_id}"')
     if start != -1:
         end = report.index("</section>", start) + len("</section>")
         report = report[:start] + report[end:]
-    section = html_section(stats)
     at = report.rfind("</body>")
     return report + section if at == -1 else report[:at] + section + report[at:]
 

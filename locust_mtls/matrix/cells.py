@@ -156,7 +156,8 @@ def cell_row(
     crashed | no-result), detail (one line, e.g. "crashed: SIGSEGV after 812 requests,
     faulthandler stack saved"), the strategy's last counters requests, failures,
     wrong_identity, bleed, handshakes, handshake_ms {p50, p95}, rps, elapsed_s; crash (null or
-    {signal, where: "locust" | "thread-engine", requests_done, stack_file}); returncode
+    {signal, where: "locust" | "thread-engine", requests_done, stack_file}: the last one),
+    crashes (how many, the engine restarting after each); returncode
     (negative: killed by that signal; null: hung); environment {requests, urllib3, locust,
     gevent, python, openssl}; client_path; started_at (UTC), wall_s; log_file and
     summary_file (relative to the --out directory).
@@ -170,6 +171,8 @@ def cell_row(
     row["elapsed_s"] = float(counters.get("elapsed_s") or 0.0)
     row["handshake_ms"] = counters.get("handshake_ms") or {}
     row["crash"] = crash_of(counters, returncode, out_dir / row["log_file"], out_dir)
+    # The engine restarts after a crash: `crash` is the last one, `crashes` all of them.
+    row["crashes"] = max(int(counters.get("crashes") or 0), 1 if row["crash"] else 0)
     row["returncode"] = returncode
     row["environment"] = {**env.facts, **(summary.get("environment") or {})}
     # The strategy's own path (locust-httpuser's is Locust's, not requests'), else the run's.
@@ -210,8 +213,14 @@ def classify(row: dict, hung: bool, summary: dict) -> tuple[str, str]:
     if crash:
         saved = ", faulthandler stack saved" if crash["stack_file"] else ", no stack saved"
         where = "" if crash["where"] == "locust" else " (native-thread engine)"
+        if row["crashes"] > 1:
+            return "crashed", (
+                f"crashed {row['crashes']} times (last: {crash['signal']}{where}), "
+                f"{row['requests']} requests across restarts{saved}"
+            )
         done = crash["requests_done"]
-        return "crashed", f"crashed: {crash['signal']}{where} after {done} requests{saved}"
+        more = f", {row['requests']} in all" if row["requests"] > done else ""
+        return "crashed", f"crashed: {crash['signal']}{where} after {done} requests{more}{saved}"
     if hung:
         return "hung", f"hung: killed after {row['wall_s']:.0f} s, {row['requests']} requests done"
     requests, wrong, bleed = row["requests"], row["wrong_identity"], row["bleed"]

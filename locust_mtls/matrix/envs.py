@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.parser import Parser
 from importlib.metadata import PackageNotFoundError, version
@@ -108,10 +109,18 @@ class Environments:
         self.package = package
 
     def ensure(
-        self, interpreter: str, python_label: str, requests_version: str, locust_version: str = ""
+        self,
+        interpreter: str,
+        python_label: str,
+        requests_version: str,
+        locust_version: str = "",
+        on_step: Callable[[str], None] | None = None,
     ) -> Env:
         """The env for this Python and requests (and Locust) version, built if missing or
-        broken; no Locust version: the runner's own Locust."""
+        broken; no Locust version: the runner's own Locust.
+
+        `on_step(text)` hears each build step ("pip install locust==2.47.0 ...") as it starts.
+        """
         locust_part = f"-locust-{locust_version}" if locust_version else ""
         name = f"py{python_label}{locust_part}-requests-{requests_version}"
         path = self.env_dir / name
@@ -131,7 +140,7 @@ class Environments:
             ):
                 shutil.rmtree(path, ignore_errors=True)
                 log = self.env_dir / f"{name}.log"
-                self._build(interpreter, path, requests_version, log, locust_version)
+                self._build(interpreter, path, requests_version, log, locust_version, on_step)
                 facts = probe(path)
                 if not facts or facts["requests"] != requests_version:
                     raise ConfigError(f"{path} was built but holds no requests {requests_version}")
@@ -177,6 +186,7 @@ class Environments:
         requests_version: str,
         log: Path,
         locust_version: str = "",
+        on_step: Callable[[str], None] | None = None,
     ) -> None:
         python = str(path / "bin" / "python")
         try:  # the same locust as the runner's, so envs differ only in requests
@@ -198,9 +208,14 @@ class Environments:
                 [python, "-m", "pip", "install", *dependencies],
                 [python, "-m", "pip", "install", "--no-deps", requests_pin],
             ]
-        print(f"building {path} (log: {log})", file=sys.stderr)
+        if on_step is None:
+            print(f"building {path} (log: {log})", file=sys.stderr)
         log.write_text("")
-        for step in steps:
+        for number, step in enumerate(steps, 1):
+            if on_step is not None:
+                what = ("create the virtualenv", f"install {' '.join(dependencies)}",
+                        f"install {requests_pin} over them")[number - 1]  # fmt: skip
+                on_step(f"step {number}/{len(steps)}: {what} (log: {log})")
             with open(log, "ab") as output:
                 output.write(f"$ {' '.join(step)}\n".encode())
                 output.flush()

@@ -17,32 +17,15 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from packaging.version import InvalidVersion, Version
-
 from locust_mtls.errors import ConfigError
-from locust_mtls.settings import SAFE, UNSAFE
-from locust_mtls.strategies import STRATEGIES as REGISTRY
-
-# The order of the registry is the order of every table; notes and safety come from it.
-STRATEGY_NOTES = {name: cls.note for name, cls in REGISTRY.items()}
-STRATEGIES = tuple(REGISTRY)
-UNSAFE_BY_DESIGN = tuple(name for name, cls in REGISTRY.items() if cls.safety == UNSAFE)
-# requests-default is safe or not depending on the requests version: that is what it shows.
-MUST_BE_CLEAN_DEFAULT = tuple(name for name, cls in REGISTRY.items() if cls.safety == SAFE)
-
-# outcome -> (short label, colour, meaning); worst first, so a group shows its worst row.
-OUTCOMES = {
-    "crashed": ("crash", "#67000d", "the client died by a signal (e.g. SIGSEGV in OpenSSL)"),
-    "hung": ("hung", "#54278f", "the cell did not finish within run time + margin; killed"),
-    "wrong-identity": ("wrong id", "#d7301f", "the server saw another user's certificate, or none"),
-    "bleed": ("bleed", "#fc8d59", "a request meant to go without a cert presented one"),
-    "no-result": ("no result", "#969696", "Locust did not start or reported no requests"),
-    "errors": ("errors", "#fdd835", "requests failed (e.g. TLS errors), identity checks passed"),
-    "clean": ("clean", "#1a9850", "no crash, no wrong identity, no bleed, no failed request"),
-}
-# What makes `locust-mtls matrix` exit 1 for a strategy listed in --must-be-clean.
-FAILING_OUTCOMES = ("crashed", "hung", "wrong-identity", "bleed", "no-result")
-ENV_FACTS = ("requests", "urllib3", "locust", "gevent", "python", "openssl")
+from locust_mtls.matrix.outcomes import (
+    ENV_FACTS,
+    OUTCOMES,
+    STRATEGIES,
+    version_key,
+    versions_text,
+)
+from locust_mtls.matrix.verdict import verdict_lines
 
 
 def load_rows(results_dir: str | Path) -> list[dict]:
@@ -60,58 +43,60 @@ def load_rows(results_dir: str | Path) -> list[dict]:
     return rows
 
 
-def failing_rows(rows: list[dict]) -> list[dict]:
-    """Rows of a --must-be-clean strategy that crashed, hung, mismatched, bled or gave nothing."""
-    return [row for row in rows if row.get("must_be_clean") and row["outcome"] in FAILING_OUTCOMES]
-
-
-def mode_label(row: dict) -> str:
-    """'greenlet, keep-alive off': the run mode of a row."""
-    return f"{row['concurrency']}, keep-alive {'on' if row['keepalive'] else 'off'}"
-
-
-def version_label(row: dict, many_pythons: bool) -> str:
-    """The requests version, prefixed with the Python version when several were run."""
-    return (
-        f"py{row['python']} {row['requests_version']}" if many_pythons else row["requests_version"]
-    )
-
-
-def versions_text(row: dict) -> str:
-    """'2.32.3', '2.32.0 (yanked)', or 'locust 2.42.0, requests 2.34.2' on a Locust axis."""
-    text = row["requests_version"]
-    if any("yanked" in label for label in row.get("env_labels") or ()):
-        text += " (yanked)"
-    return f"locust {row['locust_version']}, requests {text}" if row.get("locust_version") else text
-
-
 def aggregate(rows: list[dict]) -> dict:
-    """The repeats of one cell summed up: worst outcome, its rate, and rps mean/min/max."""
+    """The repeats of one cell summed up: worst outcome, its rate, crashes, rps mean/min/max.
+
+    `text` is one line (summary.md); `lines` the same in short lines for a heatmap square.
+    """
     worst = min((row["outcome"] for row in rows), key=list(OUTCOMES).index)
     count = sum(row["outcome"] == worst for row in rows)
     total_requests = sum(row.get("requests") or 0 for row in rows)
     rps = [row["rps"] for row in rows if row.get("rps")]
+    # Rows written before `crashes` existed count their one recorded crash.
+    crashes = sum(row.get("crashes") or (1 if row.get("crash") else 0) for row in rows)
     field = {"wrong-identity": "wrong_identity", "bleed": "bleed", "errors": "failures"}.get(worst)
     if field:
         bad = sum(row.get(field) or 0 for row in rows)
         if worst == "errors":
             bad -= sum((row.get("wrong_identity") or 0) + (row.get("bleed") or 0) for row in rows)
-        text = f"{OUTCOMES[worst][0]} {percent(bad, total_requests)}"
+        lines = [f"{OUTCOMES[worst][0]} {percent(bad, total_requests)}"]
         bleed = sum(row.get("bleed") or 0 for row in rows)
         if worst == "wrong-identity" and bleed:  # both at once is common on shared contexts
-            text += f", bleed {percent(bleed, total_requests)}"
+            lines.append(f"bleed {percent(bleed, total_requests)}")
     elif worst == "clean":
-        text = f"clean {statistics.mean(rps):.0f} rps" if rps else "clean"
+        lines = ["clean", f"{statistics.mean(rps):.0f} rps"] if rps else ["clean"]
     else:
-        text = f"{OUTCOMES[worst][0]} {count}/{len(rows)}"
+        lines = [f"{OUTCOMES[worst][0]} {count}/{len(rows)}"]
+        if worst == "crashed":
+            lines.append(
+                f"{crashes} crash{'es' if crashes > 1 else ''}, {short(total_requests)} req"
+            )
+    text = " ".join(lines) if worst == "clean" else ", ".join(lines)
+    if worst == "crashed":  # "crash 3/3" (runs), plus the restarts when more crashes than runs
+        text = lines[0] + (f" ({crashes} crashes)" if crashes > count else "")
     return {
         "outcome": worst,
         "text": text,
+        "lines": lines,
+        "runs": len(rows),
+        "crashes": crashes,
+        "requests": total_requests,
         "rps": statistics.mean(rps) if rps else 0.0,
         "rps_min": min(rps, default=0.0),
         "rps_max": max(rps, default=0.0),
         "details": [row.get("detail", "") for row in rows],
     }
+
+
+def short(count: int) -> str:
+    """812, 2.4k, 31k, 1.2M: a request count that fits a small square."""
+    if count < 1000:
+        return str(count)
+    if count < 10_000:
+        return f"{count / 1000:.1f}k"
+    if count < 1_000_000:
+        return f"{count // 1000}k"
+    return f"{count / 1_000_000:.1f}M"
 
 
 def percent(part: int, whole: int) -> str:
@@ -139,28 +124,6 @@ def column_order(column: tuple) -> tuple:
     python, versions, concurrency, keepalive = column
     numbers = [version_key(v) for v in re.findall(r"\d+(?:\.\d+)+", versions)]
     return (version_key(python), numbers, concurrency, not keepalive)
-
-
-def version_key(text: str) -> Version:
-    """Versions sort numerically (2.9 < 2.10); anything unparsable sorts first."""
-    try:
-        return Version(text)
-    except InvalidVersion:
-        return Version("0")
-
-
-def verdict_lines(rows: list[dict]) -> list[str]:
-    """One line per failing must-be-clean cell run, or one line saying all are clean."""
-    failing = failing_rows(rows)
-    if not failing:
-        clean = sorted({row["strategy"] for row in rows if row.get("must_be_clean")})
-        return [f"All must-be-clean strategies are clean: {', '.join(clean) or 'none run'}."]
-    return [
-        f"NOT CLEAN: {row['strategy']} on "
-        f"{'' if row.get('locust_version') else 'requests '}{versions_text(row)} "
-        f"(py{row['python']}, {mode_label(row)}, run {row['repeat']}): {row['detail']}"
-        for row in failing
-    ]
 
 
 def environment_facts(rows: list[dict]) -> list[dict]:

@@ -13,26 +13,28 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from locust_mtls.matrix.report import (
+from locust_mtls.matrix.heatmaps import heatmaps
+from locust_mtls.matrix.outcomes import (
     ENV_FACTS,
     OUTCOMES,
     STRATEGY_NOTES,
     UNSAFE_BY_DESIGN,
-    environment_facts,
     failing_rows,
-    grid,
     mode_label,
-    verdict_lines,
+    version_key,
     version_label,
 )
+from locust_mtls.matrix.report import environment_facts, grid
+from locust_mtls.matrix.verdict import verdict_lines
 
 PLOT_CONFIG = {"displaylogo": False, "responsive": True}
-DARK_OUTCOMES = ("crashed", "hung", "wrong-identity", "clean")  # white text reads on these
+HANDSHAKE_TICKS_MS = (0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 24px auto; max-width: 1320px; color: #222; }
 h1 { margin-bottom: 4px; } h2 { margin-top: 36px; border-bottom: 1px solid #ddd; }
 .muted { color: #666; } .pass { background: #e8f5e9; } .fail { background: #fdecea; }
-.verdict { padding: 10px 14px; border-radius: 6px; }
+.verdict { padding: 10px 14px 10px 30px; border-radius: 6px; } .verdict li { margin: 2px 0; }
+.warn { background: #fff8e1; } .settings { color: #444; }
 table { border-collapse: collapse; margin: 8px 0; }
 td, th { border: 1px solid #ddd; padding: 4px 8px; text-align: left; vertical-align: top; }
 th { background: #f5f5f5; } .swatch { display: inline-block; width: 14px; height: 14px;
@@ -45,39 +47,42 @@ def report_html(rows: list[dict]) -> str:
     strategies, columns, cells = grid(rows)
     many_pythons = len({column[0] for column in columns}) > 1
     figures = [
-        heatmap(strategies, columns, cells, many_pythons),
+        *heatmaps(strategies, columns, cells, many_pythons),
         bars(rows, strategies, many_pythons, "rps", "requests/s"),
-        bars(rows, strategies, many_pythons, "handshake", "TLS handshake ms"),
+        bars(rows, strategies, many_pythons, "handshake", "TLS handshake"),
     ]
     # plotly.js goes into the first figure only; the others reuse it.
     charts = [
         fig.to_html(full_html=False, include_plotlyjs=index == 0, config=PLOT_CONFIG)
         for index, fig in enumerate(figures)
     ]
-    first = rows[0] if rows else {}
-    verdict_class = "fail" if failing_rows(rows) else "pass"
-    verdict = "<br>".join(escape(line) for line in verdict_lines(rows))
+    *maps, throughput, handshakes = charts
+    verdict = verdict_lines(rows)
+    verdict_class = (
+        "fail" if failing_rows(rows) else "warn" if "NOT the" in str(verdict) else "pass"
+    )
+    verdict_html = "".join(f"<li>{escape(line)}</li>" for line in verdict)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>locust-mtls matrix report</title>
 <style>{STYLE}</style></head><body>
 <h1>locust-mtls matrix</h1>
-<p class="muted">{len(rows)} cell runs &middot; {first.get("users", "?")} users &middot;
-{first.get("run_time_s", "?")} s per cell &middot; host {escape(str(first.get("host", "?")))}
-&middot; report built {datetime.now(UTC):%Y-%m-%d %H:%M} UTC</p>
-<p class="verdict {verdict_class}">{verdict}</p>
-<h2 id="failure-class">Failure class: strategy &times; requests version</h2>
-<p class="muted">Each square is the worst outcome over repeats; crash/hung show runs/repeats,
-wrong id/bleed/errors the share of all requests.</p>
-{charts[0]}
+{settings_line(rows)}
+<ul class="verdict {verdict_class}">{verdict_html}</ul>
+<h2 id="failure-class">Outcome per cell: strategy &times; requests version, one map per mode</h2>
+<p class="muted">Each square is the worst outcome over its runs: crash/hung show runs with
+that outcome / runs, then all crashes (the engine restarts after each) and the requests sent
+across restarts; wrong id/bleed/errors are shares of all requests. Hover a square for every
+run's detail.</p>
 {outcome_legend()}
+{"".join(maps)}
 <h2 id="throughput">Throughput</h2>
 <p class="muted">Mean requests/s; whiskers span min&ndash;max over repeats. Hatched bars are
 runs that were not clean: their speed is not an option.</p>
-{charts[1]}
+{throughput}
 <h2 id="handshakes">TLS handshake time</h2>
 <p class="muted">Bar: p50 of new-connection handshakes; whisker up to p95 (medians over
-repeats). Keep-alive runs handshake rarely.</p>
-{charts[2]}
+repeats), on a log scale. Keep-alive runs handshake rarely.</p>
+{handshakes}
 <h2 id="incidents">Crashes, hangs and missing results</h2>
 {incidents(rows)}
 <h2 id="environments">Environments</h2>
@@ -88,73 +93,27 @@ repeats). Keep-alive runs handshake rarely.</p>
 """
 
 
-def heatmap(strategies: list[str], columns: list[tuple], cells: dict, many_pythons: bool):
-    """One heatmap per run mode; squares coloured by outcome, labelled with their rate."""
-    modes = list(dict.fromkeys((column[2], column[3]) for column in columns))
-    titles = [mode_label({"concurrency": c, "keepalive": k}) for c, k in modes]
-    fig = make_subplots(rows=1, cols=len(modes), subplot_titles=titles, shared_yaxes=True)
-    names = list(OUTCOMES)
-    # A stepped colour scale: outcome i fills [i, i+1), so each z = i + 0.5 gets one colour.
-    scale = []
-    for index, name in enumerate(names):
-        scale += [
-            [index / len(names), OUTCOMES[name][1]],
-            [(index + 1) / len(names), OUTCOMES[name][1]],
-        ]
-    for position, (concurrency, keepalive) in enumerate(modes, 1):
-        mode_columns = [c for c in columns if (c[2], c[3]) == (concurrency, keepalive)]
-        x = [
-            version_label({"python": c[0], "requests_version": c[1]}, many_pythons)
-            for c in mode_columns
-        ]
-        z, hover = [], []
-        for strategy in strategies:
-            found = [cells.get((strategy, column)) for column in mode_columns]
-            z.append([names.index(cell["outcome"]) + 0.5 if cell else None for cell in found])
-            hover.append(
-                [
-                    "<br>".join(escape(d) for d in cell["details"]) if cell else "not run"
-                    for cell in found
-                ]
-            )
-            for label, cell in zip(x, found, strict=True):
-                if cell:
-                    color = "white" if cell["outcome"] in DARK_OUTCOMES else "black"
-                    fig.add_annotation(
-                        x=label,
-                        y=strategy,
-                        # one outcome per line: four panels side by side leave narrow cells
-                        text=escape(cell["text"]).replace(", ", "<br>"),
-                        showarrow=False,
-                        font={"color": color, "size": 12},
-                        row=1,
-                        col=position,
-                    )
-        fig.add_trace(
-            go.Heatmap(
-                z=z,
-                x=x,
-                y=strategies,
-                customdata=hover,
-                colorscale=scale,
-                zmin=0,
-                zmax=len(names),
-                showscale=False,
-                xgap=3,
-                ygap=3,
-                hovertemplate="%{y} on requests %{x}<br>%{customdata}<extra></extra>",
-            ),
-            row=1,
-            col=position,
-        )
-    fig.update_yaxes(autorange="reversed", type="category")
-    fig.update_xaxes(type="category", side="bottom")
-    fig.update_layout(
-        height=120 + 48 * len(strategies),
-        margin={"t": 70, "b": 40, "l": 10, "r": 10},
-        plot_bgcolor="#f0f0f0",
-    )
-    return fig
+def settings_line(rows: list[dict]) -> str:
+    """The run's settings: what a reader needs to compare two reports."""
+
+    def values(key: str, default="?") -> str:
+        found = sorted({str(row.get(key, default)) for row in rows})
+        return " / ".join(found) if found else default
+
+    repeats = max((row.get("repeat", 1) for row in rows), default=0)
+    versions = sorted({row["requests_version"] for row in rows}, key=version_key)
+    facts = [
+        f"{len(rows)} cell runs",
+        f"{values('users')} users",
+        f"{values('run_time_s')} s per run",
+        f"up to {repeats} repeat{'s' if repeats != 1 else ''} per cell",
+        f"no-cert split: {values('no_cert_split', 'requests')}",
+        f"host {values('host')}",
+        f"requests {', '.join(versions)}",
+        f"Python {values('python')}",
+        f"report built {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+    ]
+    return f'<p class="settings">{" &middot; ".join(escape(fact) for fact in facts)}</p>'
 
 
 def bars(rows: list[dict], strategies: list[str], many_pythons: bool, metric: str, title: str):
@@ -215,7 +174,12 @@ def bars(rows: list[dict], strategies: list[str], many_pythons: bool, metric: st
                                                     "color": colors[version]}),
         )  # fmt: skip
     if metric == "handshake":  # one slow path (CA re-read) would flatten all the others
-        fig.update_yaxes(type="log", dtick="D2")
+        # Labelled ticks with their unit: plotly's log minor ticks read as bare "2", "5".
+        fig.update_yaxes(
+            type="log",
+            tickvals=HANDSHAKE_TICKS_MS,
+            ticktext=[ms_label(v) for v in HANDSHAKE_TICKS_MS],
+        )
     fig.update_xaxes(type="category", categoryorder="array", categoryarray=strategies)
     fig.update_layout(
         barmode="group",
@@ -224,6 +188,11 @@ def bars(rows: list[dict], strategies: list[str], many_pythons: bool, metric: st
         legend={"orientation": "h", "y": 1.06},
     )
     return fig
+
+
+def ms_label(ms: float) -> str:
+    """'0.5 ms', '20 ms', '2 s'."""
+    return f"{ms / 1000:g} s" if ms >= 1000 else f"{ms:g} ms"
 
 
 def bar_point(group: list[dict], metric: str) -> tuple[float, float, float] | None:

@@ -10,12 +10,8 @@ summary.md and report.html are rebuilt from that file (report.py). Exit status 1
 from __future__ import annotations
 
 import argparse
-import json
 import re
-import shutil
 import socket
-import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -23,7 +19,8 @@ from urllib.parse import urlsplit
 from packaging.version import InvalidVersion, Version
 
 from locust_mtls.errors import ConfigError
-from locust_mtls.matrix.cells import ArgvBuilder, Cell, CellSettings, locust_argv, run_cell
+from locust_mtls.matrix.cell_runs import execute
+from locust_mtls.matrix.cells import Cell, CellSettings, locust_argv
 from locust_mtls.matrix.envs import (
     DEFAULT_ENV_DIR,
     Env,
@@ -31,14 +28,11 @@ from locust_mtls.matrix.envs import (
     current_python,
     resolve_python,
 )
-from locust_mtls.matrix.report import (
-    MUST_BE_CLEAN_DEFAULT,
-    STRATEGIES,
-    failing_rows,
-    load_rows,
-    verdict_lines,
-    write_reports,
-)
+from locust_mtls.matrix.outcomes import MUST_BE_CLEAN_DEFAULT, STRATEGIES, failing_rows
+from locust_mtls.matrix.progress import EnvStatus, StatusLog
+from locust_mtls.matrix.repeats import UntilCrash
+from locust_mtls.matrix.report import load_rows, write_reports
+from locust_mtls.matrix.verdict import verdict_lines
 from locust_mtls.settings import CONCURRENCY_MODES
 
 DEFAULT_REQUESTS = "2.31.0,2.32.3,2.32.4,2.32.5,2.34.2"
@@ -99,7 +93,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=str(DEFAULT_ENV_DIR),
         help=f"virtualenv cache (default {DEFAULT_ENV_DIR})",
     )
-    add("--resume", action="store_true", help="skip cells already in OUT/results.jsonl")
+    add(
+        "--resume",
+        action="store_true",
+        help="skip cells already in OUT/results.jsonl if run with the same users, run time, "
+        "no-cert split and host (others move to results.superseded.jsonl and run again)",
+    )
+    add(
+        "--until-crash",
+        action="store_true",
+        help="run each native-thread cell again until one run crashes, or --max-runs / "
+        "--max-cell-time is reached: one short run misses most crashes",
+    )
+    add(
+        "--max-runs",
+        type=int,
+        default=UntilCrash.max_runs,
+        help=f"--until-crash: runs per cell at most (default {UntilCrash.max_runs})",
+    )
+    add(
+        "--max-cell-time",
+        default=f"{UntilCrash.max_s:.0f}s",
+        help=f"--until-crash: seconds per cell at most, summed over its runs "
+        f"(default {UntilCrash.max_s:.0f}s)",
+    )
     add(
         "--must-be-clean",
         default=",".join(MUST_BE_CLEAN_DEFAULT),
@@ -193,85 +210,37 @@ def plan(args: argparse.Namespace) -> tuple[list[Cell], list[tuple[str, str]]]:
     return cells, pythons
 
 
-class Progress:
-    """A one-line progress bar with ETA on stderr, redrawn in place on a terminal."""
-
-    def __init__(self, total: int, estimate_s: float, stream=None):
-        self.total, self.estimate_s, self.done = total, estimate_s, 0
-        self.stream = stream or sys.stderr
-        self.started = time.monotonic()
-
-    def show(self, label: str) -> None:
-        elapsed = time.monotonic() - self.started
-        per_cell = elapsed / self.done if self.done else self.estimate_s
-        filled = int(24 * self.done / max(self.total, 1))
-        line = (
-            f"[{'#' * filled:<24}] {self.done}/{self.total} cells | {clock(elapsed)} elapsed | "
-            f"ETA {clock(per_cell * (self.total - self.done))} | {label}"
-        )
-        if self.stream.isatty():  # redraw in place; a wrapped line could not be redrawn
-            width = shutil.get_terminal_size().columns - 1
-            self.stream.write(f"\r\033[K{line[:width]}")
-        else:
-            self.stream.write(f"{line}\n")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.stream.isatty():
-            self.stream.write("\n")
-
-
-def clock(seconds: float) -> str:
-    """'m:ss' (or 'h:mm:ss')."""
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def execute(
+def build_envs(
+    environments: Environments,
     cells: list[Cell],
-    envs: dict[tuple[str, str], Env],
-    settings: CellSettings,
-    out_dir: Path,
-    must_be_clean: tuple[str, ...],
-    build_argv: ArgvBuilder = locust_argv,
-    resume: bool = False,
-) -> tuple[list[dict], bool]:
-    """Run the cells not yet in results.jsonl, appending a row as each ends.
-
-    Returns (rows written now, interrupted): Ctrl-C kills the running cell's process group
-    and stops; rows already written stay.
-    """
-    results = out_dir / "results.jsonl"
-    done = set()
-    if resume and results.exists():
-        earlier = load_rows(out_dir)
-        done = {row["key"] for row in earlier}
-        # One matrix, one policy: earlier rows follow this run's --must-be-clean too.
-        for row in earlier:
-            row["must_be_clean"] = row["strategy"] in must_be_clean
-        results.with_suffix(".tmp").write_text("".join(json.dumps(r) + "\n" for r in earlier))
-        results.with_suffix(".tmp").replace(results)
-    todo = [cell for cell in cells if cell.key not in done]
-    if len(done) and len(todo) < len(cells):
-        print(f"resuming: {len(cells) - len(todo)} cells already done", file=sys.stderr)
-    progress, rows = Progress(len(todo), settings.run_time_s + 5), []
-    try:
-        for cell in todo:
-            progress.show(f"{cell.key} ...")
-            row = run_cell(cell, envs[cell.env_key], settings, out_dir, build_argv)
-            row["must_be_clean"] = cell.strategy in must_be_clean
-            with open(results, "a") as output:
-                output.write(json.dumps(row) + "\n")
-            rows.append(row)
-            progress.done += 1
-            progress.show(f"{cell.key}: {row['detail']}")
-    except KeyboardInterrupt:
-        progress.close()
-        print(f"interrupted: kept {len(rows)} finished cells in {results}", file=sys.stderr)
-        return rows, True
-    progress.close()
-    return rows, False
+    interpreters: dict[str, str],
+    status_log: StatusLog,
+) -> tuple[list[Cell], dict[tuple, Env]]:
+    """One env per (python, requests, Locust) the cells need, each ready before any cell
+    runs; pairs pip cannot install are said (one line each, from the wheels' metadata,
+    before any build) and their cells dropped. The bar shows the env being built."""
+    wanted = list(dict.fromkeys(cell.env_key for cell in cells))
+    envs: dict[tuple, Env] = {}
+    for number, (python, requests_version, locust_version) in enumerate(wanted, 1):
+        check = environments.check(python, locust_version, requests_version)
+        if check.problem:
+            status_log.log(
+                f"skipping locust {locust_version or '(runner)'} + requests "
+                f"{requests_version}: {check.problem}"
+            )
+            continue
+        locust_part = f"-locust-{locust_version}" if locust_version else ""
+        name = f"py{python}{locust_part}-requests-{requests_version}"
+        status = EnvStatus(status_log, f"{number}/{len(wanted)}", name)
+        env = environments.ensure(
+            interpreters[python], python, requests_version, locust_version, status.on_step
+        )
+        status.done()
+        envs[(python, requests_version, locust_version)] = replace(env, labels=check.labels)
+    kept = [cell for cell in cells if cell.env_key in envs]
+    if not kept:
+        raise ConfigError("no (Locust, requests) pair can be installed; see the lines above")
+    return kept, envs
 
 
 def start_target(args: argparse.Namespace, out_dir: Path):
@@ -294,26 +263,6 @@ def start_target(args: argparse.Namespace, out_dir: Path):
     return server.url, str((certs_dir / "identities.json").resolve()), server
 
 
-def build_envs(
-    environments: Environments, cells: list[Cell], interpreters: dict[str, str]
-) -> tuple[list[Cell], dict[tuple, Env]]:
-    """One env per (python, requests, Locust) the cells need; pairs pip cannot install are
-    said (one line each, from the wheels' metadata, before any build) and their cells dropped."""
-    envs: dict[tuple, Env] = {}
-    for python, requests_version, locust_version in dict.fromkeys(c.env_key for c in cells):
-        check = environments.check(python, locust_version, requests_version)
-        if check.problem:
-            print(f"skipping locust {locust_version or '(runner)'} + requests "
-                  f"{requests_version}: {check.problem}", file=sys.stderr)  # fmt: skip
-            continue
-        env = environments.ensure(interpreters[python], python, requests_version, locust_version)
-        envs[(python, requests_version, locust_version)] = replace(env, labels=check.labels)
-    kept = [cell for cell in cells if cell.env_key in envs]
-    if not kept:
-        raise ConfigError("no (Locust, requests) pair can be installed; see the lines above")
-    return kept, envs
-
-
 def run(args: argparse.Namespace) -> int:
     """Build the envs, run every cell, write the reports; 1 if a must-be-clean cell is not."""
     run_time_s = parse_run_time(args.run_time)
@@ -326,18 +275,26 @@ def run(args: argparse.Namespace) -> int:
     if results.exists() and results.stat().st_size and not args.resume:
         raise ConfigError(f"{results} exists; pass --resume to continue it, or another --out")
     out_dir.mkdir(parents=True, exist_ok=True)
+    until_crash = None
+    if args.until_crash:
+        until_crash = UntilCrash(args.max_runs, parse_run_time(args.max_cell_time))
+        if args.max_runs < args.repeat:
+            raise ConfigError("--max-runs must be at least --repeat")
     host, identities, server = start_target(args, out_dir)
+    status_log = StatusLog()
     try:
         environments = Environments(args.env_dir)
-        cells, envs = build_envs(environments, cells, dict((b, a) for a, b in pythons))
+        interpreters = {label: path for path, label in pythons}
+        cells, envs = build_envs(environments, cells, interpreters, status_log)
         settings = CellSettings(
             users=args.users, run_time_s=run_time_s, host=host, identities=identities,
             timeout_s=run_time_s + args.timeout_margin, host_label=args.host or "embedded",
             no_cert_split=args.no_cert_split,
         )  # fmt: skip
         _, interrupted = execute(
-            cells, envs, settings, out_dir, must_be_clean, locust_argv, resume=args.resume
-        )
+            cells, envs, settings, out_dir, must_be_clean, locust_argv, resume=args.resume,
+            until_crash=until_crash, status_log=status_log,
+        )  # fmt: skip
     finally:
         if server is not None:
             server.stop()

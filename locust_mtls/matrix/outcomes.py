@@ -1,0 +1,63 @@
+"""What a matrix cell's outcome is called and how it is labelled: the names the report,
+the verdict and the runner share (outcome colours, strategy safety, version order)."""
+
+from __future__ import annotations
+
+from packaging.version import InvalidVersion, Version
+
+from locust_mtls.settings import SAFE, UNSAFE
+from locust_mtls.strategies import STRATEGIES as REGISTRY
+
+# The order of the registry is the order of every table; notes and safety come from it.
+STRATEGY_NOTES = {name: cls.note for name, cls in REGISTRY.items()}
+STRATEGIES = tuple(REGISTRY)
+UNSAFE_BY_DESIGN = tuple(name for name, cls in REGISTRY.items() if cls.safety == UNSAFE)
+# requests-default is safe or not depending on the requests version: that is what it shows.
+MUST_BE_CLEAN_DEFAULT = tuple(name for name, cls in REGISTRY.items() if cls.safety == SAFE)
+
+# outcome -> (short label, colour, meaning); worst first, so a group shows its worst row.
+OUTCOMES = {
+    "crashed": ("crash", "#67000d", "the client died by a signal (e.g. SIGSEGV in OpenSSL)"),
+    "hung": ("hung", "#54278f", "the cell did not finish within run time + margin; killed"),
+    "wrong-identity": ("wrong id", "#d7301f", "the server saw another user's certificate, or none"),
+    "bleed": ("bleed", "#fc8d59", "a request meant to go without a cert presented one"),
+    "no-result": ("no result", "#969696", "Locust did not start or reported no requests"),
+    "errors": ("errors", "#fdd835", "requests failed (e.g. TLS errors), identity checks passed"),
+    "clean": ("clean", "#1a9850", "no crash, no wrong identity, no bleed, no failed request"),
+}
+# What makes `locust-mtls matrix` exit 1 for a strategy listed in --must-be-clean.
+FAILING_OUTCOMES = ("crashed", "hung", "wrong-identity", "bleed", "no-result")
+ENV_FACTS = ("requests", "urllib3", "locust", "gevent", "python", "openssl")
+
+
+def failing_rows(rows: list[dict]) -> list[dict]:
+    """Rows of a --must-be-clean strategy that crashed, hung, mismatched, bled or gave nothing."""
+    return [row for row in rows if row.get("must_be_clean") and row["outcome"] in FAILING_OUTCOMES]
+
+
+def mode_label(row: dict) -> str:
+    """'greenlet, keep-alive off': the run mode of a row."""
+    return f"{row['concurrency']}, keep-alive {'on' if row['keepalive'] else 'off'}"
+
+
+def version_label(row: dict, many_pythons: bool) -> str:
+    """The requests version, prefixed with the Python version when several were run."""
+    return (
+        f"py{row['python']} {row['requests_version']}" if many_pythons else row["requests_version"]
+    )
+
+
+def versions_text(row: dict) -> str:
+    """'2.32.3', '2.32.0 (yanked)', or 'locust 2.42.0, requests 2.34.2' on a Locust axis."""
+    text = row["requests_version"]
+    if any("yanked" in label for label in row.get("env_labels") or ()):
+        text += " (yanked)"
+    return f"locust {row['locust_version']}, requests {text}" if row.get("locust_version") else text
+
+
+def version_key(text: str) -> Version:
+    """Versions sort numerically (2.9 < 2.10); anything unparsable sorts first."""
+    try:
+        return Version(text)
+    except InvalidVersion:
+        return Version("0")

@@ -1,0 +1,59 @@
+"""otel: handshake times recorded once each from the totals' growing histogram."""
+
+import pytest
+
+from locust_mtls.engine.stats import MtlsStats
+from locust_mtls.locust import otel
+
+
+class RecordingHistogram:
+    """Stands in for an OpenTelemetry histogram (the SDK is an optional extra)."""
+
+    def __init__(self):
+        self.values: list[tuple[float, dict]] = []
+
+    def record(self, value, attributes):
+        self.values.append((value, attributes))
+
+
+def test_each_handshake_is_recorded_once_with_the_row_labels():
+    stats, histogram, recorded = MtlsStats(), RecordingHistogram(), {}
+    row = stats.row("identity-cache", "native-threads", False)
+    row.record(failed=False, failure_kind=None, handshakes_ms=[2.0, 2.0], identity_name=None)
+    otel.record_new_handshakes(stats, histogram, recorded)
+    row.record(failed=False, failure_kind=None, handshakes_ms=[40.0], identity_name=None)
+    otel.record_new_handshakes(stats, histogram, recorded)
+    otel.record_new_handshakes(stats, histogram, recorded)
+    labels = {"strategy": "identity-cache", "concurrency": "native-threads", "keepalive": "off"}
+    assert histogram.values == [(0.002, labels), (0.002, labels), (0.04, labels)]
+
+
+def test_the_counters_reach_an_opentelemetry_reader_with_the_row_labels():
+    """With the SDK installed (locust[otel]), as Locust's --otel sets it up."""
+    pytest.importorskip("opentelemetry.sdk", reason="needs pip install 'locust[otel]'")
+    from opentelemetry import metrics as otel_metrics
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    reader = InMemoryMetricReader()
+    otel_metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+    stats = MtlsStats()
+    row = stats.row("shared-context", "greenlet", False)
+    row.record(failed=True, failure_kind="bleed", handshakes_ms=[2.0], identity_name=None)
+    row.record(failed=False, failure_kind=None, handshakes_ms=[], identity_name="client-1")
+    assert otel.install(lambda: stats)
+    points = {}
+    for resource in reader.get_metrics_data().resource_metrics:
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                for point in metric.data.data_points:
+                    points[(metric.name, point.attributes.get("kind"))] = point
+    requests = points[("locust_mtls.requests", None)]
+    assert requests.value == 2
+    assert dict(requests.attributes) == {
+        "strategy": "shared-context",
+        "concurrency": "greenlet",
+        "keepalive": "off",
+    }
+    assert points[("locust_mtls.failures", "bleed")].value == 1
+    assert points[("locust_mtls.failures", "transport")].value == 0
