@@ -19,6 +19,9 @@ from importlib import metadata
 from locust_mtls.settings import row_name
 
 FAILURE_KINDS = ("wrong_identity", "bleed", "unreported")
+# Every crash of a run is kept (signal, time, stack file), up to this many per row: a
+# strategy that crashes every second would otherwise grow the summary without end.
+MAX_CRASH_RECORDS = 100
 
 
 def handshake_bucket(ms: float) -> float:
@@ -53,7 +56,8 @@ class StrategyStats:
     bleed: int = 0
     unreported: int = 0
     crashes: int = 0
-    crash: dict | None = None
+    crash: dict | None = None  # the latest crash
+    crash_list: list[dict] = field(default_factory=list)  # every crash, oldest first
     handshake_histogram: Counter = field(default_factory=Counter)
     failure_classes: Counter = field(default_factory=Counter)  # failures.py name -> count
     identities_in_use: set[str] = field(default_factory=set)
@@ -89,6 +93,8 @@ class StrategyStats:
     def record_crash(self, crash: dict) -> None:
         self.crashes += 1
         self.crash = crash
+        if len(self.crash_list) < MAX_CRASH_RECORDS:
+            self.crash_list.append(crash)
 
     def to_dict(self) -> dict:
         elapsed = self.last_request_at - self.first_request_at
@@ -101,6 +107,7 @@ class StrategyStats:
             "unreported": self.unreported,
             "crashes": self.crashes,
             "crash": self.crash,
+            "crash_list": list(self.crash_list),
             "handshakes": handshakes,
             "handshake_ms": {
                 "p50": percentile(self.handshake_histogram, 0.50),
@@ -130,6 +137,7 @@ class StrategyStats:
         for name in ("requests", "failures", "crashes", *FAILURE_KINDS):
             setattr(stats, name, data.get(name, 0))
         stats.crash = data.get("crash")
+        stats.crash_list = list(data.get("crash_list") or ([stats.crash] if stats.crash else []))
         stats.handshake_histogram = Counter(
             {float(k): v for k, v in data.get("handshake_histogram", {}).items()}
         )
@@ -143,6 +151,8 @@ class StrategyStats:
         for name in ("requests", "failures", "crashes", *FAILURE_KINDS):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.crash = other.crash or self.crash
+        merged = sorted(self.crash_list + other.crash_list, key=lambda c: c.get("time") or "")
+        self.crash_list = merged[:MAX_CRASH_RECORDS]
         self.handshake_histogram.update(other.handshake_histogram)
         self.failure_classes.update(other.failure_classes)
         self.identities_in_use |= other.identities_in_use

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from locust_mtls.errors import ConfigError
 from locust_mtls.tls import key_material
+from locust_mtls.tls.files import JSON_LIMIT, read_regular_file
 
 REGENERATE = "regenerate with 'locust-mtls certs --force'"
 
@@ -159,13 +160,10 @@ def load_identities(path: str) -> IdentitySet:
 
 
 def _read_json(path: str) -> dict:
+    if not os.path.lexists(path):
+        raise ConfigError(f"{path} not found; create it with 'locust-mtls certs'")
     try:
-        with open(path, encoding="utf-8") as file:
-            document = json.load(file)
-    except FileNotFoundError:
-        raise ConfigError(f"{path} not found; create it with 'locust-mtls certs'") from None
-    except OSError as error:
-        raise ConfigError(f"{path} cannot be read ({error.strerror}); fix the path") from None
+        document = json.loads(read_regular_file(path, JSON_LIMIT).decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path} is not valid JSON ({error}); {REGENERATE}") from None
     if not isinstance(document, dict):
@@ -201,19 +199,15 @@ def _listed_file(path: str, value: object, field: str) -> str | None:
     if not isinstance(value, str):
         raise ConfigError(f'{path}: "{field}" must be a file name; fix it')
     file_path = os.path.join(os.path.dirname(path), value)
+    if os.path.isdir(file_path):
+        raise ConfigError(f'{file_path} ("{field}" in {path}) is a directory; name a file')
     if not os.path.isfile(file_path):
         raise ConfigError(f'{file_path} ("{field}" in {path}) not found; {REGENERATE}')
     return os.path.abspath(file_path)
 
 
 def _read(path: str) -> bytes:
-    try:
-        with open(path, "rb") as file:
-            data = file.read()
-    except FileNotFoundError:
-        raise ConfigError(f"{path} not found; fix the path or run 'locust-mtls certs'") from None
-    except OSError as error:
-        raise ConfigError(f"{path} cannot be read ({error.strerror}); fix the path") from None
+    data = read_regular_file(path)
     if not data.strip():
         raise ConfigError(f"{path} is empty; {REGENERATE}")
     return data
