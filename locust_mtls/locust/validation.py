@@ -158,6 +158,7 @@ def run_options_from(
     """
     fraction = _check_values(options)
     identity_set = _identity_set(options)
+    logger.debug("locust-mtls: %d identities loaded", len(identity_set.identities))
     ca_file = options.mtls_ca or identity_set.ca_file
     if not ca_file:
         raise ConfigError(
