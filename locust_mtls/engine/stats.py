@@ -177,6 +177,8 @@ class MtlsStats:
         self.rows: dict[str, StrategyStats] = {}
         self.client_path = client_path
         self.finished = False
+        # Master only: workers that died, {client_id: what they reported, what may be missing}
+        self.workers_lost: dict[str, dict] = {}
 
     def row(
         self, strategy: str, concurrency: str = "greenlet", keepalive: bool = True
@@ -191,12 +193,15 @@ class MtlsStats:
         return stats
 
     def to_dict(self) -> dict:
-        return {
+        document = {
             "finished": self.finished,
             "environment": environment_facts(),
             "client_path": self.client_path,
             "strategies": {name: s.to_dict() for name, s in sorted(self.rows.items())},
         }
+        if self.workers_lost:
+            document["workers_lost"] = self.workers_lost
+        return document
 
     @classmethod
     def merged(cls, snapshots: list[dict]) -> MtlsStats:

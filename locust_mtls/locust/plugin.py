@@ -16,7 +16,12 @@ import time
 
 import gevent
 from locust import events
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import (
+    STATE_MISSING,
+    WORKER_REPORT_INTERVAL,
+    MasterRunner,
+    WorkerRunner,
+)
 
 from locust_mtls.engine.run import MtlsRun, RunOptions
 from locust_mtls.engine.stats import MtlsStats, write_json
@@ -120,6 +125,7 @@ def on_init(environment, **_kwargs) -> None:
         environment.events.worker_report.add_listener(
             lambda client_id, data, **_: reports.receive(client_id, data)
         )
+        gevent.spawn(watch_for_lost_workers, environment, reports)
     if environment.web_ui is not None:
         web_ui.install(
             environment.web_ui,
@@ -188,6 +194,16 @@ def on_test_start(environment, **_kwargs) -> None:
         return
     if previous is not None:
         previous.close()
+
+
+def watch_for_lost_workers(environment, reports: WorkerReports) -> None:
+    """Master: Locust marks a worker "missing" after 3 missed heartbeats (and fires no
+    event for it); one that reported counters is then lost, with its last report kept."""
+    while not getattr(environment, "mtls_finished", False):
+        for client_id, worker in list(environment.runner.clients.items()):
+            if worker.state == STATE_MISSING:
+                reports.mark_lost(client_id, WORKER_REPORT_INTERVAL)
+        gevent.sleep(1.0)
 
 
 def report_to_master(environment, data: dict) -> None:

@@ -77,6 +77,20 @@ def rows(stats: MtlsStats) -> list[dict]:
                 "client_path": client_path(strategy, data, stats.client_path),
             }
         )
+    # A dead worker's last counters stay in the rows above; it gets a row saying so.
+    for (client_id, lost), line in zip(
+        stats.workers_lost.items(), lost_worker_lines(stats), strict=True
+    ):
+        blank = dict.fromkeys((key for key, _ in COLUMNS), "")
+        table.append(
+            {
+                **blank,
+                "strategy": "worker lost",
+                "mode": client_id,
+                "requests": lost["requests_reported"],
+                "client_path": line,
+            }
+        )
     return table
 
 
@@ -136,7 +150,17 @@ def text_table(stats: MtlsStats) -> str:
             f"{data['bleed']:>7}{data['crashes']:>8}{data['handshake_ms']['p50']:>8}"
             f"{data['handshake_ms']['p95']:>8}"
         )
+    lines += lost_worker_lines(stats)
     return "\n".join(lines)
+
+
+def lost_worker_lines(stats: MtlsStats) -> list[str]:
+    """One line per worker that died during the run (distributed runs, master only)."""
+    return [
+        f"worker {client_id} lost: {lost['requests_reported']} requests reported, "
+        f"up to {lost['requests_possibly_missing']} more may be missing from these totals"
+        for client_id, lost in stats.workers_lost.items()
+    ]
 
 
 def install(
