@@ -176,7 +176,7 @@ def test_a_protected_key_is_kept_encrypted_in_memory(certs, generated_pki, kind,
 BAD_IDENTITY_CASES = {
     "missing-cert": (("nope.pem", None, None), "nope.pem", "not found"),
     "missing-key": (("client-1.pem", "nope.key", None), "nope.key", "not found"),
-    "cert-is-a-directory": (("subdir", "client-1.key", None), "subdir", "cannot be read"),
+    "cert-is-a-directory": (("subdir", "client-1.key", None), "subdir", "is a directory"),
     "empty-cert": (("empty.pem", "client-1.key", None), "empty.pem", "is empty"),
     "neither-pem-nor-pkcs12": (("garbage.pem", "client-1.key", None), "garbage.pem", "neither"),
     "damaged-pem-cert": (("damaged.pem", "client-1.key", None), "damaged.pem", "damaged"),

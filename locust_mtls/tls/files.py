@@ -27,12 +27,13 @@ def read_regular_file(path: str, limit: int = PEM_LIMIT) -> bytes:
         raise ConfigError(f"{path} is a directory; name a file") from None
     except OSError as error:
         raise ConfigError(f"{path} cannot be read ({error.strerror}); fix the path") from None
-    with os.fdopen(descriptor, "rb") as file:
-        mode = os.fstat(descriptor).st_mode
+    mode = os.fstat(descriptor).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(descriptor)
         if stat.S_ISDIR(mode):
             raise ConfigError(f"{path} is a directory; name a file")
-        if not stat.S_ISREG(mode):
-            raise ConfigError(f"{path} is not a regular file (a device or a pipe); name a file")
+        raise ConfigError(f"{path} is not a regular file (a device or a pipe); name a file")
+    with os.fdopen(descriptor, "rb") as file:
         data = file.read(limit + 1)
     if len(data) > limit:
         raise ConfigError(f"{path} is larger than {limit >> 20} MiB; name the right file")
