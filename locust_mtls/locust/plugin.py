@@ -182,11 +182,11 @@ def on_test_start(environment, **_kwargs) -> None:
         reports.clear()  # every worker starts this test from zero too
     # Options may have changed in the web UI's start form (or come from the master).
     previous = getattr(environment, "mtls_run", None)
-    if previous is not None and not previous.stats.rows:
-        if previous.options is run_options(environment):
-            return  # built at init for these very options, nothing counted yet
     try:
-        environment.mtls_run = MtlsRun(run_options(environment))
+        options = run_options(environment)
+        if previous is not None and not previous.stats.rows and previous.options is options:
+            return  # built at init for these very options, nothing counted yet
+        environment.mtls_run = MtlsRun(options)
     except ConfigError as error:
         where = "worker" if is_worker(environment) else "start"
         logger.error("locust-mtls: error at %s: %s", where, error)
