@@ -115,3 +115,13 @@ def row_name(
         if m
     ] + list(tls.modes if tls else ())
     return f"{strategy} [{', '.join(modes)}]" if modes else strategy
+
+
+# Environment variables that hold secrets: children we start get none of them (the engine
+# child receives only a per-process key password over its stdin; see tls/key_material).
+SECRET_ENV_VARS = ("LOCUST_MTLS_KEY_PASSWORD",)
+
+
+def child_environment(environ) -> dict[str, str]:
+    """A copy of `environ` for a child process: everything but the secrets."""
+    return {name: value for name, value in environ.items() if name not in SECRET_ENV_VARS}

@@ -5,9 +5,11 @@ import json
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from locust_mtls.engine.stats import MtlsStats
+from locust_mtls.locust import web_ui
 from locust_mtls.locust.distributed import WorkerReports
 
 from conftest import row_of, run_locust
@@ -88,15 +90,13 @@ def locust_process(args: list[str], cwd: Path, log_name: str) -> subprocess.Pope
         )
 
 
-def test_master_and_two_workers_sum_to_what_the_echo_server_saw(tmp_path):
+def master_and_two_workers(tmp_path, load: list[str]):
+    """A master (summary.json, master.log) and two workers on loopback."""
     port = str(free_port())
-    # Only the master names the strategy: options reach the workers with each spawn.
     master = locust_process(
         ["-f", MTLS, "--master", "--headless", "--only-summary", "--expect-workers", "2"]
         + ["--master-bind-host", "127.0.0.1", "--master-bind-port", port]
-        + ["-u", "8", "-r", "8", "-t", "3s", "--stop-timeout", "3"]
-        + ["--mtls-strategy", "per-thread-session", "--mtls-keepalive", "off"]
-        + ["--mtls-summary-file", "summary.json"],
+        + [*load, "--mtls-summary-file", "summary.json"],
         tmp_path,
         "master.log",
     )
@@ -108,14 +108,28 @@ def test_master_and_two_workers_sum_to_what_the_echo_server_saw(tmp_path):
         )
         for n in (1, 2)
     ]
+    return master, workers
+
+
+def kill_all(processes) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_master_and_two_workers_sum_to_what_the_echo_server_saw(tmp_path):
+    # Only the master names the strategy: options reach the workers with each spawn.
+    master, workers = master_and_two_workers(
+        tmp_path,
+        ["-u", "8", "-r", "8", "-t", "3s", "--stop-timeout", "3"]
+        + ["--mtls-strategy", "per-thread-session", "--mtls-keepalive", "off"],
+    )
     try:
         assert master.wait(timeout=60) == 0, (tmp_path / "master.log").read_text()[-2000:]
         assert [worker.wait(timeout=15) for worker in workers] == [0, 0]
     finally:
-        for process in (master, *workers):
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+        kill_all([master, *workers])
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert len(summary["workers_reported"]) == 2
     stats = row_of(summary, "per-thread-session")
@@ -173,3 +187,49 @@ def test_one_strategy_in_two_modes_keeps_two_rows():
     ]
     assert merged.rows["identity-cache"].bleed == 0
     assert merged.rows["identity-cache [native-threads, keep-alive off]"].bleed == 2
+
+
+def test_a_lost_worker_keeps_what_it_reported_and_says_what_may_be_missing():
+    reports = WorkerReports()
+    reports.receive("w1", report_of(worker_stats(30)))
+    reports.receive("w2", report_of(worker_stats(10)))
+    reports.received_at["w1"] = 1000.0
+    rate = reports.by_worker["w1"]["strategies"]["shared-context [keep-alive off]"]["rps"]
+    reports.mark_lost("w1", report_interval=3.0, now=1010.0)
+    total = reports.total()
+    assert total.rows["shared-context [keep-alive off]"].requests == 40  # its 30 kept
+    lost = total.to_dict()["workers_lost"]["w1"]
+    assert lost["requests_reported"] == 30
+    assert lost["requests_possibly_missing"] == round(rate * 3.0)  # at most one interval
+    assert "worker w1 lost: 30 requests reported" in web_ui.text_table(total)
+    assert [row["mode"] for row in web_ui.rows(total) if row["strategy"] == "worker lost"] == ["w1"]
+    reports.receive("w1", report_of(worker_stats(31)))  # only late, after all
+    assert "workers_lost" not in reports.total().to_dict()
+
+
+def test_the_master_marks_a_killed_worker_lost(tmp_path):
+    master, workers = master_and_two_workers(
+        tmp_path, ["-u", "4", "-r", "4", "-t", "14s", "--stop-timeout", "3"]
+    )
+    try:
+        deadline = time.monotonic() + 40
+        while len(reported(tmp_path / "summary.json")) < 2:
+            assert time.monotonic() < deadline, (tmp_path / "master.log").read_text()[-2000:]
+            time.sleep(0.3)
+        workers[0].kill()  # SIGKILL: no goodbye to the master
+        master.wait(timeout=60)
+    finally:
+        kill_all([master, *workers])
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    (lost_id, lost), = summary["workers_lost"].items()  # fmt: skip
+    assert lost_id in summary["workers_reported"]
+    assert lost["requests_reported"] > 0 and lost["requests_possibly_missing"] >= 0
+    assert row_of(summary, "identity-cache")["requests"] > lost["requests_reported"]
+    assert f"worker {lost_id} lost:" in (tmp_path / "master.log").read_text()
+
+
+def reported(path: Path) -> list:
+    try:
+        return json.loads(path.read_text()).get("workers_reported", [])
+    except (FileNotFoundError, json.JSONDecodeError):
+        return []

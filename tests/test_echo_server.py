@@ -492,3 +492,18 @@ def test_malformed_bodies_get_an_error_and_the_server_goes_on(echo_pki, server, 
     connection = connect(server, context)
     assert get(connection, "/next")[0].status == 200
     connection.close()
+
+
+@pytest.mark.parametrize("port", ["70000", "-1", "abc"])
+def test_serve_rejects_a_port_out_of_range_in_one_line(port):
+    done = subprocess.run(
+        [sys.executable, "-m", "locust_mtls.cli", "serve", f"--port={port}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert (
+        last == f"locust-mtls serve: error: argument --port: invalid port (0-65535) value: '{port}'"
+    )

@@ -260,3 +260,25 @@ def test_every_failure_class_is_explained_in_the_troubleshooting_doc():
     ]
     missing = [name for name in names if f"`{name.split('{')[0]}" not in doc]
     assert len(names) > 20 and missing == []
+
+
+def test_a_shared_context_race_is_the_clients_fault(generated_pki):
+    """A certificate mixed with another identity's key (requests 2.32 on native threads)
+    is the client's race, not unusable files (they were checked at start) nor the target."""
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    first, second = generated_pki.identities[:2]
+    with pytest.raises(ssl.SSLError) as mixed:  # a real OpenSSL KEY_VALUES_MISMATCH
+        context.load_cert_chain(first.cert_file, second.key_file)
+    assert mixed.value.reason == "KEY_VALUES_MISMATCH"
+    assert failures.classify(mixed.value) == failures.CLIENT_TLS_STATE_CORRUPTED
+    # OpenSSL's other two symptoms, as ssl reports them (the race cannot be forced
+    # into these exact states on demand).
+    for reason in ("NO_PRIVATE_VALUE", "TLSV1_ALERT_DECRYPT_ERROR"):
+        error = ssl.SSLError(1, f"[SSL: {reason}] {reason.lower()} (_ssl.c:1006)")
+        error.reason, error.library = reason, "SSL"
+        assert failures.classify(error) == failures.CLIENT_TLS_STATE_CORRUPTED, reason
+    rejected = ssl.SSLError(1, "[SSL: TLSV13_ALERT_UNKNOWN_CA] (_ssl.c:1006)")
+    rejected.reason = "TLSV13_ALERT_UNKNOWN_CA"
+    assert failures.classify(rejected) == "server rejected client certificate (alert: unknown ca)"

@@ -170,6 +170,87 @@ BAD_INPUT = [
         "locust-mtls: error: --mtls-fail-on: unknown 'slowness'; "
         "use any of wrong-identity, bleed, crash, unreported",
     ),
+    Case(
+        "--host port out of range",
+        (*IDS, "--host", "https://127.0.0.1:99999"),
+        "locust-mtls: error: --host https://127.0.0.1:99999: the port must be a number "
+        "from 1 to 65535",
+    ),
+    Case(
+        "--host port not a number",
+        (*IDS, "--host", "https://127.0.0.1:abc"),
+        "locust-mtls: error: --host https://127.0.0.1:abc: the port must be a number "
+        "from 1 to 65535",
+    ),
+    Case(
+        "--host IPv6 address without brackets",
+        (*IDS, "--host", "https://::1:18443"),
+        "locust-mtls: error: --host https://::1:18443: an IPv6 address needs brackets, "
+        "like https://[::1]:8443",
+    ),
+    Case(
+        "--host with a trailing space",
+        (*IDS, "--host", "https://127.0.0.1:{port} "),
+        "locust-mtls: error: --host 'https://127.0.0.1:{port} ' has spaces around it; remove them",
+    ),
+    Case(
+        "key is a device",
+        ("--mtls-cert", "pki/client-1.pem", "--mtls-key", "/dev/zero", "--mtls-ca", "pki/ca.pem"),
+        "locust-mtls: error: --mtls-cert: /dev/zero is not a regular file (a device or a "
+        "pipe); name a file",
+    ),
+    Case(
+        "identities file is a FIFO",
+        ("--mtls-identities", "fifo.json"),
+        "locust-mtls: error: --mtls-identities: fifo.json is not a regular file (a device "
+        "or a pipe); name a file",
+    ),
+    Case(
+        '"ca" in the identities file is a directory',
+        ("--mtls-identities", "cadir/identities.json"),
+        'locust-mtls: error: --mtls-identities: cadir/pki ("ca" in cadir/identities.json) '
+        "is a directory; name a file",
+    ),
+    Case(
+        "identities file names no CA",
+        ("--mtls-identities", "noca/identities.json"),
+        "locust-mtls: error: no CA to trust: pass --mtls-ca FILE (the CA that signed the "
+        'server\'s certificate), or list "ca" in the identities file',
+    ),
+    Case(
+        "timeout infinite",
+        ("--mtls-timeout", "inf,inf"),
+        "locust-mtls: error: --mtls-timeout must be CONNECT,READ seconds like 5,30, not 'inf,inf'",
+    ),
+    Case(
+        "summary file in a missing directory",
+        ("--mtls-summary-file", "missing/s.json"),
+        "locust-mtls: error: --mtls-summary-file missing/s.json: directory {cwd}/missing "
+        "does not exist; create it",
+    ),
+    Case(
+        "summary file is a directory",
+        ("--mtls-summary-file", "pki"),
+        "locust-mtls: error: --mtls-summary-file pki is a directory; name a file",
+    ),
+    Case(
+        "crash dir is a file",
+        ("--mtls-crash-dir", "not-a-ca.pem"),
+        "locust-mtls: error: --mtls-crash-dir not-a-ca.pem is a file, not a directory; "
+        "name a directory",
+    ),
+    Case(
+        "certs dir is a file",
+        ("--mtls-certs-dir", "not-a-ca.pem"),
+        "locust-mtls: error: --mtls-certs-dir not-a-ca.pem is a file, not a directory; "
+        "choose another --mtls-certs-dir",
+    ),
+    Case(
+        "key password file missing",
+        (*IDS, "--mtls-key-password-file", "nope.txt"),
+        "locust-mtls: error: --mtls-key-password-file: nope.txt not found; fix the path "
+        "or run 'locust-mtls certs'",
+    ),
 ]
 
 
@@ -184,6 +265,14 @@ def write_bad_files(directory: Path, pki_dir: str) -> None:
         '{"ca": "../pki/ca.pem", "identities": [{"name": "a", "cert": "gone.pem"}]}\n'
     )
     (directory / "not-a-ca.pem").write_text("this is not a certificate\n")
+    os.mkfifo(directory / "fifo.json")
+    one = (
+        '"identities": [{"name": "a", "cert": "../pki/client-1.pem", "key": "../pki/client-1.key"}]'
+    )
+    for name, ca in (("cadir", '"ca": "pki", '), ("noca", "")):
+        (directory / name).mkdir()
+        (directory / name / "pki").mkdir()
+        (directory / name / "identities.json").write_text("{" + ca + one + "}\n")
     (directory / "enc").mkdir()
     shutil.copy(directory / "pki" / "client-1.pem", directory / "enc")
     plain_key = (directory / "pki" / "client-1.key").read_bytes()
@@ -219,6 +308,7 @@ def run_case(case: Case, cwd: Path, ports: dict) -> SimpleNamespace:
         # Locust's own log lines start with "[date]"; the rest is what we print.
         lines=[line for line in done.stderr.splitlines() if not line.startswith("[")],
         written=listing(cwd) - before,
+        cwd=cwd,
     )
 
 
@@ -245,7 +335,7 @@ def results(generated_pki, tmp_path_factory, ports):
 def test_bad_input_is_one_line_exit_code_2_and_writes_nothing(case, results, ports):
     result = results[case.case]
     assert "Traceback" not in result.stderr
-    expected = case.message.format(**ports)
+    expected = case.message.format(**ports, cwd=result.cwd)
     assert [argparse_neutral(line) for line in result.lines] == [argparse_neutral(expected)]
     assert result.returncode == 2
     assert result.written == set()  # no summary, report, certs/ or crash dir
@@ -261,7 +351,7 @@ def argparse_neutral(line: str) -> str:
 
 def render_table() -> str:
     """The Markdown table of BAD_INPUT, as docs/troubleshooting.md holds it."""
-    placeholders = {"port": "PORT", "tcp_port": "PORT"}
+    placeholders = {"port": "PORT", "tcp_port": "PORT", "cwd": "."}
     rows = ["| case | options | message (stderr, exit code 2) |", "|---|---|---|"]
     for case in BAD_INPUT:
         args = " ".join(case.args).format(**placeholders)
@@ -329,7 +419,7 @@ def test_preflight_checks_values_before_anything_starts(changes, message):
 
 
 def test_preflight_checks_named_files_before_certs_exist(tmp_path):
-    with pytest.raises(ConfigError, match="--mtls-ca: .*cannot load CA certificates"):
+    with pytest.raises(ConfigError, match="--mtls-ca: .*nope.pem not found"):
         preflight(options(mtls_ca=str(tmp_path / "nope.pem")))
     preflight(options(mtls_certs_dir=str(tmp_path / "certs")))  # default certs: made later
 
@@ -353,6 +443,50 @@ def test_the_probe_tolerates_faults_the_run_will_count(generated_pki):
     for faults in (InjectedFaults(drop_percent=100), InjectedFaults(delay_ms=300)):
         with EchoServer(*files, faults=faults) as server:
             probe_host(server.url, generated_pki.ca_file, timeout=0.1)
+
+
+def test_the_ca_bundle_is_never_written_next_to_the_users_ca(generated_pki, tmp_path, monkeypatch):
+    from locust_mtls.locust.validation import ensure_ca_bundle
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    users = tmp_path / "etc"
+    users.mkdir()
+    shutil.copy(generated_pki.ca_file, users / "ca.pem")
+    bundle = ensure_ca_bundle(str(users / "ca.pem"))
+    assert sorted(os.listdir(users)) == ["ca.pem"]
+    assert bundle.startswith(str(tmp_path / "cache" / "locust-mtls"))
+    assert os.stat(os.path.dirname(bundle)).st_mode & 0o777 == 0o700
+    assert (users / "ca.pem").read_bytes() in Path(bundle).read_bytes()
+    assert ensure_ca_bundle(str(users / "ca.pem")) == bundle  # one file per content
+
+
+def test_an_explicit_ca_wins_over_the_identities_files_bundle(generated_pki, tmp_path):
+    ids = os.path.join(os.path.dirname(generated_pki.ca_file), "identities.json")
+    own_ca = tmp_path / "own-ca.pem"
+    own_ca.write_bytes(Path(generated_pki.ca_file).read_bytes())
+    listed = run_options_from(options(mtls_identities=ids), probe=False)
+    assert listed.trust.ca_bundle_file == generated_pki.ca_bundle_file
+    explicit = run_options_from(options(mtls_identities=ids, mtls_ca=str(own_ca)), probe=False)
+    assert explicit.trust.ca_file == str(own_ca)
+    assert explicit.trust.ca_bundle_file != generated_pki.ca_bundle_file
+
+
+def test_the_key_password_may_come_from_a_file(generated_pki, tmp_path):
+    from test_reliability import encrypt_key
+
+    client = generated_pki.identities[0]
+    key = encrypt_key(client.key_file, tmp_path, "from-a-file")
+    (tmp_path / "password.txt").write_text("from-a-file\n")
+    given = options(
+        mtls_cert=client.cert_file,
+        mtls_key=key,
+        mtls_ca=generated_pki.ca_file,
+        mtls_key_password_file=str(tmp_path / "password.txt"),
+    )
+    loaded = run_options_from(given, probe=False)
+    assert loaded.identities[0].fingerprint == client.fingerprint
+    with pytest.raises(ConfigError, match="both given; pass one"):
+        run_options_from(options(**{**vars(given), "mtls_key_password": "x"}), probe=False)
 
 
 if __name__ == "__main__":  # rewrite the table in docs/troubleshooting.md (and README.md)

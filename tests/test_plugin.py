@@ -111,3 +111,56 @@ def test_exit_code_gate_composes_with_exit_code_on_error(tmp_path, strategy, ext
     assert done.returncode == expected, done.stderr[-2000:]
     gate_failed = "failed its mTLS gate" in done.stderr
     assert gate_failed == (strategy == "shared-context" and "--mtls-fail-on" not in extra)
+
+
+def test_identities_load_and_the_target_is_probed_once_before_the_clock(tmp_path, pki_server):
+    """Loading 10,000 identities takes seconds: done at init, not again at test start
+    (inside -t)."""
+    ids = str(Path(pki_server.ca_file).parent / "identities.json")
+    done = run_locust(
+        *("-f", MTLS, "--host", pki_server.url, "--mtls-identities", ids),
+        *("--loglevel", "DEBUG", "--mtls-summary-file", "summary.json"),
+        cwd=tmp_path,
+        users=2,
+        run_time="2s",
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stderr.count("identities loaded") == 1
+    assert json.loads((tmp_path / "summary.json").read_text())["strategies"]
+
+
+def test_ctrl_c_prints_no_keyboard_interrupt_traceback(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    command = [sys.executable, "-m", "locust", "-f", MTLS, "--headless", "-u", "20", "-r", "20"]
+    command += ["-t", "60s", "--mtls-summary-file", "summary.json", "--mtls-keepalive", "off"]
+    locust = subprocess.Popen(
+        command, cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while (
+            b'"requests": 0' in _read(tmp_path / "summary.json")
+            or not (tmp_path / "summary.json").exists()
+        ):
+            assert time.monotonic() < deadline, "no requests"
+            time.sleep(0.2)
+        time.sleep(1.0)  # 20 busy users: Ctrl-C lands in one of their greenlets
+        locust.send_signal(signal.SIGINT)
+        _, err = locust.communicate(timeout=60)
+    finally:
+        if locust.poll() is None:
+            locust.kill()
+            locust.wait()
+    assert "KeyboardInterrupt" not in err and "Traceback" not in err, err[-3000:]
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return b""

@@ -102,6 +102,13 @@ def test_native_thread_crash_is_recorded_and_the_run_goes_on(tmp_path):
     assert "Segmentation fault" in Path(stats["crash"]["faulthandler_file"]).read_text()
     assert done.returncode == 1  # the crash gate
     assert "client crash: SIGSEGV" in done.stdout + done.stderr
+    # Every crash is kept, not only the last: one stack file each, all in the crash dir.
+    assert len(stats["crash_list"]) == stats["crashes"] >= 2
+    assert stats["crash_list"][-1] == stats["crash"]
+    stack_files = {crash["faulthandler_file"] for crash in stats["crash_list"]}
+    assert len(stack_files) == stats["crashes"] and all(map(os.path.isfile, stack_files))
+    crash_dir = str(tmp_path / "crashes")
+    assert f"client crash(es); stacks in {crash_dir}" in done.stdout
 
 
 def test_strategies_run_side_by_side(tmp_path):

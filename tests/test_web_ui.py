@@ -243,3 +243,46 @@ def test_sent_seen_pairs_in_the_tab_report_and_console():
     ]
     assert "<td" in web_ui.html_section(stats) and ">client-2</td>" in web_ui.html_section(stats)
     assert "shared-context: no certificate -> client-2: 1" in web_ui.text_table(stats)
+
+
+def test_the_start_form_refuses_an_untrusted_server_and_the_echo_query_keeps_its_trust(
+    tmp_path, generated_pki, pki_server
+):
+    """The embedded server's CA does not vouch for pki_server: the form says so, like any
+    bad option. With identities whose CA does trust it, the test runs; the end-of-run
+    query of the embedded server still uses the embedded server's own CA."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "locust", "-f", MTLS, "--web-host", "127.0.0.1"]
+    command += ["--web-port", str(port), "--mtls-keepalive", "off"]
+    with open(tmp_path / "locust.log", "w") as log:
+        locust = subprocess.Popen(command, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+    swarm = {"user_count": "2", "spawn_rate": "2", "host": pki_server.url}
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                status, body = get(f"{base}/swarm", swarm)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the web UI never came up"
+                time.sleep(0.3)
+        answer = json.loads(body)
+        assert answer["success"] is False
+        assert "server certificate not trusted" in answer["message"]
+
+        ids = str(Path(generated_pki.ca_file).parent / "identities.json")
+        status, body = get(f"{base}/swarm", {**swarm, "mtls_identities": ids})
+        assert json.loads(body)["success"] is True, body
+        rows = wait_for_rows(base, time.monotonic() + 20)
+        assert rows[0]["requests"] > 0
+        get(f"{base}/stop")
+        locust.terminate()
+        locust.wait(timeout=30)
+    finally:
+        if locust.poll() is None:
+            locust.kill()
+            locust.wait()
+    output = (tmp_path / "locust.log").read_text()
+    assert "could not read the echo server's counters" not in output
+    assert "echo server saw" in output and "Traceback" not in output

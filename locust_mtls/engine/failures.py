@@ -42,6 +42,7 @@ IDENTITY_NOT_REPORTED = "identity not reported"
 # -- the client itself --
 CLIENT_CRASH = "client crash"
 CLIENT_CERT_UNUSABLE = "client certificate could not be loaded"
+CLIENT_TLS_STATE_CORRUPTED = "client-side TLS state corrupted (shared-context race)"
 NO_ENGINE_ANSWER = "no answer from the native-thread engine"
 OTHER = "other error ({type})"
 
@@ -61,8 +62,14 @@ CERTIFICATE_ALERTS = {
     "unknown ca",
     "access denied",
     "certificate required",
-    "decrypt error",  # the client's CertificateVerify signature did not check out
 }
+# Every identity's certificate and key were checked to belong together at start
+# (identity.py), so these mean two threads mixed them in one shared SSLContext (requests
+# 2.32's preloaded context, psf/requests#6667; CPython gh-141012): the client's fault.
+# "decrypt error" is the server's answer to a CertificateVerify signed by another
+# identity's key.
+CLIENT_STATE_REASONS = {"KEY_VALUES_MISMATCH", "NO_PRIVATE_VALUE"}
+CLIENT_STATE_ALERTS = {"decrypt error"}
 # OpenSSL's reasons when the peer answered a ClientHello with something that is not TLS
 # (a plain HTTP server answers "HTTP/1.1 400": "wrong version number").
 NOT_TLS_REASONS = {
@@ -124,11 +131,15 @@ def _ssl_class(error: ssl.SSLError, in_handshake: bool) -> str | None:
     alert = ALERT_REASON.match(reason)
     if alert:
         name = alert.group(1).lower().replace("_", " ")
+        if name in CLIENT_STATE_ALERTS:
+            return CLIENT_TLS_STATE_CORRUPTED
         template = REJECTED_CLIENT_CERT if name in CERTIFICATE_ALERTS else TLS_ALERT
         return template.format(alert=name)
     if reason in NOT_TLS_REASONS:
         return NOT_TLS
-    if reason in ("PEM_LIB", "KEY_VALUES_MISMATCH", "CA_MD_TOO_WEAK", "EE_KEY_TOO_SMALL"):
+    if reason in CLIENT_STATE_REASONS:
+        return CLIENT_TLS_STATE_CORRUPTED
+    if reason in ("PEM_LIB", "CA_MD_TOO_WEAK", "EE_KEY_TOO_SMALL"):
         return CLIENT_CERT_UNUSABLE
     if isinstance(error, ssl.SSLEOFError | ssl.SSLZeroReturnError):
         return CLOSED_IN_HANDSHAKE if in_handshake else CLOSED

@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import sys
+import tempfile
 import time
 
 import gevent
@@ -23,8 +24,9 @@ from gevent.lock import Semaphore
 
 from locust_mtls.engine.execution import Outcome, execute_request
 from locust_mtls.engine.failures import NO_ENGINE_ANSWER
-from locust_mtls.settings import RunSettings
+from locust_mtls.settings import RunSettings, child_environment
 from locust_mtls.strategies import Strategy
+from locust_mtls.tls import key_material
 from locust_mtls.tls.identity import Identity
 
 
@@ -96,18 +98,12 @@ class ThreadEngine:
         self.start_lock = Semaphore()
         self.closed = False
 
-    def _files(self) -> tuple[str, str]:
-        os.makedirs(self.settings.crash_dir, exist_ok=True)
-        stem = os.path.join(
-            os.path.abspath(self.settings.crash_dir),
-            f"{self.settings.strategy}-{os.getpid()}-{self.generation}",
-        )
-        return f"{stem}.faulthandler.log", f"{stem}.counters.json"
-
     def _start(self) -> None:
         self.generation += 1
         self.requests_done = 0
-        self.faulthandler_file, counters_file = self._files()
+        # Unlinked at once: faulthandler writes a crash's stacks here, and only a crash
+        # turns them into a file in the crash dir (a clean run leaves nothing behind).
+        self.stack_log = tempfile.TemporaryFile()
         config = {
             "strategy": self.settings.strategy,
             "ca_file": self.trust.ca_file,
@@ -119,9 +115,12 @@ class ThreadEngine:
             "identity_header": self.settings.identity_header,
             "keepalive": self.settings.keepalive,
             "timeout": list(self.settings.timeout),
-            "faulthandler_file": self.faulthandler_file,
-            "counters_file": counters_file,
+            "faulthandler_fd": self.stack_log.fileno(),
+            # Protected keys are memory files under this process's random password: the
+            # child gets their descriptors (pass_fds) and the password over this pipe.
+            "key_password": key_material.password().decode(),
             "crash_after": int(os.environ.get("LOCUST_MTLS_ENGINE_CRASH_AFTER", 0)) or None,
+            "crash_signal": os.environ.get("LOCUST_MTLS_ENGINE_CRASH_SIGNAL", "SIGSEGV"),
         }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "locust_mtls.engine.thread_engine"],
@@ -129,12 +128,14 @@ class ThreadEngine:
             stdout=subprocess.PIPE,
             text=True,
             bufsize=1,
+            pass_fds=[self.stack_log.fileno(), *key_material.inheritable_descriptors()],
+            env=child_environment(os.environ),
         )
         self.process.stdin.write(json.dumps(config) + "\n")
         self.process.stdin.flush()
-        gevent.spawn(self._read_results, self.process)
+        gevent.spawn(self._read_results, self.process, self.stack_log)
 
-    def _read_results(self, process: subprocess.Popen) -> None:
+    def _read_results(self, process: subprocess.Popen, stack_log) -> None:
         for line in process.stdout:
             result = json.loads(line)
             self.requests_done += 1
@@ -145,18 +146,34 @@ class ThreadEngine:
         if process is self.process:
             self.process = None
         if returncode < 0 and not self.closed:
-            self._crashed(signal.Signals(-returncode).name)
+            self._crashed(signal.Signals(-returncode).name, self._keep_stacks(stack_log))
+        stack_log.close()
         for waiter in self.pending.values():  # their answers will never come
             waiter.set(Outcome(error="ClientCrash: native-thread engine exited", crash="exit"))
         self.pending.clear()
 
-    def _crashed(self, signal_name: str) -> None:
+    def _keep_stacks(self, stack_log) -> str | None:
+        """The crash's faulthandler stacks as a file in the crash dir (None: none written)."""
+        stack_log.seek(0)
+        stacks = stack_log.read()
+        if not stacks:
+            return None
+        os.makedirs(self.settings.crash_dir, exist_ok=True)
+        path = os.path.join(
+            os.path.abspath(self.settings.crash_dir),
+            f"{self.settings.strategy}-{os.getpid()}-{self.generation}.faulthandler.log",
+        )
+        with open(path, "wb") as file:
+            file.write(stacks)
+        return path
+
+    def _crashed(self, signal_name: str, faulthandler_file: str | None) -> None:
         record = {
             "signal": signal_name,
             "strategy": self.settings.strategy,
             "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "requests_done": self.requests_done,
-            "faulthandler_file": self.faulthandler_file,
+            "faulthandler_file": faulthandler_file,
         }
         for waiter in self.pending.values():
             waiter.set(Outcome(error=f"ClientCrash: {signal_name}", crash=signal_name))

@@ -27,6 +27,9 @@ SEEN_PAIRS_SHOWN = 10  # the most frequent pairs in snapshots, the tab and the s
 OTHER_PAIR = ("…", "other pairs")
 # The strictest --mtls-identity-check of the user classes sharing a row wins.
 CHECK_STRICTNESS = {"": 0, "off": 1, "auto": 2, "require": 3}
+# Every crash of a run is kept (signal, time, stack file), up to this many per row: a
+# strategy that crashes every second would otherwise grow the summary without end.
+MAX_CRASH_RECORDS = 100
 
 
 def handshake_bucket(ms: float) -> float:
@@ -64,7 +67,8 @@ class StrategyStats:
     identity_check: str = ""  # --mtls-identity-check of this row's user classes
     seen_pairs: Counter = field(default_factory=Counter)  # (sent, seen) of mismatches
     crashes: int = 0
-    crash: dict | None = None
+    crash: dict | None = None  # the latest crash
+    crash_list: list[dict] = field(default_factory=list)  # every crash, oldest first
     handshake_histogram: Counter = field(default_factory=Counter)  # full handshakes
     resumed_histogram: Counter = field(default_factory=Counter)  # resumed handshakes
     tls_versions: Counter = field(default_factory=Counter)  # negotiated version -> handshakes
@@ -133,6 +137,8 @@ class StrategyStats:
     def record_crash(self, crash: dict) -> None:
         self.crashes += 1
         self.crash = crash
+        if len(self.crash_list) < MAX_CRASH_RECORDS:
+            self.crash_list.append(crash)
 
     def to_dict(self) -> dict:
         elapsed = self.last_request_at - self.first_request_at
@@ -152,6 +158,7 @@ class StrategyStats:
             ],
             "crashes": self.crashes,
             "crash": self.crash,
+            "crash_list": list(self.crash_list),
             "handshakes": full + resumed,
             "handshake_ms": {  # full handshakes only
                 "p50": percentile(self.handshake_histogram, 0.50),
@@ -196,6 +203,7 @@ class StrategyStats:
         for pair in data.get("seen_pairs", ()):
             stats.count_pair(pair["sent"], pair["seen"], pair["count"])
         stats.crash = data.get("crash")
+        stats.crash_list = list(data.get("crash_list") or ([stats.crash] if stats.crash else []))
         stats.handshake_histogram = Counter(
             {float(k): v for k, v in data.get("handshake_histogram", {}).items()}
         )
@@ -218,6 +226,8 @@ class StrategyStats:
         for (sent, seen), count in other.seen_pairs.items():
             self.count_pair(sent, seen, count)
         self.crash = other.crash or self.crash
+        merged = sorted(self.crash_list + other.crash_list, key=lambda c: c.get("time") or "")
+        self.crash_list = merged[:MAX_CRASH_RECORDS]
         self.handshake_histogram.update(other.handshake_histogram)
         self.resumed_histogram.update(other.resumed_histogram)
         self.tls_versions.update(other.tls_versions)
@@ -249,6 +259,8 @@ class MtlsStats:
         self.rows: dict[str, StrategyStats] = {}
         self.client_path = client_path
         self.finished = False
+        # Master only: workers that died, {client_id: what they reported, what may be missing}
+        self.workers_lost: dict[str, dict] = {}
 
     def row(
         self,
@@ -270,12 +282,15 @@ class MtlsStats:
         return stats
 
     def to_dict(self) -> dict:
-        return {
+        document = {
             "finished": self.finished,
             "environment": environment_facts(),
             "client_path": self.client_path,
             "strategies": {name: s.to_dict() for name, s in sorted(self.rows.items())},
         }
+        if self.workers_lost:
+            document["workers_lost"] = self.workers_lost
+        return document
 
     @classmethod
     def merged(cls, snapshots: list[dict]) -> MtlsStats:

@@ -11,9 +11,9 @@ line `{"id", "thread", "method", "url", "identity", "keep_body"}` (identity: a f
 plus `"request"`, a whole prepared request from wire.py, for MtlsHttpUser), or
 `{"identities": [...]}` after a rotation; stdout carries one result per line
 `{"id", ...Outcome}`. For tests, `LOCUST_MTLS_ENGINE_CRASH_AFTER=N` in the
-Locust process makes each engine kill itself with a real SIGSEGV after N answers.
-Every second the engine writes its counters to
-`counters_file`, and faulthandler writes a crash's stacks to `faulthandler_file`.
+Locust process makes each engine kill itself with a real SIGSEGV (or
+`LOCUST_MTLS_ENGINE_CRASH_SIGNAL`) after N answers. faulthandler writes a crash's
+stacks to `faulthandler_fd`, an unlinked file the parent keeps only after a crash.
 """
 
 from __future__ import annotations
@@ -25,13 +25,12 @@ import queue
 import signal
 import sys
 import threading
-import time
 
 from locust_mtls.engine.execution import execute_request
-from locust_mtls.engine.stats import write_json
 from locust_mtls.engine.wire import send_encoded
 from locust_mtls.settings import DEFAULT_CONTEXT_CACHE, TlsSettings
 from locust_mtls.strategies import Trust, create
+from locust_mtls.tls import key_material
 from locust_mtls.tls.identity import Identity
 
 
@@ -94,26 +93,15 @@ class Engine:
                 self.output.write(line + "\n")
                 self.output.flush()
                 if self.requests_done == self.config.get("crash_after"):
-                    os.kill(os.getpid(), signal.SIGSEGV)  # fault injection for tests
-
-    def write_counters_every_second(self) -> None:
-        path = self.config["counters_file"]
-        while True:
-            counters = {
-                "pid": os.getpid(),
-                "requests_done": self.requests_done,
-                "time": time.time(),
-            }
-            write_json(path, counters)
-            time.sleep(1.0)
+                    # fault injection for tests
+                    os.kill(os.getpid(), signal.Signals[self.config["crash_signal"]])
 
 
 def main() -> None:
     config = json.loads(sys.stdin.readline())
-    crash_log = open(config["faulthandler_file"], "w")  # noqa: SIM115 - open until the process dies
-    faulthandler.enable(file=crash_log, all_threads=True)
+    faulthandler.enable(file=config["faulthandler_fd"], all_threads=True)
+    key_material.adopt_password(config["key_password"])
     engine = Engine(config, sys.stdout)
-    threading.Thread(target=engine.write_counters_every_second, daemon=True).start()
     for line in sys.stdin:  # EOF: the Locust process is gone or done; so are we
         engine.submit(json.loads(line))
 

@@ -82,8 +82,14 @@ OPTIONS = (
     (
         "--mtls-key-password",
         "",
-        "password of the key or PKCS#12 file",
+        "password of the key or PKCS#12 file (shows in `ps`: prefer the file or the env var)",
         {**HIDDEN, "is_secret": True},
+    ),
+    (
+        "--mtls-key-password-file",
+        "",
+        "file whose first line is that password (not visible in `ps`)",
+        HIDDEN,
     ),
     ("--mtls-ca", "", "CA file that signed the server's certificate", HIDDEN),
     (

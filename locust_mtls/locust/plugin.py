@@ -16,14 +16,22 @@ import time
 
 import gevent
 from locust import events
-from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
+from locust.runners import (
+    STATE_MISSING,
+    STATE_RUNNING,
+    STATE_SPAWNING,
+    WORKER_REPORT_INTERVAL,
+    MasterRunner,
+    WorkerRunner,
+)
 
-from locust_mtls.engine.run import MtlsRun
+from locust_mtls.engine.run import MtlsRun, RunOptions
 from locust_mtls.engine.stats import MtlsStats, write_json
 from locust_mtls.engine.timeline import Timeline
 from locust_mtls.errors import ConfigError
 from locust_mtls.locust import charts, metrics, otel, web_ui
 from locust_mtls.locust.distributed import WorkerReports
+from locust_mtls.locust.input_checks import check_output_dir, check_output_file
 from locust_mtls.locust.options import OPTIONS, env_var
 from locust_mtls.locust.validation import (
     preflight,
@@ -44,11 +52,33 @@ def add_options(parser) -> None:
         parser.add_argument(name, default=default, help=help_text, env_var=env_var(name), **extra)
 
 
+def run_options(environment, options=None, **checks) -> RunOptions:
+    """The validated options of `options` (default: the environment's), loaded once.
+
+    Identities are loaded and the target probed once per distinct set of options: at
+    init, or when the web UI's form checks new ones; a test start reuses them, so none
+    of that happens inside the run's clock (10,000 identities take seconds).
+    """
+    options = options or environment.parsed_options
+    key = options_key(options)
+    cached = getattr(environment, "mtls_run_options", None)
+    if cached is None or cached[0] != key:
+        cached = environment.mtls_run_options = (key, run_options_from(options, **checks))
+    return cached[1]
+
+
+def options_key(options) -> tuple:
+    values = vars(options)
+    return tuple(sorted((k, str(v)) for k, v in values.items() if k.startswith("mtls_"))) + (
+        str(values.get("host")),
+    )
+
+
 def mtls_run(environment) -> MtlsRun:
-    """This environment's MtlsRun (built at init, rebuilt at each test start)."""
+    """This environment's MtlsRun (built at init, fresh counters at each test start)."""
     run = getattr(environment, "mtls_run", None)
     if run is None:
-        run = environment.mtls_run = MtlsRun(run_options_from(environment.parsed_options))
+        run = environment.mtls_run = MtlsRun(run_options(environment))
     return run
 
 
@@ -77,6 +107,11 @@ def on_init(environment, **_kwargs) -> None:
     if options is None or not hasattr(options, "mtls_strategy"):
         return  # a library use of Locust without our options
     environment.mtls_started_at = time.time()
+    # A Ctrl-C lands in whichever greenlet runs (often a user's): gevent would print a
+    # KeyboardInterrupt traceback before passing it to Locust's main greenlet, which
+    # handles it. NOT_ERROR is gevent's hook for that (Hub.handle_error).
+    hub = gevent.get_hub()
+    hub.NOT_ERROR = (*hub.NOT_ERROR, KeyboardInterrupt)
     try:
         settings_from(options)  # cheap checks first: no server started for a typo
         if is_worker(environment):
@@ -86,6 +121,8 @@ def on_init(environment, **_kwargs) -> None:
                 lambda data, **_: report_to_master(environment, data)
             )
             return
+        check_output_file(options.mtls_summary_file, "--mtls-summary-file")
+        check_output_dir(options.mtls_crash_dir, "--mtls-crash-dir")
         if not environment.host:
             start_embedded_echo_server(environment)
         mtls_run(environment)
@@ -96,6 +133,7 @@ def on_init(environment, **_kwargs) -> None:
         environment.events.worker_report.add_listener(
             lambda client_id, data, **_: reports.receive(client_id, data)
         )
+        gevent.spawn(watch_for_lost_workers, environment, reports)
     environment.mtls_timeline = Timeline()
     gevent.spawn(sample_timeline, environment)
     if environment.web_ui is not None:
@@ -123,13 +161,20 @@ def start_embedded_echo_server(environment) -> None:
     from locust_mtls.tls.pki import generate_pki
 
     options = environment.parsed_options
-    preflight(options)  # bad input: one line, before certs/ or a server exist
-    generate_pki(options.mtls_certs_dir)
+    # Bad input: one line, before certs/ or a server exist. Files the user named are
+    # loaded now, once (run_options caches them for the host the server will get).
+    user_files = options.mtls_identities or options.mtls_cert
+    validated = run_options_from(options, probe=False) if user_files else preflight(options)
+    generate_pki(options.mtls_certs_dir, option="--mtls-certs-dir")
     server = start_echo_server_process(options.mtls_certs_dir)
     environment.mtls_echo_server = server
+    # The server's own trust, for the end-of-run query even if the web form changes ours.
+    environment.mtls_echo_server_ca = os.path.join(options.mtls_certs_dir, "ca.pem")
     environment.host = options.host = server.url
-    if not options.mtls_identities and not options.mtls_cert:
+    if not user_files:
         options.mtls_identities = os.path.join(options.mtls_certs_dir, "identities.json")
+    else:
+        environment.mtls_run_options = (options_key(options), validated)
     logger.info("embedded mTLS echo server on %s (pid %d)", server.url, server.pid)
 
 
@@ -139,7 +184,8 @@ def form_error(environment, form) -> str | None:
     options = type(environment.parsed_options)(**{**vars(environment.parsed_options), **values})
     options.host = form.get("host") or environment.host
     try:
-        run_options_from(options)
+        # An untrusted server would fail every request: say so in the form, like a typo.
+        run_options(environment, options, untrusted_is_an_error=True)
     except ConfigError as error:
         return f"locust-mtls: {error}"
     return None
@@ -157,7 +203,10 @@ def on_test_start(environment, **_kwargs) -> None:
     # Options may have changed in the web UI's start form (or come from the master).
     previous = getattr(environment, "mtls_run", None)
     try:
-        environment.mtls_run = MtlsRun(run_options_from(environment.parsed_options))
+        options = run_options(environment)
+        if previous is not None and not previous.stats.rows and previous.options is options:
+            return  # built at init for these very options, nothing counted yet
+        environment.mtls_run = MtlsRun(options)
     except ConfigError as error:
         where = "worker" if is_worker(environment) else "start"
         logger.error("locust-mtls: error at %s: %s", where, error)
@@ -165,6 +214,16 @@ def on_test_start(environment, **_kwargs) -> None:
         return
     if previous is not None:
         previous.close()
+
+
+def watch_for_lost_workers(environment, reports: WorkerReports) -> None:
+    """Master: Locust marks a worker "missing" after 3 missed heartbeats (and fires no
+    event for it); one that reported counters is then lost, with its last report kept."""
+    while not getattr(environment, "mtls_finished", False):
+        for client_id, worker in list(environment.runner.clients.items()):
+            if worker.state == STATE_MISSING:
+                reports.mark_lost(client_id, WORKER_REPORT_INTERVAL)
+        gevent.sleep(1.0)
 
 
 def report_to_master(environment, data: dict) -> None:
@@ -217,24 +276,24 @@ def on_quitting(environment, **_kwargs) -> None:
         run.stats.finished = environment.mtls_finished = True
     if run is not None and not is_worker(environment):
         totals = run_totals(environment)
-        server_counts = echo_server_counts(server, run)
+        server_counts = echo_server_counts(server, environment)
         write_summary(environment, {"echo_server": server_counts} if server_counts else None)
         write_reports(environment, totals, environment.mtls_started_at)
-        print_summary(totals, server_counts)
+        print_summary(totals, server_counts, environment.parsed_options.mtls_crash_dir)
         set_exit_code(environment, totals)
     if server is not None:
         server.stop()
         environment.mtls_echo_server = None
 
 
-def echo_server_counts(server, run: MtlsRun) -> dict | None:
+def echo_server_counts(server, environment) -> dict | None:
     """What the embedded echo server saw, to check the client's counters against."""
     from locust_mtls.server.echo import fetch_stats
 
     if server is None:
         return None
     try:
-        return fetch_stats(server.url, run.options.trust.ca_file, timeout=2.0)
+        return fetch_stats(server.url, environment.mtls_echo_server_ca, timeout=2.0)
     except (OSError, RuntimeError, ValueError) as error:
         logger.warning("locust-mtls: could not read the echo server's counters: %s", error)
         return None
@@ -290,12 +349,17 @@ def set_exit_code(environment, totals: MtlsStats) -> None:
         environment.process_exit_code = max(environment.process_exit_code or 0, 1)
 
 
-def print_summary(totals: MtlsStats, server_counts: dict | None = None) -> None:
+def print_summary(
+    totals: MtlsStats, server_counts: dict | None = None, crash_dir: str = ""
+) -> None:
     print(web_ui.text_table(totals))
     for line in web_ui.unchecked_lines(totals):
         print(line)
     if server_counts is not None:
         print(f"echo server saw {server_counts['requests']} requests")
+    crashes = sum(row.crashes for row in totals.rows.values())
+    if crashes:
+        print(f"locust-mtls: {crashes} client crash(es); stacks in {os.path.abspath(crash_dir)}")
 
 
 def rotate_identities(environment, path: str | None = None) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import socket
 import ssl
@@ -19,6 +20,7 @@ import urllib.parse
 from locust_mtls.engine import failures
 from locust_mtls.engine.run import RunOptions
 from locust_mtls.errors import ConfigError
+from locust_mtls.locust.input_checks import check_host, key_password
 from locust_mtls.settings import (
     CONCURRENCY_MODES,
     DEFAULT_CONTEXT_CACHE,
@@ -29,10 +31,17 @@ from locust_mtls.settings import (
 )
 from locust_mtls.strategies import Trust, strategy_class
 from locust_mtls.tls import contexts as tls
+from locust_mtls.tls.files import read_regular_file
 from locust_mtls.tls.identity import IdentitySet, load_identities, load_identity
 from locust_mtls.tls.reported_identity import IDENTITY_FORMATS
 
 PROBE_TIMEOUT_S = 3.0
+UNTRUSTED_SERVER = {
+    failures.SERVER_NOT_TRUSTED,
+    failures.SERVER_CERT_EXPIRED,
+    failures.SERVER_CERT_NOT_YET_VALID,
+    failures.WRONG_HOST_NAME,
+}
 
 logger = logging.getLogger("locust_mtls")
 
@@ -51,7 +60,7 @@ def _timeouts(value) -> tuple[float, float]:
         connect, read = (float(x) for x in str(value).split(","))
     except ValueError:
         connect = read = -1.0
-    if not (connect > 0 and read > 0):
+    if not (0 < connect < math.inf and 0 < read < math.inf):
         raise ConfigError(f"--mtls-timeout must be CONNECT,READ seconds like 5,30, not {value!r}")
     return connect, read
 
@@ -151,8 +160,9 @@ def _check_values(options) -> float:
         "mtls-context-cache", getattr(options, "mtls_context_cache", DEFAULT_CONTEXT_CACHE)
     )
     watch_interval(options)
-    if options.host and not options.host.startswith("https://"):
-        raise ConfigError(f"--host {options.host} is not https://; mTLS needs an https:// URL")
+    if options.host:
+        check_host(options.host)
+    key_password(options)  # a bad password file is an error even before it is needed
     for kind in filter(None, options.mtls_fail_on.split(",")):
         if kind.strip() not in FAIL_ON_KINDS:
             raise ConfigError(
@@ -168,7 +178,7 @@ def _identity_set(options) -> IdentitySet:
                 "client",
                 options.mtls_cert,
                 options.mtls_key or None,
-                options.mtls_key_password or None,
+                key_password(options),
             )
         except ConfigError as error:
             # identity.py's hint speaks of identities.json; here the password is an option.
@@ -186,6 +196,7 @@ def _identity_set(options) -> IdentitySet:
 def _check_ca(ca_file: str, option: str) -> None:
     """A CA file that OpenSSL can load (tls.py builds, and discards, one context)."""
     try:
+        read_regular_file(ca_file)  # OpenSSL would read /dev/zero or a FIFO forever
         tls.client_context(ca_file)
     except ConfigError as error:
         raise ConfigError(f"{option}: {error}") from None
@@ -203,14 +214,19 @@ def preflight(options) -> None:
         _check_ca(options.mtls_ca, "--mtls-ca")
 
 
-def run_options_from(options, *, probe: bool = True) -> RunOptions:
+def run_options_from(
+    options, *, probe: bool = True, untrusted_is_an_error: bool = False
+) -> RunOptions:
     """Validate every option once, at start: ConfigError on the first bad one.
 
     With `probe`, the target (--host) gets one connection to tell "nothing listens" and
-    "does not speak TLS" apart from faults the run itself will count.
+    "does not speak TLS" apart from faults the run itself will count; with
+    `untrusted_is_an_error` (the web UI's start form), a server certificate the CA does
+    not vouch for is refused too.
     """
     fraction = _check_values(options)
     identity_set = _identity_set(options)
+    logger.debug("locust-mtls: %d identities loaded", len(identity_set.identities))
     ca_file = options.mtls_ca or identity_set.ca_file
     if not ca_file:
         raise ConfigError(
@@ -219,8 +235,11 @@ def run_options_from(options, *, probe: bool = True) -> RunOptions:
         )
     _check_ca(ca_file, "--mtls-ca" if options.mtls_ca else "--mtls-identities")
     if probe and options.host:
-        probe_host(options.host, ca_file)
-    ca_bundle_file = identity_set.ca_bundle_file or ensure_ca_bundle(ca_file)
+        probe_host(options.host, ca_file, untrusted_is_an_error=untrusted_is_an_error)
+    # An explicit --mtls-ca wins over the identities file's bundle (requests-default).
+    ca_bundle_file = (not options.mtls_ca and identity_set.ca_bundle_file) or ensure_ca_bundle(
+        ca_file
+    )
     return RunOptions(
         trust=Trust(ca_file, ca_bundle_file, _on_off("mtls-trust-env", options.mtls_trust_env)),
         identities=identity_set.identities,
@@ -255,7 +274,9 @@ def watch_interval(options) -> float:
     return _non_negative("mtls-watch-identities", value, float, "seconds")
 
 
-def probe_host(url: str, ca_file: str, timeout: float = PROBE_TIMEOUT_S) -> None:
+def probe_host(
+    url: str, ca_file: str, timeout: float = PROBE_TIMEOUT_S, untrusted_is_an_error: bool = False
+) -> None:
     """One TCP connection and TLS handshake (no client certificate) to `url`.
 
     ConfigError when nothing listens, the name does not resolve or the peer answers in
@@ -287,6 +308,11 @@ def probe_host(url: str, ca_file: str, timeout: float = PROBE_TIMEOUT_S) -> None
                 f"--host {url} does not speak TLS on {where}; "
                 "point --host at the server's https port"
             ) from None
+        if untrusted_is_an_error and failure_class in UNTRUSTED_SERVER:
+            raise ConfigError(
+                f"--host {url}: {failure_class} by {ca_file}; give the CA that signed "
+                "the server's certificate, or fix --host"
+            ) from None
         logger.warning("locust-mtls: --host %s: TLS probe at start: %s", url, failure_class)
     finally:
         raw.close()
@@ -295,22 +321,22 @@ def probe_host(url: str, ca_file: str, timeout: float = PROBE_TIMEOUT_S) -> None
 def ensure_ca_bundle(ca_file: str) -> str:
     """certifi's CAs + `ca_file`, for requests' default verify path (see requests_path).
 
-    Written next to `ca_file` if that directory is writable, else to the temp directory;
-    atomically, so a reader never sees half a bundle.
+    Written into a private (0700) cache directory, never next to the user's CA (which may
+    sit among system files), named after its content, atomically, so a reader never sees
+    half a bundle and runs with the same CA share one file.
     """
     import certifi
 
     with open(certifi.where(), "rb") as public, open(ca_file, "rb") as private:
         data = public.read() + b"\n" + private.read()
-    for bundle in (
-        f"{ca_file}.with-certifi.pem",
-        os.path.join(
-            tempfile.gettempdir(),
-            f"locust-mtls-{hashlib.sha256(data).hexdigest()[:16]}.with-certifi.pem",
-        ),
-    ):
+    name = f"{hashlib.sha256(data).hexdigest()[:32]}.with-certifi.pem"
+    for directory in _cache_dirs():
+        bundle = os.path.join(directory, name)
         try:
-            if os.path.exists(bundle) and os.path.getmtime(bundle) >= os.path.getmtime(ca_file):
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+            if os.stat(directory).st_uid != os.getuid():
+                continue  # someone else's directory: do not trust what is in it
+            if os.path.isfile(bundle):
                 return bundle
             temporary = f"{bundle}.tmp{os.getpid()}"
             with open(temporary, "wb") as file:
@@ -319,4 +345,10 @@ def ensure_ca_bundle(ca_file: str) -> str:
             return bundle
         except OSError:
             continue
-    raise ConfigError(f"cannot write a CA bundle next to {ca_file} or in the temp directory")
+    raise ConfigError("cannot write a CA bundle to the cache or temp directory; set TMPDIR")
+
+
+def _cache_dirs() -> list[str]:
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    temp = os.path.join(tempfile.gettempdir(), f"locust-mtls-{os.getuid()}")
+    return [os.path.join(cache, "locust-mtls", "ca-bundles"), temp]

@@ -122,6 +122,20 @@ def rows(stats: MtlsStats) -> list[dict]:
                 "client_path": client_path(strategy, data, stats.client_path),
             }
         )
+    # A dead worker's last counters stay in the rows above; it gets a row saying so.
+    for (client_id, lost), line in zip(
+        stats.workers_lost.items(), lost_worker_lines(stats), strict=True
+    ):
+        blank = dict.fromkeys((key for key, _ in COLUMNS), "")
+        table.append(
+            {
+                **blank,
+                "strategy": "worker lost",
+                "mode": client_id,
+                "requests": lost["requests_reported"],
+                "client_path": line,
+            }
+        )
     return table
 
 
@@ -205,7 +219,17 @@ def text_table(stats: MtlsStats) -> str:
     if pairs:
         lines.append("sent -> seen (most frequent mismatches)")
         lines += [f"  {p['strategy']}: {p['sent']} -> {p['seen']}: {p['count']}" for p in pairs]
+    lines += lost_worker_lines(stats)
     return "\n".join(lines)
+
+
+def lost_worker_lines(stats: MtlsStats) -> list[str]:
+    """One line per worker that died during the run (distributed runs, master only)."""
+    return [
+        f"worker {client_id} lost: {lost['requests_reported']} requests reported, "
+        f"up to {lost['requests_possibly_missing']} more may be missing from these totals"
+        for client_id, lost in stats.workers_lost.items()
+    ]
 
 
 def install(

@@ -364,11 +364,22 @@ class EchoServer:
         self.stop()
 
 
+def port_number(text: str) -> int:
+    """argparse type: 0..65535 (argparse turns the ValueError into one line, exit code 2)."""
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise ValueError(text)
+    return port
+
+
+port_number.__name__ = "port (0-65535)"  # argparse's message: "invalid port (0-65535) value"
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `locust-mtls serve`."""
     parser.add_argument("--certs", default="certs", help="directory from 'locust-mtls certs'")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--port", type=int, default=8443, help="port (0 = any free port)")
+    parser.add_argument("--port", type=port_number, default=8443, help="port (0 = any free port)")
     parser.add_argument("--bind", action="store_true", help="allow a non-loopback --host")
     parser.add_argument("--cert", help="server certificate (default: CERTS/server.pem)")
     parser.add_argument("--key", help="server key (default: CERTS/server.key)")

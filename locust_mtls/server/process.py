@@ -19,6 +19,7 @@ import urllib.parse
 from locust_mtls.errors import ConfigError
 from locust_mtls.processes import stop as stop_process
 from locust_mtls.server.faults import InjectedFaults
+from locust_mtls.settings import child_environment
 from locust_mtls.tls import contexts as tls
 
 CHILD_ERROR_PREFIX = "echo server: error: "
@@ -103,7 +104,7 @@ def start_echo_server_process(
     command += faults.to_args() if faults else []
     # The child must import this very package, installed or not.
     package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ)
+    env = child_environment(os.environ)  # the server needs no key password of Locust's
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
     log = open(log_file, "a+b") if log_file else tempfile.TemporaryFile()
     process = subprocess.Popen(

@@ -209,8 +209,10 @@ def client_context(
 
 def load_identity_chain(context: ssl.SSLContext, identity) -> None:
     """Load `identity`'s certificate and key into `context`, with an error a user can act on."""
+    # A protected key stays encrypted on its way into the context (identity.key_password).
+    password = identity.key_password() if hasattr(identity, "key_password") else None
     try:
-        context.load_cert_chain(identity.cert_file, identity.key_file)
+        context.load_cert_chain(identity.cert_file, identity.key_file, password=password)
     except (OSError, ssl.SSLError) as error:
         raise ConfigError(
             f"{identity.cert_file} / {identity.key_file}: cannot load the client "

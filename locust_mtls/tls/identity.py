@@ -6,14 +6,9 @@ every bad file becomes one ConfigError line that names the file and says what to
 
 from __future__ import annotations
 
-import atexit
 import hashlib
 import json
 import os
-import re
-import shutil
-import tempfile
-import threading
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -21,30 +16,43 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from locust_mtls.errors import ConfigError
+from locust_mtls.tls import key_material
+from locust_mtls.tls.files import JSON_LIMIT, read_regular_file
 
 REGENERATE = "regenerate with 'locust-mtls certs --force'"
 
 
 @dataclass(frozen=True, slots=True)
 class Identity:
-    """One client identity: a certificate chain file and an unencrypted key file.
+    """One client identity: a certificate chain file and its key file.
 
     Holds paths only, never key material, so its repr is safe to log and it is cheap to
-    hash, compare and send to another process.
+    hash, compare and send to another process. A key that was password-protected (or
+    in a PKCS#12 file) is never decrypted to a file: `key_encrypted` says both paths
+    name one memory file with the chain and the key under key_material's password.
     """
 
     name: str  # "client-1"
     cert_file: str  # PEM, leaf first
-    key_file: str  # unencrypted PEM key (may be the same file as cert_file)
+    key_file: str  # PEM key (may be the same file as cert_file)
     fingerprint: str  # SHA-256 of the leaf certificate's DER, lowercase hex, no colons
     subject: str  # RFC 4514 subject of the leaf, e.g. "CN=client-1,OU=clients,O=locust-mtls"
     # SHA-1 of the same DER, for gateways that report only SHA-1 (nginx's
     # $ssl_client_fingerprint); "" when built by hand without it.
     sha1_fingerprint: str = ""
+    key_encrypted: bool = False  # under key_material.password(), in memory only
 
     def requests_cert(self) -> tuple[str, str]:
-        """The value for requests' `cert=` (and ssl's load_cert_chain)."""
+        """The value for requests' `cert=`, which takes no password: for a protected key,
+        an unencrypted copy in a memory file that dies with the process."""
+        if self.key_encrypted:
+            plain = key_material.plain_copy(self.key_file)
+            return (plain, plain)
         return (self.cert_file, self.key_file)
+
+    def key_password(self) -> bytes | None:
+        """The password `load_cert_chain` needs for `key_file` (None: not encrypted)."""
+        return key_material.password() if self.key_encrypted else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,9 +93,8 @@ def load_identity(
     """Load and check one identity; raise ConfigError naming the file if anything is off.
 
     `cert` is a PEM chain (leaf first), a PEM holding both chain and key (`key=None`),
-    or a PKCS#12 file. A PKCS#12 file or a password-protected key is written once,
-    unencrypted, to a private 0700 directory (removed at exit), because requests'
-    `cert=` cannot take a password.
+    or a PKCS#12 file. A PKCS#12 file or a password-protected key is never written
+    decrypted: see key_material.
     """
     secret = password.encode() if isinstance(password, str) else password
     cert_data = _read(cert)
@@ -113,7 +120,7 @@ def load_identity(
     private_key, was_encrypted = _load_pem_key(key_path, key_data, secret)
     _check_key_matches(certs, private_key, cert, key_path)
     if was_encrypted:
-        return _materialise(name, certs, private_key)
+        return _keep(name, certs, private_key)
     leaf = certs[0]
     return Identity(
         name=name,
@@ -153,13 +160,10 @@ def load_identities(path: str) -> IdentitySet:
 
 
 def _read_json(path: str) -> dict:
+    if not os.path.lexists(path):
+        raise ConfigError(f"{path} not found; create it with 'locust-mtls certs'")
     try:
-        with open(path, encoding="utf-8") as file:
-            document = json.load(file)
-    except FileNotFoundError:
-        raise ConfigError(f"{path} not found; create it with 'locust-mtls certs'") from None
-    except OSError as error:
-        raise ConfigError(f"{path} cannot be read ({error.strerror}); fix the path") from None
+        document = json.loads(read_regular_file(path, JSON_LIMIT).decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path} is not valid JSON ({error}); {REGENERATE}") from None
     if not isinstance(document, dict):
@@ -195,19 +199,15 @@ def _listed_file(path: str, value: object, field: str) -> str | None:
     if not isinstance(value, str):
         raise ConfigError(f'{path}: "{field}" must be a file name; fix it')
     file_path = os.path.join(os.path.dirname(path), value)
+    if os.path.isdir(file_path):
+        raise ConfigError(f'{file_path} ("{field}" in {path}) is a directory; name a file')
     if not os.path.isfile(file_path):
         raise ConfigError(f'{file_path} ("{field}" in {path}) not found; {REGENERATE}')
     return os.path.abspath(file_path)
 
 
 def _read(path: str) -> bytes:
-    try:
-        with open(path, "rb") as file:
-            data = file.read()
-    except FileNotFoundError:
-        raise ConfigError(f"{path} not found; fix the path or run 'locust-mtls certs'") from None
-    except OSError as error:
-        raise ConfigError(f"{path} cannot be read ({error.strerror}); fix the path") from None
+    data = read_regular_file(path)
     if not data.strip():
         raise ConfigError(f"{path} is empty; {REGENERATE}")
     return data
@@ -297,56 +297,19 @@ def _load_pkcs12(name: str, path: str, data: bytes, password: bytes | None) -> I
         raise ConfigError(f"{path}: PKCS#12 file lacks a certificate or a key; re-export both")
     certs = [leaf, *extra]
     _check_key_matches(certs, private_key, path, path)
-    return _materialise(name, certs, private_key)
+    return _keep(name, certs, private_key)
 
 
-_private_dir: str | None = None
-_private_dir_lock = threading.Lock()
-_materialised: dict[str, Identity] = {}
-
-
-def _materialise(name: str, certs: list[x509.Certificate], private_key) -> Identity:
-    """Write chain + unencrypted key once into the per-process private directory."""
+def _keep(name: str, certs: list[x509.Certificate], private_key) -> Identity:
+    """An identity whose key was protected: kept re-encrypted in memory (key_material)."""
     fingerprint = fingerprint_of(certs[0])
-    with _private_dir_lock:
-        cache_key = f"{name}\0{fingerprint}"
-        if cache_key in _materialised:
-            return _materialised[cache_key]
-        stem = os.path.join(
-            _get_private_dir(), re.sub(r"[^\w.-]", "_", name) + "-" + fingerprint[:16]
-        )
-        chain_pem = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
-        key_pem = private_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        for path, data in ((stem + ".pem", chain_pem), (stem + ".key", key_pem)):
-            # Created 0600 from the start: the key is never readable by others, not even briefly.
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(descriptor, "wb") as file:
-                file.write(data)
-        identity = Identity(
-            name=name,
-            cert_file=stem + ".pem",
-            key_file=stem + ".key",
-            fingerprint=fingerprint,
-            subject=certs[0].subject.rfc4514_string(),
-            sha1_fingerprint=fingerprint_of(certs[0], "sha1"),
-        )
-        _materialised[cache_key] = identity
-        return identity
-
-
-def _get_private_dir() -> str:
-    global _private_dir
-    if _private_dir is None:
-        _private_dir = tempfile.mkdtemp(prefix="locust-mtls-keys-")  # mkdtemp makes it 0700
-        atexit.register(_remove_private_dir, _private_dir, os.getpid())
-    return _private_dir
-
-
-def _remove_private_dir(path: str, owner_pid: int) -> None:
-    # A forked child inherits atexit handlers; only the process that made the dir removes it.
-    if os.getpid() == owner_pid:
-        shutil.rmtree(path, ignore_errors=True)
+    kept = key_material.keep(name, certs, private_key, fingerprint)
+    return Identity(
+        name=name,
+        cert_file=kept,
+        key_file=kept,
+        fingerprint=fingerprint,
+        subject=certs[0].subject.rfc4514_string(),
+        sha1_fingerprint=fingerprint_of(certs[0], "sha1"),
+        key_encrypted=True,
+    )

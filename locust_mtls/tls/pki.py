@@ -45,14 +45,27 @@ def generate_pki(
     clients: int = 4,
     force: bool = False,
     echo: Callable[[str], None] = lambda message: None,
+    option: str = "--dir",
 ) -> IdentitySet:
     """Create (or keep) a CA, a server certificate and `clients` client identities.
 
     An existing, valid directory with at least `clients` identities is kept as it is;
     with more clients requested, the extra ones are issued by the existing CA (ca.key).
     `force=True` always starts over with a new CA and exactly `clients` identities.
-    `echo` receives one-line notes on what happened (the CLI prints them).
+    `echo` receives one-line notes on what happened (the CLI prints them). Errors name
+    the directory as `option` (Locust's start-up passes "--mtls-certs-dir").
     """
+    try:
+        return _generate(directory, clients, force, echo)
+    except ConfigError as error:
+        if option == "--dir":
+            raise
+        raise ConfigError(str(error).replace("--dir", option)) from None
+
+
+def _generate(
+    directory: str, clients: int, force: bool, echo: Callable[[str], None]
+) -> IdentitySet:
     if clients < 1:
         raise ConfigError(f"--clients must be at least 1 (got {clients}); pass --clients 4")
     if os.path.exists(directory) and not os.path.isdir(directory):

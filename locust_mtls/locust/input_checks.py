@@ -1,0 +1,81 @@
+"""Checks of inputs that are neither a value of the run nor a certificate: the target URL,
+the files a run will write, the key password file. Each bad one is one ConfigError line.
+
+Run at start, before anything is started or written, so a run never ends in a traceback
+from its summary writer or its crash handler.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.parse
+
+from locust_mtls.errors import ConfigError
+from locust_mtls.tls.files import read_regular_file
+
+PASSWORD_FILE_LIMIT = 64 << 10
+
+
+def check_host(url: str) -> None:
+    """An https:// URL with a host and, if any, a port in 1..65535."""
+    if url != url.strip():
+        raise ConfigError(f"--host {url!r} has spaces around it; remove them")
+    if not url.startswith("https://"):
+        raise ConfigError(f"--host {url} is not https://; mTLS needs an https:// URL")
+    parsed = urllib.parse.urlsplit(url)
+    authority = parsed.netloc.rpartition("@")[2]
+    if authority.count(":") > 1 and not authority.startswith("["):
+        raise ConfigError(f"--host {url}: an IPv6 address needs brackets, like https://[::1]:8443")
+    try:
+        port = parsed.port
+    except ValueError:
+        port = -1
+    if port is not None and not 1 <= port <= 65535:
+        raise ConfigError(f"--host {url}: the port must be a number from 1 to 65535")
+    if not parsed.hostname:
+        raise ConfigError(f"--host {url} names no host; use https://HOST[:PORT]")
+
+
+def check_output_file(path: str, option: str) -> None:
+    """A file the run will (re)write: its directory exists and it is not a directory."""
+    if not path:
+        return
+    if os.path.isdir(path):
+        raise ConfigError(f"{option} {path} is a directory; name a file")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise ConfigError(f"{option} {path}: directory {directory} does not exist; create it")
+    if not os.access(directory, os.W_OK):
+        raise ConfigError(f"{option} {path}: directory {directory} is not writable")
+
+
+def check_output_dir(path: str, option: str) -> None:
+    """A directory the run creates when it has something to keep: not an existing file,
+    and its nearest existing ancestor is a writable directory."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ConfigError(f"{option} {path} is a file, not a directory; name a directory")
+    existing = os.path.abspath(path)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise ConfigError(f"{option} {path}: {existing} is a file, not a directory")
+    if not os.access(existing, os.W_OK):
+        raise ConfigError(f"{option} {path}: {existing} is not writable")
+
+
+def key_password(options) -> str | None:
+    """--mtls-key-password, or the first line of --mtls-key-password-file (which, unlike
+    the option, does not show in `ps`); None without either."""
+    path = getattr(options, "mtls_key_password_file", "")
+    if path and options.mtls_key_password:
+        raise ConfigError("--mtls-key-password and --mtls-key-password-file both given; pass one")
+    if not path:
+        return options.mtls_key_password or None
+    try:
+        data = read_regular_file(path, PASSWORD_FILE_LIMIT)
+    except ConfigError as error:
+        raise ConfigError(f"--mtls-key-password-file: {error}") from None
+    lines = data.decode("utf-8", errors="replace").splitlines()
+    if not lines or not lines[0]:
+        raise ConfigError(f"--mtls-key-password-file: {path} is empty; put the password in it")
+    return lines[0]
