@@ -68,12 +68,13 @@ class MtlsHttpSession(CheckedSession, HttpSession):
         **kwargs,
     ):
         """HttpSession.request, plus `identity=` (a name, or None for no certificate)."""
-        if kwargs.get("cert") is not None:
-            raise ConfigError(
-                "cert=: MtlsHttpUser presents the user's identity itself; "
-                "pass identity='<name>' (or None) instead"
-            )
         checks = self.mtls_checks
+        if "cert" in kwargs:
+            # A converted HttpUser file: its cert= picks an identity of the file (never a
+            # chain loaded into a shared context); cert=None means no certificate.
+            if identity is not SCHEDULED:
+                raise ConfigError("pass identity= or cert=, not both")
+            identity = checks.from_cert(kwargs.pop("cert"))
         chosen = checks.choose(identity)
         kwargs.setdefault("timeout", checks.settings.timeout)
         if self.native_threads:

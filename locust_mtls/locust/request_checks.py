@@ -10,6 +10,8 @@ counted exactly once.
 
 from __future__ import annotations
 
+import os
+
 from locust import events
 from locust.exception import CatchResponseError
 
@@ -20,7 +22,8 @@ from locust_mtls.errors import ConfigError
 from locust_mtls.locust import plugin
 from locust_mtls.locust.validation import settings_from
 from locust_mtls.settings import RunSettings
-from locust_mtls.tls.identity import Identity
+from locust_mtls.tls.files import read_regular_file
+from locust_mtls.tls.identity import Identity, fingerprint_of
 
 SCHEDULED = object()  # identity= not given: the user's scheduled identity (or none)
 
@@ -62,7 +65,10 @@ class RequestChecks:
         )
         # A user class may read the identity from the response itself (identity_seen).
         self.identity_seen = getattr(user, "identity_seen", None)
-        self.by_name = {identity.name: identity for identity in run.options.identities}
+        identities = run.options.identities
+        self.by_name = {identity.name: identity for identity in identities}
+        self.by_cert = {os.path.realpath(i.cert_file): i for i in identities}
+        self.by_fingerprint = {identity.fingerprint: identity for identity in identities}
         fraction = user.no_cert_fraction
         self.schedule = run.schedule_for(
             self.user_number, run.options.no_cert_fraction if fraction is None else fraction
@@ -88,6 +94,25 @@ class RequestChecks:
             raise ConfigError(
                 f"identity={identity!r}: no such identity in --mtls-identities "
                 f"(known: {known}); pass one of those names, or None for no certificate"
+            )
+        return found
+
+    def from_cert(self, cert) -> Identity | None:
+        """The identity a converted HttpUser's `cert=` names: requests' `cert=` value
+        (a PEM path, or (cert, key)), matched by file or by fingerprint; None: no cert."""
+        if cert is None:
+            return None  # requests: no client certificate for this request
+        path = cert[0] if isinstance(cert, (tuple, list)) else cert
+        found = self.by_cert.get(os.path.realpath(str(path)))
+        if found is None:
+            try:
+                found = self.by_fingerprint.get(fingerprint_of(read_regular_file(str(path))))
+            except (ConfigError, OSError, ValueError):
+                found = None
+        if found is None:
+            raise ConfigError(
+                f"cert={cert!r}: not a certificate of --mtls-identities; add it to the "
+                "identities file, or pass identity='<name>' (None for no certificate)"
             )
         return found
 
