@@ -53,6 +53,8 @@ def check_identity(
 ) -> IdentityCheckFailure | None:
     """None when the server saw exactly the certificate `expected` (or none for None);
     otherwise the failure to report. `reported` is the header value, None if absent."""
+    if expected is not None and reported == expected.fingerprint:
+        return None  # the common case, before normalising anything
     if reported is None:
         return IdentityNotReported(
             f"identity not reported: response has no {header} header; "

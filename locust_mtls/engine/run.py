@@ -39,6 +39,7 @@ class MtlsRun:
         self.by_fingerprint = {i.fingerprint: i for i in options.identities}
         self._strategies: dict[str, Strategy] = {}
         self._engines: dict[RunSettings, ThreadEngine] = {}
+        self._rows: dict[tuple, StrategyStats] = {}
         self._user_numbers = itertools.count()
 
     def next_user_number(self) -> int:
@@ -59,7 +60,12 @@ class MtlsRun:
 
     def row(self, settings: RunSettings) -> StrategyStats:
         """The counters of one run setting."""
-        return self.stats.row(settings.strategy, settings.concurrency, settings.keepalive)
+        # Called for every request: a tuple key, not the row name built each time.
+        key = (settings.strategy, settings.concurrency, settings.keepalive)
+        row = self._rows.get(key)
+        if row is None:
+            row = self._rows[key] = self.stats.row(*key)
+        return row
 
     def runner_for(self, settings: RunSettings, user_number: int):
         stats = self.row(settings)
@@ -88,6 +94,9 @@ class MtlsRun:
         return check_identity(identity, outcome.reported_fingerprint, self.by_fingerprint, header)
 
     def record(self, settings: RunSettings, outcome: Outcome, identity, failure) -> None:
+        if failure is None and not outcome.handshakes_ms:  # the common case, kept short
+            self.row(settings).record_ok(identity.name if identity else None)
+            return
         kind = failure.kind if isinstance(failure, IdentityCheckFailure) else None
         self.row(settings).record(
             failed=failure is not None,

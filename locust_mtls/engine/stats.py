@@ -7,6 +7,7 @@ does not count: wrong identities, cert bleed, client crashes and TLS handshakes.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -84,6 +85,16 @@ class StrategyStats:
         for ms in handshakes_ms:
             self.handshake_histogram[handshake_bucket(ms)] += 1
         if identity_name:
+            self.identities_in_use.add(identity_name)
+
+    def record_ok(self, identity_name: str | None) -> None:
+        """`record` of a request that passed and opened no new connection: the same
+        counts, without the branches (this runs once per request)."""
+        now = time.time()
+        self.first_request_at = self.first_request_at or now
+        self.last_request_at = now
+        self.requests += 1
+        if identity_name and identity_name not in self.identities_in_use:
             self.identities_in_use.add(identity_name)
 
     def record_crash(self, crash: dict) -> None:
@@ -220,6 +231,13 @@ def _version(distribution: str) -> str:
 
 def environment_facts() -> dict:
     """Exact versions that decide a run's behaviour; recorded in every result."""
+    return dict(_environment_facts())
+
+
+@functools.cache
+def _environment_facts() -> dict:
+    # Cached: each metadata lookup scans sys.path, and the summary file is rewritten
+    # every second while users run (~3% of a keep-alive run's CPU, bench/profile.py).
     return {
         "requests": _version("requests"),
         "urllib3": _version("urllib3"),
