@@ -28,6 +28,9 @@ from locust_mtls.tls.pki import generate_pki
 STARTUP = 4.0  # seconds before attaching: Locust imported, users spawned
 # Threads waiting for work (gevent's resolver pool) are sampled too: not CPU.
 IDLE = ("acquire_with_timeout (", "pthread_cond_timedwait (", "epoll_wait (")
+# In every sample of a Locust user: not informative in the inclusive list.
+SCAFFOLDING = ("greenlet::", "run (_gevent", "green_switch", "single_result", "User.", "TaskSet.",
+               "DefaultTaskSet.")  # fmt: skip
 FRAME = re.compile(r"^(?P<function>.*?) \((?P<file>[^()]*?)(?::\d+)?\)$")
 
 
@@ -57,7 +60,8 @@ def top_frames(raw: str, limit: int = 15) -> dict:
         total += samples
         own[frames[-1]] += samples
         for name in set(frames):
-            inclusive[name] += samples
+            if not name.startswith(SCAFFOLDING):
+                inclusive[name] += samples
     share = lambda n: round(100.0 * n / total, 1) if total else 0.0  # noqa: E731
     return {
         "samples": total,
