@@ -83,9 +83,10 @@ def run_cell(
             counter.close()
         log.seek(0)
         output = log.read()
+    samples = usage.pop("samples")
     result = {"cell": cell.to_dict(), "exit_code": process.returncode, **usage}
     result.update(_client_counts(os.path.join(run_dir, "summary.json"), cell.client))
-    result.update(window_rates(usage.pop("samples")))
+    result.update(window_rates(samples))
     if "rps" not in result:
         result["error"] = (output.strip().splitlines() or ["no output"])[-1][:300]
     return result

@@ -12,6 +12,9 @@ SUMMED = ("failures", "wrong_identity", "bleed", "crashes")
 CPU = "client_cpu_ms_per_request"
 # A resumed session skips the server's chain check: shown, never the reference.
 REFERENCES = (S_TIME_NEW, AB)
+# `ab -k` speaks HTTP/1.0, which the echo server answers without keep-alive: there it
+# measures new connections, so it is no keep-alive reference.
+NO_HTTP10_KEEPALIVE = ("echo",)
 # The goals, by client CPU per request (bench/clients.py names).
 MTLS_OVER_PLAIN_CPU = 1.05
 NEW_CONNECTIONS_OF_AB = 0.8
@@ -69,6 +72,7 @@ def best_reference(rows, target: str, keepalive: bool) -> dict | None:
         and row["target"] == target
         and row["keepalive"] == keepalive
         and row[CPU]
+        and not (keepalive and target in NO_HTTP10_KEEPALIVE)
     ]
     return min(candidates, key=lambda row: row[CPU], default=None)
 
@@ -231,7 +235,7 @@ def render(result: dict) -> str:
     for check in result["targets"]:
         met = {True: "yes", False: "**no**", None: "not measured"}[check["met"]]
         value = check["measured"]
-        shown = "-" if value is None else f"{value:g}{check['unit']}"
+        shown = "-" if value is None else f"{value:.3g}{check['unit']}"
         lines.append(
             f"| {check['target']} | {shown} | {check['goal']} | {met} "
             f"| {check['other_side'] or '-'} |"

@@ -185,7 +185,27 @@ def run_schedule(schedule, targets, identities_file, seconds, workdir, cpus) -> 
     return runs
 
 
+def rerender(path: str, readme_path: str) -> int:
+    """Recompute rows and targets from the runs in PATH.json; rewrite PATH.md/.json, README."""
+    with open(path + ".json") as file:
+        result = json.load(file)
+    for run in result["runs"]:
+        run.pop("samples", None)  # runs before bench/cells.py stopped keeping them
+    result["rows"] = report.aggregate(result["runs"])
+    memory_users = max((r["users"] for r in result["rows"] if r["kind"] == "memory"), default=0)
+    result["targets"] = report.targets(result["rows"], memory_users)
+    write(path, result, report.render(result))
+    if readme_path:
+        readme.update(readme_path, result)
+    return 0
+
+
 def main(argv=None) -> int:
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv[:1] == ["--rerender"]:  # after a change to the report only: no new run
+        out = argv[1] if len(argv) > 1 else os.path.join(REPO, "docs", "benchmarks")
+        return rerender(out, os.path.join(REPO, "README.md") if len(argv) < 2 else "")
     args = parse_args(argv)
     if "nginx" in args.targets and (reason := nginx.missing_reason()):
         print(
@@ -233,7 +253,7 @@ def main(argv=None) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
     rows = report.aggregate(runs)
     result = {
-        "command": "python -m bench " + shlex.join(argv if argv is not None else sys.argv[1:]),
+        "command": "python -m bench " + shlex.join(argv),
         "date": time.strftime("%Y-%m-%d %H:%M %Z"),
         "duration_s": time.time() - started,
         "environment": environment(),
