@@ -105,11 +105,14 @@ def nginx_config(
     workers: int = 1,
     http_lines: str = ECHO_HTTP_LINES,
     location_lines: str = ECHO_LOCATION_LINES,
+    status_port: int | None = None,
 ) -> str:
     """The whole nginx.conf: 127.0.0.1:`port`, TLS 1.2+1.3, client cert optional, keep-alive.
 
     `http_lines` and `location_lines` are what a user would add to their own config (the
-    echo-like njs target by default); njs modules are looked up in `prefix`.
+    echo-like njs target by default); njs modules are looked up in `prefix`. With
+    `status_port`, plain-HTTP `stub_status` on 127.0.0.1:`status_port`/status: the request
+    counter the benchmark reads (the server's count, whatever the client claims).
     """
     temp_paths = "\n".join(
         f"    {kind}_temp_path {prefix}/{kind}_temp;"
@@ -117,6 +120,12 @@ def nginx_config(
     )
     load_js = f"load_module {js_module};\n" if js_module else ""
     js_path = f"    js_path {prefix};\n" if js_module else ""
+    status = (
+        f"\n    server {{\n        listen 127.0.0.1:{status_port};\n"
+        "        location = /status {\n            stub_status;\n        }\n    }\n"
+        if status_port
+        else ""
+    )
     return f"""\
 {load_js}worker_processes {workers};
 daemon off;
@@ -147,7 +156,7 @@ http {{
 {_indent(location_lines, 12)}
         }}
     }}
-}}
+{status}}}
 """
 
 
@@ -171,6 +180,7 @@ class ServerProcess:
         self.prefix = prefix
         self._owns_prefix = owns_prefix
         self._stop_signal = stop_signal
+        self.status_url: str | None = None  # nginx's stub_status, when started with one
 
     @property
     def pid(self) -> int:
@@ -213,6 +223,7 @@ def start_nginx(
     ready_timeout: float = 10.0,
     http_lines: str = ECHO_HTTP_LINES,
     location_lines: str = ECHO_LOCATION_LINES,
+    status: bool = False,
 ) -> ServerProcess:
     """Write a config into `prefix` (default: a new temp dir) and run nginx on a free port.
 
@@ -231,6 +242,7 @@ def start_nginx(
     with open(os.path.join(prefix, "fingerprint.js"), "w") as file:
         file.write(FINGERPRINT_JS)
     port = free_port()
+    status_port = free_port() if status else None
     config = nginx_config(
         prefix,
         port,
@@ -239,14 +251,18 @@ def start_nginx(
         workers=workers,
         http_lines=http_lines,
         location_lines=location_lines,
+        status_port=status_port,
     )
     config_file = os.path.join(prefix, "nginx.conf")
     with open(config_file, "w") as file:
         file.write(config)
     command = [find_nginx(), "-p", prefix, "-c", config_file, "-e", f"{prefix}/error.log"]
-    return start_server(
+    server = start_server(
         "nginx", command, port, prefix, owns_prefix, config_file, ready_timeout=ready_timeout
     )
+    if status_port:
+        server.status_url = f"http://127.0.0.1:{status_port}/status"
+    return server
 
 
 def start_server(

@@ -11,7 +11,7 @@ import itertools
 from locust import HttpUser, between, task
 
 import bench.counting  # noqa: F401  (registers the counters)
-from bench.plain_httpuser import CA_FILE, CERTS, HEADERS  # the same identities and headers
+from bench.plain_users import CA_FILE, CERTS, HEADERS  # the same identities and headers
 
 _user_numbers = itertools.count()
 

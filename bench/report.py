@@ -1,145 +1,175 @@
-"""Reduce the runs of one benchmark to medians, ratios and targets; render Markdown."""
+"""Reduce the runs of one benchmark to medians, ranges, fractions and targets; render Markdown."""
 
 from __future__ import annotations
 
 import statistics
 from collections import defaultdict
 
-from .cells import HTTPUSER, RAW_REQUESTS
+from .clients import AB, C_REFERENCES, FASTHTTPUSER, HTTPUSER, MTLS_FASTHTTP, S_TIME_NEW, label
 
 NOTES_MARKER = "<!-- notes below this line are kept when the benchmark rewrites this file -->"
 SUMMED = ("failures", "wrong_identity", "bleed", "crashes")
-MEDIANS = (
-    "handshakes_per_s",
-    "handshake_p50_ms",
-    "handshake_p95_ms",
-    "rss_peak_mb",
-    "client_cpu_ms_per_request",
+CPU = "client_cpu_ms_per_request"
+# A resumed session skips the server's chain check: shown, never the reference.
+REFERENCES = (S_TIME_NEW, AB)
+# `ab -k` speaks HTTP/1.0, which the echo server answers without keep-alive: there it
+# measures new connections, so it is no keep-alive reference.
+NO_HTTP10_KEEPALIVE = ("echo",)
+# The issue's goals, by client CPU per request (bench/clients.py names).
+MTLS_OVER_PLAIN_CPU = 1.05
+NEW_CONNECTIONS_OF_AB = 0.8
+NEW_CONNECTION_CPU_MS = 1.2
+CPU_COMPARISONS = (
+    (MTLS_FASTHTTP, FASTHTTPUSER, False, MTLS_OVER_PLAIN_CPU, True),
+    (MTLS_FASTHTTP, FASTHTTPUSER, True, MTLS_OVER_PLAIN_CPU, True),
+    ("identity-cache", "shared-context", False, 0.95, False),
+    ("identity-cache", "requests-default", False, 5, False),
+    ("identity-cache", HTTPUSER, True, 0.95, False),
 )
 
 
 def aggregate(runs: list[dict]) -> list[dict]:
-    """One row per cell: rps median/min/max over its repetitions, other numbers medians."""
+    """One row per cell: median and min-max of req/s and CPU per request over its runs."""
     by_key: dict[tuple, list[dict]] = defaultdict(list)
     for run in runs:
-        cell = run["cell"]
-        by_key[tuple(cell.values())].append(run)
+        by_key[tuple(run["cell"].values())].append(run)
     rows = []
     for group in by_key.values():
         ok = [run for run in group if "rps" in run]
-        rates = [run["rps"] for run in ok]
         row = dict(group[0]["cell"])
         row["runs"] = len(group)
         row["errors"] = [run["error"] for run in group if "error" in run]
-        row["rps"] = statistics.median(rates) if rates else None
-        row["rps_min"], row["rps_max"] = (min(rates), max(rates)) if rates else (None, None)
-        for name in MEDIANS:
+        for name in ("rps", CPU, "rss_peak_mb", "handshake_p50_ms"):
             values = [run[name] for run in ok if run.get(name) is not None]
-            row[name] = round(statistics.median(values), 3) if values else None
+            row[name] = round(statistics.median(values), 4) if values else None
+            row[name + "_min"] = min(values) if values else None
+            row[name + "_max"] = max(values) if values else None
         for name in SUMMED:
-            row[name] = sum(run.get(name, 0) for run in ok)
+            row[name] = sum(run.get(name, 0) or 0 for run in ok)
         rows.append(row)
-    _add_ratios(rows)
+    for row in rows:
+        best = best_reference(rows, row["target"], row["keepalive"])
+        row["x_best_c_cpu"] = _ratio(best and best[CPU], row[CPU], digits=3)
     return rows
 
 
-def find(rows, *, kind="throughput", **match) -> dict | None:
+def find(rows, *, kind="throughput", processes=1, **match) -> dict | None:
     for row in rows:
-        if row["kind"] == kind and all(row.get(k) == v for k, v in match.items()):
+        if row["kind"] != kind or row.get("processes", 1) != processes:
+            continue
+        if all(row.get(k) == v for k, v in match.items()):
             return row
     return None
 
 
-def _ratio(numerator, denominator) -> float | None:
+def best_reference(rows, target: str, keepalive: bool) -> dict | None:
+    """The C reference with the least client CPU per request on this path."""
+    candidates = [
+        row
+        for row in rows
+        if row["kind"] == "throughput"
+        and row["client"] in REFERENCES
+        and row["target"] == target
+        and row["keepalive"] == keepalive
+        and row[CPU]
+        and not (keepalive and target in NO_HTTP10_KEEPALIVE)
+    ]
+    return min(candidates, key=lambda row: row[CPU], default=None)
+
+
+def _ratio(numerator, denominator, digits=2) -> float | None:
     if not numerator or not denominator:
         return None
-    return round(numerator / denominator, 2)
-
-
-def _add_ratios(rows) -> None:
-    for row in rows:
-        if row["kind"] != "throughput":
-            continue
-        for name, client in (("x_httpuser", HTTPUSER), ("x_raw_requests", RAW_REQUESTS)):
-            base = find(rows, target=row["target"], client=client, keepalive=row["keepalive"])
-            row[name] = _ratio(row["rps"], base and base["rps"])
+    return round(numerator / denominator, digits)
 
 
 def targets(rows: list[dict], memory_users: int) -> list[dict]:
-    """The issue's targets, per target server: measured ratio, goal, met."""
+    """The goals, per target server: what was measured, the goal, met or not."""
     checks = []
 
-    def check(what, mine, other, goal, at_most=False):
-        metric = "rss_peak_mb" if at_most else "rps"
-        ratio = _ratio(mine and mine.get(metric), other and other.get(metric))
-        met = None if ratio is None else (ratio <= goal if at_most else ratio >= goal)
-        # The same comparison by client CPU per request (other / mine: higher is better),
-        # which the other load on a shared machine disturbs far less than wall-clock req/s.
-        cpu = "client_cpu_ms_per_request"
-        cpu_ratio = None if at_most else _ratio(other and other.get(cpu), mine and mine.get(cpu))
+    def check(what, value, goal, at_most, unit="x", other=None):
+        met = None if value is None else (value <= goal if at_most else value >= goal)
         checks.append(
             {
                 "target": what,
-                "ratio": ratio,
-                "cpu_ratio": cpu_ratio,
-                "goal": f"{'<=' if at_most else '>='} {goal}x",
+                "measured": value,
+                "unit": unit,
+                "goal": f"{'<=' if at_most else '>='} {goal:g}{unit}",
                 "met": met,
                 "other_side": _failures(other),
             }
         )
 
+    def cpu_of(row):
+        return row and row[CPU]
+
     for server in sorted({row["target"] for row in rows if row["kind"] == "throughput"}):
-        ours = {
-            ka: find(
-                rows, target=server, client="identity-cache", concurrency="greenlet", keepalive=ka
+
+        def cell(client, keepalive, server=server):
+            return find(rows, target=server, client=client, concurrency="greenlet",
+                        keepalive=keepalive)  # fmt: skip
+
+        # (ours, theirs, keep-alive, goal, at_most): at_most compares CPU ours / theirs
+        # (lower is better); otherwise theirs / ours, i.e. how many times ours is cheaper.
+        for ours, theirs, keepalive, goal, at_most in CPU_COMPARISONS:
+            mine, other = cell(ours, keepalive), cell(theirs, keepalive)
+            ratio = (
+                _ratio(cpu_of(mine), cpu_of(other))
+                if at_most
+                else _ratio(cpu_of(other), cpu_of(mine))
             )
-            for ka in (True, False)
-        }
-        for concurrency in ("greenlet", "native-threads"):
-            mine = find(
-                rows,
-                target=server,
-                client="identity-cache",
-                concurrency=concurrency,
-                keepalive=False,
-            )
-            shared = find(
-                rows,
-                target=server,
-                client="shared-context",
-                concurrency=concurrency,
-                keepalive=False,
-            )
+            order = f"{ours} / {theirs}" if at_most else f"{theirs} / {ours}"
             check(
-                f"{server}, {concurrency}, keep-alive off: identity-cache / shared-context",
-                mine,
-                shared,
-                0.95,
+                f"{server}, keep-alive {'on' if keepalive else 'off'}: CPU per request, {order}",
+                ratio,
+                goal,
+                at_most,
+                other=other,
             )
-        default = find(
-            rows, target=server, client="requests-default", concurrency="greenlet", keepalive=False
+        new = cell(MTLS_FASTHTTP, False)
+        ab = find(rows, target=server, client=AB, keepalive=False)
+        check(
+            f"{server}, keep-alive off: req/s, {MTLS_FASTHTTP} / ab",
+            _ratio(new and new["rps"], ab and ab["rps"]),
+            NEW_CONNECTIONS_OF_AB,
+            at_most=False,
         )
         check(
-            f"{server}, keep-alive off: identity-cache / requests-default", ours[False], default, 5
-        )
-        httpuser = find(rows, target=server, client=HTTPUSER, keepalive=True)
-        check(
-            f"{server}, keep-alive on: identity-cache / plain HttpUser cert=",
-            ours[True],
-            httpuser,
-            0.95,
+            f"{server}, keep-alive off: {MTLS_FASTHTTP} client CPU per request",
+            cpu_of(new),
+            NEW_CONNECTION_CPU_MS,
+            at_most=True,
+            unit=" ms",
         )
     plain = find(rows, kind="memory", client=HTTPUSER, users=memory_users)
-    for client in ("identity-cache", "per-thread-session"):
+    for client in ("identity-cache", "per-thread-session", MTLS_FASTHTTP):
         mine = find(rows, kind="memory", client=client, users=memory_users)
         check(
-            f"RSS, {memory_users} users x 10 identities: {client} / plain HttpUser",
-            mine,
-            plain,
+            f"RSS, {memory_users} users: {client} / plain HttpUser",
+            _ratio(mine and mine["rss_peak_mb"], plain and plain["rss_peak_mb"]),
             1.2,
             at_most=True,
         )
-    return checks  # fmt: skip
+    return checks
+
+
+def scale_out(rows: list[dict]) -> list[dict]:
+    """req/s with Locust --processes 2 over one process, per target (keep-alive on)."""
+    ratios = []
+    for row in rows:
+        if row["kind"] == "throughput" and row.get("processes", 1) > 1:
+            one = find(rows, target=row["target"], client=row["client"], keepalive=True)
+            ratios.append(
+                {
+                    "target": row["target"],
+                    "client": row["client"],
+                    "processes": row["processes"],
+                    "rps": row["rps"],
+                    "rps_one_process": one and one["rps"],
+                    "ratio": _ratio(row["rps"], one and one["rps"]),
+                }
+            )
+    return ratios
 
 
 def _failures(row: dict | None) -> str:
@@ -150,10 +180,25 @@ def _failures(row: dict | None) -> str:
     return ", ".join(p for p in parts if not p.startswith("0 "))
 
 
-def _fmt(value, digits=0) -> str:
+def fmt(value, digits=0) -> str:
     if value is None:
         return "-"
-    return f"{value:.{digits}f}"
+    return f"{value:,.{digits}f}"
+
+
+def cpu_digits(value) -> int:
+    """Enough digits for 0.017 ms as for 20.98 ms."""
+    return 3 if value is not None and value < 0.1 else 2
+
+
+def load_note(result: dict) -> str:
+    before, after = result["load_average_before_after"]
+    before = before if isinstance(before, list) else [before]
+    after = after if isinstance(after, list) else [after]
+    return (
+        f"load average (1/5/15 min) {'/'.join(f'{x:g}' for x in before)} before, "
+        f"{'/'.join(f'{x:g}' for x in after)} after, on {result['environment']['CPUs']} CPUs"
+    )
 
 
 def render(result: dict) -> str:
@@ -169,28 +214,41 @@ def render(result: dict) -> str:
         "",
         ", ".join(f"{k} {v}" for k, v in env.items()),
         "",
-        f"Method: each cell is one isolated subprocess (Locust headless, or a raw loop), "
-        f"{result['seconds']:g} s, {result['users']} users/threads with "
-        f"{result['identities']} identities, every request with a client certificate; "
-        f"{result['reps']} repetitions interleaved across all cells (median, min-max). "
-        f"Servers on CPUs {result['server_cpus']}, clients on CPUs {result['client_cpus']}; "
-        f"1-minute load average before/after: {result['load_average_before_after']} "
-        "(other work shares this machine).",
+        f"Method: each cell is one client process ({result['users']} users or connections, "
+        f"{result['identities']} identities, every request with a client certificate), "
+        f"{result['seconds']:g} s, {result['reps']} repetitions interleaved across all cells "
+        f"(median, min-max). req/s is counted by the server (nginx's stub_status, the echo "
+        f"server's /stats) over the window its count moved; client CPU is user + system time "
+        f"of the client's process tree over the same window, per request. Servers on CPUs "
+        f"{result['server_cpus']}, clients on CPUs {result['client_cpus']} (the `--processes "
+        f"2` cell on all). Machine shared with other work: {load_note(result)}.",
         "",
+    ]
+    if result.get("references_skipped"):
+        lines += [f"References skipped: {'; '.join(result['references_skipped'])}.", ""]
+    lines += [
         "## Targets",
         "",
-        "| target | measured (req/s or RSS) | by client CPU per request | goal | met "
-        "| compared cell's failures |",
-        "|---|---:|---:|---|---|---|",
+        "| target | measured | goal | met | compared cell's failures |",
+        "|---|---:|---|---|---|",
     ]
     for check in result["targets"]:
         met = {True: "yes", False: "**no**", None: "not measured"}[check["met"]]
+        value = check["measured"]
+        shown = "-" if value is None else f"{value:.3g}{check['unit']}"
         lines.append(
-            f"| {check['target']} | {_fmt(check['ratio'], 2)}x | {_fmt(check['cpu_ratio'], 2)}x "
-            f"| {check['goal']} | {met} | {check['other_side'] or '-'} |"
+            f"| {check['target']} | {shown} | {check['goal']} | {met} "
+            f"| {check['other_side'] or '-'} |"
+        )
+    lines += ["", "## Scale-out (keep-alive on)", ""]
+    for entry in scale_out(rows):
+        lines.append(
+            f"- {entry['target']}: {label(entry['client'], True, 0)} with `--processes "
+            f"{entry['processes']}`: {fmt(entry['rps'])} req/s, {fmt(entry['ratio'], 2)}x one "
+            f"process ({fmt(entry['rps_one_process'])} req/s)."
         )
     for server in sorted({r["target"] for r in rows if r["kind"] == "throughput"}):
-        lines += ["", f"## Throughput against {server}", "", *_throughput_table(rows, server)]
+        lines += ["", f"## Throughput against {server}", "", *throughput_table(rows, server)]
     lines += ["", "## Memory (peak RSS of the client process tree, keep-alive on)", ""]
     lines += _memory_table(rows)
     lines += ["", "## Building blocks (timeit, 50 single runs each)", ""]
@@ -202,28 +260,36 @@ def render(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _throughput_table(rows, server) -> list[str]:
-    lines = [
-        "| client | concurrency | keep-alive | req/s median (min-max) | handshakes/s "
-        "| handshake p50/p95 ms | client CPU ms/req | x HttpUser | x raw requests "
-        "| failures | wrong id | bleed | crashes |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
+def ordered(rows, server) -> list[dict]:
+    """Throughput rows of one server: keep-alive off first, C references first, then by CPU."""
     chosen = [r for r in rows if r["kind"] == "throughput" and r["target"] == server]
-    chosen.sort(key=lambda r: (not r["keepalive"], r["concurrency"], -(r["rps"] or 0)))
-    for r in chosen:
-        rate = f"{_fmt(r['rps'])} ({_fmt(r['rps_min'])}-{_fmt(r['rps_max'])})"
-        handshake = (
-            "-"
-            if r["handshake_p50_ms"] is None
-            else f"{r['handshake_p50_ms']:g} / {r['handshake_p95_ms']:g}"
-        )
-        hps = _fmt(r["handshakes_per_s"]) if not r["keepalive"] else "-"
-        cpu = _fmt(r["client_cpu_ms_per_request"], 2)
-        ratios = f"{_fmt(r['x_httpuser'], 2)} | {_fmt(r['x_raw_requests'], 2)}"
+    return sorted(
+        chosen,
+        key=lambda r: (
+            r["keepalive"],
+            r["client"] not in C_REFERENCES,
+            r.get("processes", 1),
+            r[CPU] if r[CPU] is not None else float("inf"),
+        ),
+    )
+
+
+def throughput_table(rows, server) -> list[str]:
+    lines = [
+        "| client | concurrency | keep-alive | req/s median (min-max) "
+        "| client CPU ms/request median (min-max) | fraction of best C reference (CPU) "
+        "| failures | wrong id | bleed | crashes |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in ordered(rows, server):
+        rate = f"{fmt(r['rps'])} ({fmt(r['rps_min'])}-{fmt(r['rps_max'])})"
+        digits = cpu_digits(r[CPU])
+        low, high = fmt(r[CPU + "_min"], digits), fmt(r[CPU + "_max"], digits)
+        cpu = f"{fmt(r[CPU], digits)} ({low}-{high})"
+        name = label(r["client"], r["keepalive"], r["users"], r.get("processes", 1))
         lines.append(
-            f"| {r['client']} | {r['concurrency']} | {'on' if r['keepalive'] else 'off'} | {rate} "
-            f"| {hps} | {handshake} | {cpu} | {ratios} "
+            f"| {name} | {r['concurrency']} | {'on' if r['keepalive'] else 'off'} | {rate} "
+            f"| {cpu} | {fmt(r['x_best_c_cpu'], 2)} "
             f"| {r['failures']} | {r['wrong_identity']} | {r['bleed']} | {r['crashes']} |"
         )
     return lines
@@ -243,8 +309,8 @@ def _memory_table(rows) -> list[str]:
         largest = cells[-1]
         ratio = _ratio(largest and largest["rss_peak_mb"], plain and plain["rss_peak_mb"])
         lines.append(
-            f"| {client} | "
-            + " | ".join(_fmt(c and c["rss_peak_mb"], 1) for c in cells)
-            + f" | {_fmt(ratio, 2)} |"
+            f"| {label(client, True, 0)} | "
+            + " | ".join(fmt(c and c["rss_peak_mb"], 1) for c in cells)
+            + f" | {fmt(ratio, 2)} |"
         )
     return lines

@@ -1,9 +1,12 @@
-"""Benchmark every client strategy against nginx and the echo server, in one run.
+"""Benchmark the clients the field compares, against nginx and the echo server, in one run.
 
-    /work/venv/bin/python -m bench            # full run, ~25 min on 2 cores
-    /work/venv/bin/python -m bench --quick    # smoke test, ~2 min
+    .venv/bin/python -m bench            # full run, ~18 min on 2 cores
+    .venv/bin/python -m bench --quick    # smoke test, ~2 min
 
-Prints progress and the Markdown report, writes docs/benchmarks.md + docs/benchmarks.json.
+Every cell runs one client process on its own core (the servers on the first CPU, when
+there are two), interleaved over the repetitions; req/s is counted by the server, CPU
+per request from the client's process tree (bench/cells.py). Prints progress and the
+Markdown report, writes docs/benchmarks.md + docs/benchmarks.json and README's table.
 Installs nothing: without nginx it prints the apt command to run (or use --targets echo).
 """
 
@@ -27,42 +30,57 @@ from locust_mtls.server.echo import start_echo_server_process
 from locust_mtls.strategies import STRATEGIES
 from locust_mtls.tls.pki import generate_pki
 
-from . import blocks, report
-from .cells import FASTHTTP, HTTPUSER, RAW_IDENTITY_CACHE, RAW_REQUESTS, REPO, Cell, run_cell
-
-QUICK_STRATEGIES = (
-    "identity-cache",
-    "shared-context",
-    "requests-default",
-    "per-thread-session",
-    "locust-httpuser",
+from . import blocks, readme, report
+from .cells import Cell, Target, run_cell
+from .clients import (
+    AB,
+    C_REFERENCES,
+    FASTHTTPUSER,
+    HTTPUSER,
+    MTLS_FASTHTTP,
+    REPO,
+    S_TIME_NEW,
+    S_TIME_REUSE,
+    missing_tool,
 )
+
+# locust-httpuser: how Locust's docs send a certificate, measured next to ours.
+QUICK_STRATEGIES = ("identity-cache", "locust-httpuser")
+MEMORY_CLIENTS = (HTTPUSER, FASTHTTPUSER, MTLS_FASTHTTP)
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="few cells, 1 repetition, 2 s")
-    parser.add_argument("--targets", default="nginx,echo", help="nginx,echo (default both)")
+    parser.add_argument("--targets", default="", help="nginx,echo (default both; --quick: nginx)")
     parser.add_argument("--strategies", default="", help="comma list (default: all)")
-    parser.add_argument("--concurrency", default="greenlet,native-threads")
+    parser.add_argument("--concurrency", default="greenlet", help="greenlet,native-threads")
     parser.add_argument("--seconds", type=float, default=4.0, help="per cell")
     parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--users", type=int, default=10, help="users (threads) per cell")
+    parser.add_argument("--users", type=int, default=16, help="users / connections per cell")
     parser.add_argument("--identities", type=int, default=10)
-    parser.add_argument("--memory-users", default="100,1000")
+    parser.add_argument("--memory-users", default="1000")
     parser.add_argument(
         "--keep", action="store_true", help="keep the work dir (certs, per-cell logs)"
     )
     parser.add_argument(
-        "--pin", action="store_true", help="servers on the first CPU, clients on the others"
-    )
+        "--no-pin", dest="pin", action="store_false",
+        help="do not pin servers to the first CPU and clients to the others",
+    )  # fmt: skip
     parser.add_argument("--out", default=os.path.join(REPO, "docs", "benchmarks"),
                         help="writes OUT.md and OUT.json")  # fmt: skip
+    parser.add_argument(
+        "--readme", default=None,
+        help="README whose benchmark table to rewrite (default: README.md unless --out is given)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.readme is None:
+        default_out = os.path.join(REPO, "docs", "benchmarks")
+        args.readme = os.path.join(REPO, "README.md") if args.out == default_out else ""
     if args.quick:
         args.seconds, args.reps, args.memory_users = 2.0, 1, "100"
         args.strategies = args.strategies or ",".join(QUICK_STRATEGIES)
-        args.concurrency = "greenlet"
+    args.targets = args.targets or ("nginx" if args.quick else "nginx,echo")
     args.targets = [t for t in args.targets.split(",") if t]
     args.strategies = [s for s in args.strategies.split(",") if s] or list(STRATEGIES)
     args.concurrency = [c for c in args.concurrency.split(",") if c]
@@ -76,19 +94,28 @@ def parse_args(argv):
 
 
 def throughput_cells(args) -> list[Cell]:
-    clients = [(s, c) for s in args.strategies for c in args.concurrency]
-    clients += [(HTTPUSER, "greenlet"), (RAW_REQUESTS, "native-threads")]
-    clients += [(RAW_IDENTITY_CACHE, "native-threads"), (FASTHTTP, "greenlet")]
-    return [
-        Cell(target, client, concurrency, keepalive, args.users)
-        for target in args.targets
-        for keepalive in (True, False)
-        for client, concurrency in clients
-    ]
+    """References first, then the Locust baselines, ours, and the scale-out cell."""
+    references = [(S_TIME_NEW, False), (AB, False), (AB, True)]
+    if not args.quick:
+        references.insert(1, (S_TIME_REUSE, False))
+    references = [(client, ka) for client, ka in references if missing_tool(client) is None]
+    locust = [(c, "greenlet") for c in (HTTPUSER, FASTHTTPUSER, MTLS_FASTHTTP)]
+    locust += [(s, c) for s in args.strategies for c in args.concurrency]
+    cells = []
+    for target in args.targets:
+        cells += [Cell(target, client, "-", ka, args.users) for client, ka in references]
+        cells += [
+            Cell(target, client, concurrency, keepalive, args.users)
+            for keepalive in (False, True)
+            for client, concurrency in locust
+        ]
+        # Scale-out: Locust --processes 2 on the keep-alive path (report: ratio to 1).
+        cells.append(Cell(target, MTLS_FASTHTTP, "greenlet", True, args.users, processes=2))
+    return cells
 
 
 def memory_cells(args) -> list[Cell]:
-    clients = [*args.strategies, HTTPUSER, FASTHTTP]
+    clients = [*MEMORY_CLIENTS, *args.strategies]
     return [
         Cell(args.targets[0], client, "greenlet", True, users, kind="memory")
         for users in args.memory_users
@@ -121,36 +148,65 @@ def pin(cpus: set[int]) -> None:
         os.sched_setaffinity(0, cpus)
 
 
-def start_targets(args, identity_set, certs_dir, stack: ExitStack) -> dict[str, str]:
-    urls = {}
+def start_targets(args, identity_set, certs_dir, stack: ExitStack) -> dict[str, Target]:
+    targets = {}
     if "nginx" in args.targets:
         server = stack.enter_context(
             nginx.start_nginx(
-                identity_set.server_cert, identity_set.server_key, identity_set.ca_file
+                identity_set.server_cert, identity_set.server_key, identity_set.ca_file,
+                status=True,
             )
-        )
-        urls["nginx"] = server.url
+        )  # fmt: skip
+        targets["nginx"] = Target(server.url, server.status_url, identity_set.ca_file)
     if "echo" in args.targets:
-        urls["echo"] = stack.enter_context(start_echo_server_process(certs_dir)).url
-    return urls
+        url = stack.enter_context(start_echo_server_process(certs_dir)).url
+        targets["echo"] = Target(url, url + "/stats", identity_set.ca_file)
+    return targets
 
 
-def run_schedule(schedule, urls, identities_file, seconds, workdir) -> list[dict]:
-    """Run every cell in order, printing one progress line each."""
+def run_schedule(schedule, targets, identities_file, seconds, workdir, cpus) -> list[dict]:
+    """Run every cell in order, printing one progress line each.
+
+    `cpus` is (client CPUs, all CPUs): a scale-out cell may use every CPU, because
+    `--processes 2` pinned to one core could not scale at all.
+    """
     runs = []
     for number, cell in enumerate(schedule, 1):
+        pin(cpus[1] if cell.processes > 1 else cpus[0])
         cell_seconds = seconds + (2 if cell.kind == "memory" else 0)  # time to spawn 1,000
-        result = run_cell(cell, urls[cell.target], identities_file, cell_seconds, workdir)
+        result = run_cell(cell, targets[cell.target], identities_file, cell_seconds, workdir)
         runs.append(result)
-        shown = f"{result.get('rps', 0):.0f} req/s, {result['rss_peak_mb']:.0f} MiB"
+        cpu = result.get("client_cpu_ms_per_request")
+        shown = f"{result.get('rps', 0):.0f} req/s, {cpu} ms CPU/req, {result['rss_peak_mb']} MiB"
         print(
             f"[{number}/{len(schedule)}] {cell.key()}: {result.get('error') or shown}",
             file=sys.stderr,
         )
+    pin(cpus[0])
     return runs
 
 
+def rerender(path: str, readme_path: str) -> int:
+    """Recompute rows and targets from the runs in PATH.json; rewrite PATH.md/.json, README."""
+    with open(path + ".json") as file:
+        result = json.load(file)
+    for run in result["runs"]:
+        run.pop("samples", None)  # runs before bench/cells.py stopped keeping them
+    result["rows"] = report.aggregate(result["runs"])
+    memory_users = max((r["users"] for r in result["rows"] if r["kind"] == "memory"), default=0)
+    result["targets"] = report.targets(result["rows"], memory_users)
+    write(path, result, report.render(result))
+    if readme_path:
+        readme.update(readme_path, result)
+    return 0
+
+
 def main(argv=None) -> int:
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv[:1] == ["--rerender"]:  # after a change to the report only: no new run
+        out = argv[1] if len(argv) > 1 else os.path.join(REPO, "docs", "benchmarks")
+        return rerender(out, os.path.join(REPO, "README.md") if len(argv) < 2 else "")
     args = parse_args(argv)
     if "nginx" in args.targets and (reason := nginx.missing_reason()):
         print(
@@ -170,9 +226,11 @@ def main(argv=None) -> int:
     load_before = os.getloadavg()
     cells = throughput_cells(args)
     memory = memory_cells(args)
+    missing = [m for m in map(missing_tool, C_REFERENCES) if m]
     runs_total = len(cells) * args.reps + len(memory)
     print(
-        f"bench: {runs_total} runs of ~{args.seconds + 1.5:g} s each, work dir {workdir}",
+        f"bench: {runs_total} runs of ~{args.seconds + 2:g} s each, work dir {workdir}"
+        + "".join(f"\n  reference skipped: {m}" for m in sorted(set(missing))),
         file=sys.stderr,
     )
     schedule = []
@@ -182,16 +240,21 @@ def main(argv=None) -> int:
     try:
         with ExitStack() as stack:
             pin(server_cpus)  # the servers inherit this
-            urls = start_targets(args, identity_set, certs_dir, stack)
+            targets = start_targets(args, identity_set, certs_dir, stack)
             pin(client_cpus)  # this process, and every client after it
-            building_blocks = blocks.measure(identity_set, urls)
-            runs = run_schedule(schedule, urls, identities_file, args.seconds, workdir)
+            building_blocks = blocks.measure(
+                identity_set, {name: target.url for name, target in targets.items()}
+            )
+            runs = run_schedule(
+                schedule, targets, identities_file, args.seconds, workdir,
+                (client_cpus, set(cpus) or client_cpus),
+            )  # fmt: skip
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
     rows = report.aggregate(runs)
     result = {
-        "command": "python -m bench " + shlex.join(argv if argv is not None else sys.argv[1:]),
+        "command": "python -m bench " + shlex.join(argv),
         "date": time.strftime("%Y-%m-%d %H:%M %Z"),
         "duration_s": time.time() - started,
         "environment": environment(),
@@ -201,7 +264,11 @@ def main(argv=None) -> int:
         "identities": args.identities,
         "server_cpus": sorted(server_cpus),
         "client_cpus": sorted(client_cpus),
-        "load_average_before_after": [round(load_before[0], 1), round(os.getloadavg()[0], 1)],
+        "load_average_before_after": [
+            [round(x, 2) for x in load_before],
+            [round(x, 2) for x in os.getloadavg()],
+        ],
+        "references_skipped": sorted(set(missing)),
         "blocks": building_blocks,
         "targets": report.targets(rows, max(args.memory_users, default=0)),
         "rows": rows,
@@ -210,6 +277,8 @@ def main(argv=None) -> int:
     markdown = report.render(result)
     print(markdown)
     write(args.out, result, markdown)
+    if args.readme:
+        readme.update(args.readme, result)
     return 0
 
 

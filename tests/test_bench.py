@@ -1,92 +1,158 @@
-"""The benchmark's arithmetic (bench/cells.py, report.py, run.py), without running it."""
+"""The benchmark's arithmetic and wiring (bench/), without running a benchmark."""
 
 from __future__ import annotations
 
+import json
+import os
+import ssl
+import urllib.request
+
 import pytest
 
-from bench.cells import HTTPUSER, RAW_REQUESTS, Cell, cpu_between
+from bench import nginx, readme
+from bench.cells import Cell, window_rates
+from bench.clients import AB, FASTHTTPUSER, HTTPUSER, MTLS_FASTHTTP, S_TIME_NEW, S_TIME_REUSE
 from bench.report import NOTES_MARKER, aggregate, render, targets
 from bench.run import parse_args, throughput_cells, write
+from bench.server_counts import ServerCounter
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def test_cpu_between_interpolates_and_extends_a_little_past_the_ends():
-    samples = [(10.0, 0.0), (11.0, 1.0), (12.0, 3.0)]
-    assert cpu_between(samples, 10.5, 11.5) == 1.5
-    assert cpu_between(samples, 10.0, 12.3) == pytest.approx(3.6)  # exited right after
-    assert cpu_between(samples, 8.0, 11.0) is None  # started long before the first sample
-    assert cpu_between([], 1.0, 2.0) is None
+def test_window_starts_after_warmup_where_the_server_count_moves_and_ends_at_its_last():
+    samples = [(0.0, 0.0, 10), (1.0, 0.5, 10)]  # start-up: imports, no request yet
+    samples += [(1.0 + t / 10, 0.5 + t / 10, 10 + 100 * t) for t in range(1, 31)]  # 3 s
+    samples += [(5.0, 4.0, 3010), (6.0, 4.5, 3010)]  # shutdown
+    rates = window_rates(samples)
+    # from 1.6 s (0.5 s after the first moving sample) to 4.0 s, where 3010 was first seen
+    assert rates["requests"] == 3010 - 610
+    assert rates["elapsed_s"] == pytest.approx(2.4)
+    assert rates["rps"] == pytest.approx(1000.0)
+    assert rates["client_cpu_ms_per_request"] == pytest.approx(1.0)
+    assert window_rates([(0.0, 0.0, 5), (1.0, 1.0, 5)]) == {}  # nothing served
 
 
-def _run(client, rps, keepalive=True, kind="throughput", users=10, rss=50.0, cpu=1.0):
-    cell = Cell("nginx", client, "greenlet", keepalive, users, kind)
+def _run(client, rps, cpu, keepalive=False, kind="throughput", users=16, rss=50.0, processes=1):
+    cell = Cell("nginx", client, "greenlet", keepalive, users, kind, processes)
     return {
         "cell": cell.to_dict(),
         "rps": rps,
-        "rss_peak_mb": rss,
         "client_cpu_ms_per_request": cpu,
+        "rss_peak_mb": rss,
         "failures": 0,
     }
 
 
-def test_aggregate_takes_median_min_max_and_ratios_to_both_baselines():
-    runs = [_run("identity-cache", rate) for rate in (90, 100, 130)]
-    runs += [_run(HTTPUSER, 100), _run(RAW_REQUESTS, 200), _run("identity-cache", 5, False)]
-    rows = aggregate(runs)
-    ours = next(r for r in rows if r["client"] == "identity-cache" and r["keepalive"])
-    assert (ours["rps"], ours["rps_min"], ours["rps_max"], ours["runs"]) == (100, 90, 130, 3)
-    assert ours["x_httpuser"] == 1.0
-    assert ours["x_raw_requests"] == 0.5
-    off = next(r for r in rows if not r["keepalive"])
-    assert off["x_httpuser"] is None  # no baseline measured for keep-alive off
+def test_fraction_of_the_best_c_reference_on_the_same_path_never_a_resumed_one():
+    runs = [_run(MTLS_FASTHTTP, rate, cpu) for rate, cpu in ((700, 1.3), (800, 1.2), (600, 1.5))]
+    runs += [_run(AB, 800, 0.8), _run(S_TIME_NEW, 400, 0.9), _run(S_TIME_REUSE, 900, 0.3)]
+    runs += [_run(AB, 20000, 0.02, keepalive=True), _run(MTLS_FASTHTTP, 7000, 0.1, True)]
+    rows = {(r["client"], r["keepalive"]): r for r in aggregate(runs)}
+    ours = rows[(MTLS_FASTHTTP, False)]
+    assert (ours["rps"], ours["rps_min"], ours["rps_max"], ours["runs"]) == (700, 600, 800, 3)
+    assert ours["client_cpu_ms_per_request"] == 1.3
+    assert ours["x_best_c_cpu"] == pytest.approx(0.8 / 1.3, abs=1e-3)  # ab, not s_time -reuse
+    assert rows[(S_TIME_REUSE, False)]["x_best_c_cpu"] == pytest.approx(0.8 / 0.3, abs=1e-3)
+    assert rows[(MTLS_FASTHTTP, True)]["x_best_c_cpu"] == 0.2
 
 
-def test_targets_compare_rps_higher_and_memory_lower():
-    runs = [
-        _run("identity-cache", 100, cpu=1.0),
-        _run(HTTPUSER, 110, cpu=2.0),
-        _run("identity-cache", 0, kind="memory", users=1000, rss=60.0),
-        _run(HTTPUSER, 0, kind="memory", users=1000, rss=50.0),
-    ]
+def test_targets_compare_cpu_per_request_with_plain_fasthttpuser_and_rps_with_ab():
+    runs = [_run(MTLS_FASTHTTP, 700, 1.26), _run(FASTHTTPUSER, 720, 1.2), _run(AB, 800, 0.8)]
+    runs += [_run(MTLS_FASTHTTP, 7000, 0.15, True), _run(FASTHTTPUSER, 7000, 0.14, True)]
+    runs += [_run(MTLS_FASTHTTP, 7000, 0.15, True, processes=2)]
     checks = {c["target"]: c for c in targets(aggregate(runs), 1000)}
-    keepalive = checks["nginx, keep-alive on: identity-cache / plain HttpUser cert="]
-    assert (keepalive["ratio"], keepalive["cpu_ratio"], keepalive["met"]) == (0.91, 2.0, False)
-    memory = checks["RSS, 1000 users x 10 identities: identity-cache / plain HttpUser"]
-    assert (memory["ratio"], memory["met"]) == (1.2, True)
-    missing = checks["nginx, keep-alive off: identity-cache / requests-default"]
+    off = checks["nginx, keep-alive off: CPU per request, mtls-fasthttp / fasthttpuser"]
+    assert (off["measured"], off["met"]) == (1.05, True)
+    on = checks["nginx, keep-alive on: CPU per request, mtls-fasthttp / fasthttpuser"]
+    assert (on["measured"], on["met"]) == (1.07, False)
+    of_ab = checks["nginx, keep-alive off: req/s, mtls-fasthttp / ab"]
+    assert (of_ab["measured"], of_ab["met"]) == (0.88, True)
+    cpu = checks["nginx, keep-alive off: mtls-fasthttp client CPU per request"]
+    assert (cpu["measured"], cpu["met"]) == (1.26, False)
+    missing = checks["nginx, keep-alive off: CPU per request, requests-default / identity-cache"]
     assert missing["met"] is None
 
 
-def test_quick_mode_is_small_and_every_cell_has_both_baselines():
-    args = parse_args(["--quick", "--targets", "echo"])
+def test_quick_mode_has_references_baselines_ours_and_the_scale_out_cell():
+    args = parse_args(["--quick", "--targets", "echo", "--out", "/tmp/x"])
     cells = throughput_cells(args)
-    assert args.reps == 1 and args.concurrency == ["greenlet"]
-    assert len(cells) <= 20
+    assert args.reps == 1 and args.readme == ""  # --out elsewhere: README left alone
+    assert len(cells) <= 15
     for keepalive in (True, False):
-        clients = {c.client for c in cells if c.keepalive == keepalive}
-        assert {HTTPUSER, RAW_REQUESTS, "identity-cache"} <= clients
+        clients = {c.client for c in cells if c.keepalive == keepalive and c.processes == 1}
+        assert {HTTPUSER, FASTHTTPUSER, MTLS_FASTHTTP, "identity-cache"} <= clients
+    assert [c.client for c in cells if c.processes == 2] == [MTLS_FASTHTTP]
+
+
+def _result(rows) -> dict:
+    return {
+        "command": "python -m bench",
+        "date": "today",
+        "duration_s": 1.0,
+        "environment": {"requests": "2.34.2", "CPUs": 2},
+        "seconds": 1,
+        "reps": 1,
+        "users": 16,
+        "identities": 10,
+        "server_cpus": [0],
+        "client_cpus": [1],
+        "load_average_before_after": [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]],
+        "blocks": {"create_urllib3_context": {"min_ms": 0.1, "median_ms": 0.2}},
+        "targets": [],
+        "rows": rows,
+    }
 
 
 def test_write_keeps_the_hand_written_notes(tmp_path):
     out = str(tmp_path / "benchmarks")
     (tmp_path / "benchmarks.md").write_text(f"old tables\n{NOTES_MARKER}\nmy findings\n")
-    result = {
-        "command": "python -m bench",
-        "date": "today",
-        "duration_s": 1.0,
-        "environment": {"requests": "2.34.2"},
-        "seconds": 1,
-        "reps": 1,
-        "users": 10,
-        "identities": 10,
-        "server_cpus": [0, 1],
-        "client_cpus": [0, 1],
-        "load_average_before_after": [1.0, 1.0],
-        "blocks": {"create_urllib3_context": {"min_ms": 0.1, "median_ms": 0.2}},
-        "targets": [],
-        "rows": aggregate([_run(HTTPUSER, 100)]),
-    }
+    result = _result(aggregate([_run(HTTPUSER, 100, 2.0), _run(AB, 200, 1.0)]))
     write(out, result, render(result))
     text = (tmp_path / "benchmarks.md").read_text()
     assert "old tables" not in text
     assert text.endswith(f"{NOTES_MARKER}\nmy findings\n")
-    assert "| plain HttpUser cert= | greenlet | on | 100 (100-100)" in text
+    assert "| plain `HttpUser` `cert=`, `verify=ca` | greenlet | off | 100 (100-100) " in text
+
+
+def test_readme_block_is_replaced_between_the_markers(tmp_path):
+    path = tmp_path / "README.md"
+    path.write_text(f"intro\n{readme.START}\nold numbers\n{readme.END}\noutro\n")
+    result = _result(aggregate([_run(MTLS_FASTHTTP, 700, 1.3), _run(AB, 800, 0.8)]))
+    assert readme.update(str(path), result)
+    text = path.read_text()
+    assert "old numbers" not in text and text.startswith("intro\n") and text.endswith("outro\n")
+    assert "| `MtlsFastHttpUser` | off | 700 | 1.30 | 0.61 |" in text
+
+
+def test_readme_benchmark_numbers_come_from_docs_benchmarks_json():
+    """Every number in README's benchmark table is the committed run's (re-rendered)."""
+    with open(os.path.join(REPO, "docs", "benchmarks.json")) as file:
+        result = json.load(file)
+    assert readme.current_block(os.path.join(REPO, "README.md")) == readme.block(result), (
+        "README's benchmark block differs from docs/benchmarks.json: run `python -m bench` "
+        "(it rewrites both), never edit the numbers by hand"
+    )
+
+
+def _counts_served_requests(counter: ServerCounter, url: str, ca_file: str) -> None:
+    try:
+        before = counter.read()
+        assert counter.read() == before  # reading the counter is not counted
+        context = ssl.create_default_context(cafile=ca_file)
+        for _ in range(3):
+            urllib.request.urlopen(url + "/", context=context, timeout=10).read()
+        assert counter.read() == before + 3
+    finally:
+        counter.close()
+
+
+def test_echo_server_counter_counts_requests_not_its_own_reads(echo_pki, echo_server):
+    counter = ServerCounter(echo_server.url + "/stats", echo_pki.ca_file)
+    _counts_served_requests(counter, echo_server.url, echo_pki.ca_file)
+
+
+@pytest.mark.skipif(nginx.missing_reason() is not None, reason=nginx.INSTALL_COMMAND)
+def test_nginx_stub_status_counter_subtracts_its_own_reads(generated_pki):
+    pki = generated_pki
+    with nginx.start_nginx(pki.server_cert, pki.server_key, pki.ca_file, status=True) as server:
+        _counts_served_requests(ServerCounter(server.status_url), server.url, pki.ca_file)

@@ -54,6 +54,7 @@ class MtlsRun:
         self.generation_of = dict.fromkeys(self.by_fingerprint, 0)
         self._strategies: dict[tuple[str, TlsSettings], Strategy] = {}
         self._engines: dict[RunSettings, ThreadEngine] = {}
+        self._rows: dict[tuple, StrategyStats] = {}
         self._user_numbers = itertools.count()
 
     def next_user_number(self) -> int:
@@ -97,10 +98,15 @@ class MtlsRun:
 
     def row(self, settings: RunSettings) -> StrategyStats:
         """The counters of one run setting."""
-        row = self.stats.row(
-            settings.strategy, settings.concurrency, settings.keepalive, settings.tls
-        )
-        row.use_check(settings.identity_check)
+        # Called for every request: a tuple key, not the row name built each time.
+        key = (
+            settings.strategy, settings.concurrency, settings.keepalive, settings.tls,
+            settings.identity_check,
+        )  # fmt: skip
+        row = self._rows.get(key)
+        if row is None:
+            row = self._rows[key] = self.stats.row(*key[:4])
+            row.use_check(settings.identity_check)
         return row
 
     def runner_for(self, settings: RunSettings, user_number: int):

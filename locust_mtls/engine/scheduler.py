@@ -68,6 +68,8 @@ class IdentitySchedule:
         """The identity of the next request; None means: send no certificate."""
         if self.split_by_users:
             return None if self.whole_user_without else self.identity
+        if not self.no_cert_fraction:
+            return self.identity
         sent, self.sent = self.sent, self.sent + 1
         identity = self.identity
         if identity is None or goes_without(sent, self.no_cert_fraction):

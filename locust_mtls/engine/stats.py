@@ -7,6 +7,7 @@ does not count: wrong identities, cert bleed, client crashes and TLS handshakes.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -324,6 +325,13 @@ def _version(distribution: str) -> str:
 
 def environment_facts() -> dict:
     """Exact versions that decide a run's behaviour; recorded in every result."""
+    return dict(_environment_facts())
+
+
+@functools.cache
+def _environment_facts() -> dict:
+    # Cached: each metadata lookup scans sys.path, and the summary file is rewritten
+    # every second while users run (~3% of a keep-alive run's CPU, bench/profile.py).
     return {
         "requests": _version("requests"),
         "urllib3": _version("urllib3"),

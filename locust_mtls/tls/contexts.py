@@ -16,6 +16,7 @@ from urllib3.util.ssl_ import create_urllib3_context
 
 from locust_mtls.errors import ConfigError
 from locust_mtls.settings import TLS_VERSIONS, TlsSettings
+from locust_mtls.tls.presented_chain import completed_chain_file
 
 # urllib3 sets these on *every* new connection, even on a context it was given
 # (urllib3/util/ssl_.py ssl_wrap_socket and connection.py); we preset them so those
@@ -202,17 +203,23 @@ def client_context(
             "give a PEM file of CA certificates"
         ) from None
     if identity is not None:
-        load_identity_chain(context, identity)
+        load_identity_chain(context, identity, ca_file)
     context.set_alpn_protocols(URLLIB3_ALPN)
     return context.freeze() if frozen else context
 
 
-def load_identity_chain(context: ssl.SSLContext, identity) -> None:
-    """Load `identity`'s certificate and key into `context`, with an error a user can act on."""
+def load_identity_chain(context: ssl.SSLContext, identity, ca_file: str | None = None) -> None:
+    """Load `identity`'s certificate and key into `context`, with an error a user can act on.
+
+    With `ca_file` (the context's trust), a lone leaf is loaded with its issuers from it,
+    so OpenSSL does not rebuild the chain it presents at every handshake
+    (tls/presented_chain.py).
+    """
     # A protected key stays encrypted on its way into the context (identity.key_password).
     password = identity.key_password() if hasattr(identity, "key_password") else None
     try:
-        context.load_cert_chain(identity.cert_file, identity.key_file, password=password)
+        with completed_chain_file(identity.cert_file, ca_file) as cert_file:
+            context.load_cert_chain(cert_file, identity.key_file, password=password)
     except (OSError, ssl.SSLError) as error:
         raise ConfigError(
             f"{identity.cert_file} / {identity.key_file}: cannot load the client "
