@@ -21,7 +21,7 @@ def __getattr__(name):
 
         return MtlsFastHttpUser
     if name == "rotate_identities":
-        from locust_mtls.locust.plugin import rotate_identities
+        from locust_mtls.locust.rotation import rotate_identities
 
         return rotate_identities
     raise AttributeError(name)
