@@ -79,6 +79,13 @@ def test_tls_controls_in_the_tab_csv_and_console():
     assert (shared["tls"], shared["context_cache"]) == ("no handshakes", "")
 
 
+def test_thousands_of_identities_in_use_keep_the_cell_bounded():
+    names = [f"client-{n}" for n in range(1, 5001)]
+    cell = web_ui.identities_cell(sorted(names))
+    assert cell.startswith("5,000: client-1, client-10, ") and cell.endswith(", … 4,992 more")
+    assert web_ui.identities_cell(["a", "b"]) == "2: a, b"
+
+
 def test_requests_default_row_names_requests_own_path():
     stats = MtlsStats(client_path="requests 2.32.3: shared preloaded SSLContext")
     stats.row("requests-default", "greenlet", True)

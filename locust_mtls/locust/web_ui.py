@@ -16,10 +16,11 @@ import json
 from collections.abc import Callable
 
 from locust_mtls.engine.stats import SEEN_PAIRS_SHOWN, MtlsStats
-from locust_mtls.locust.tls_cells import (
+from locust_mtls.locust.row_cells import (
     console_line,
     context_cache_cell,
     generations_cell,
+    identities_cell,
     resumed_ms_cell,
     tls_cell,
 )
@@ -131,9 +132,7 @@ def rows(stats: MtlsStats) -> list[dict]:
                 "resumed_p50_p95_ms": resumed_ms_cell(data),
                 "generations": generations_cell(data),
                 "context_cache": context_cache_cell(data),
-                "identities_in_use": f"{len(identities)}: {', '.join(identities)}"
-                if identities
-                else "0",
+                "identities_in_use": identities_cell(identities),
                 "client_path": client_path(strategy, data, stats.client_path),
             }
         )

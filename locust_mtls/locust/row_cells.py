@@ -1,8 +1,20 @@
-"""The TLS-control cells of one mTLS table row (tab, CSV, report, console): negotiated
-versions with full vs resumed handshakes, requests per identity generation, and the
-identity-cache's bounded context cache. Pure formatting of a row's `to_dict()`."""
+"""Cells of one mTLS table row (tab, CSV, report, console) that need more than a number:
+identities in use (bounded), negotiated versions with full vs resumed handshakes, requests
+per identity generation, identity-cache's context cache. Pure formatting of `to_dict()`."""
 
 from __future__ import annotations
+
+IDENTITIES_SHOWN = 8  # names in the "Identities in use" cell
+
+
+def identities_cell(identities: list[str]) -> str:
+    """'3: client-1, client-2, client-3'; with thousands in use, the first few and a count,
+    so the tab's cell (sent every two seconds) stays bounded."""
+    if not identities:
+        return "0"
+    shown = ", ".join(identities[:IDENTITIES_SHOWN])
+    more = len(identities) - IDENTITIES_SHOWN
+    return f"{len(identities):,}: {shown}" + (f", … {more:,} more" if more > 0 else "")
 
 
 def tls_cell(data: dict) -> str:
