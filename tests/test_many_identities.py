@@ -5,7 +5,7 @@ process serving that PKI's certificate) with a context cache of 1,000.
 
 `locust-mtls certs --clients 100000` took 2 min 38 s on 2 busy cores (thousands are
 issued in worker processes, each identity with its own key pair), so CI generates 20,000
-(about 35 s) on its first run and reuses them.
+(under a minute) on its first run and reuses them.
 """
 
 import json
