@@ -251,6 +251,29 @@ BAD_INPUT = [
         "locust-mtls: error: --mtls-key-password-file: nope.txt not found; fix the path "
         "or run 'locust-mtls certs'",
     ),
+    Case(
+        "TLS version not 1.2, 1.3 or auto",
+        ("--mtls-tls-version", "1.4"),
+        "locust: error: argument --mtls-tls-version: invalid choice: '1.4' "
+        "(choose from 'auto', '1.2', '1.3')",
+    ),
+    Case(
+        "cipher string OpenSSL does not know",
+        ("--mtls-ciphers", "NOT-A-CIPHER"),
+        "locust-mtls: error: --mtls-ciphers 'NOT-A-CIPHER': OpenSSL accepts no cipher in it; "
+        "give an OpenSSL cipher string like ECDHE-RSA-AES128-GCM-SHA256 (see 'openssl ciphers -v')",
+    ),
+    Case(
+        "resumption not on or off",
+        ("--mtls-resumption", "maybe"),
+        "locust: error: argument --mtls-resumption: invalid choice: 'maybe' "
+        "(choose from 'on', 'off')",
+    ),
+    Case(
+        "negative context cache",
+        ("--mtls-context-cache", "-1"),
+        "locust-mtls: error: --mtls-context-cache must be a whole number >= 0, not '-1'",
+    ),
 ]
 
 

@@ -210,3 +210,33 @@ def test_processes_generating_at_once_agree_on_one_pki(tmp_path):
     assert all(process.returncode == 0 for process in processes)
     final = fingerprints(load_identities(os.path.join(directory, "identities.json")))
     assert all(output == final for output in outputs) and len(final) == 20
+
+
+def test_thousands_of_clients_are_issued_in_worker_processes_each_with_its_own_key(
+    tmp_path, monkeypatch
+):
+    """The parallel path (here from 3 clients instead of thousands) writes the same files
+    as the serial one, in order: distinct keys, certificates and fingerprints, all from
+    the one CA, and a rotation of them goes the same way."""
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    from locust_mtls.tls import pki_bulk
+
+    monkeypatch.setattr(pki_bulk, "PARALLEL_FROM", 3)
+    monkeypatch.setattr(pki_bulk.os, "cpu_count", lambda: 2)
+    directory = str(tmp_path / "certs")
+    issued = pki.generate_pki(directory, clients=7)
+    rotated = pki.rotate_pki(directory)
+    ca = x509.load_pem_x509_certificate(open(issued.ca_file, "rb").read())
+    for identity_set in (issued, rotated):
+        assert [i.name for i in identity_set.identities] == [f"client-{n}" for n in range(1, 8)]
+        keys = set()
+        for identity in identity_set.identities:
+            leaf = x509.load_pem_x509_certificate(open(identity.cert_file, "rb").read())
+            leaf.verify_directly_issued_by(ca)
+            public = leaf.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+            keys.add(public)
+            assert mode_of(identity.key_file) == 0o600
+        assert len(keys) == 7 and len(set(fingerprints(identity_set))) == 7
+    assert not set(fingerprints(issued)) & set(fingerprints(rotated))
+    assert load_identities(os.path.join(directory, "identities.json")) == rotated

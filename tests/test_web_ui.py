@@ -47,6 +47,45 @@ def test_rows_have_every_column_once_per_strategy():
     assert shared["client_path"]  # the strategy's own path, never empty
 
 
+def test_tls_controls_in_the_tab_csv_and_console():
+    """Full vs resumed handshakes, versions, generations and the context cache: one
+    compact cell each, the same in the tab, the CSV and the console."""
+    stats = MtlsStats()
+    row = stats.row("identity-cache", "greenlet", False)
+    row.record(
+        failed=False, failure_kind=None, handshakes_ms=[4.0], identity_name="client-1",
+        tls_versions=["TLSv1.3"], generation=0,
+    )  # fmt: skip
+    for _ in range(3):
+        row.record(
+            failed=False, failure_kind=None, handshakes_ms=[], identity_name="client-1",
+            resumed_ms=[1.0], tls_versions=["TLSv1.3"], generation=1,
+        )  # fmt: skip
+    row.context_cache = {"size": 2, "limit": 2, "evictions": 1500}
+    (cells,) = web_ui.rows(stats)
+    assert cells["tls"] == "1.3 · 1 full / 3 resumed"
+    assert (cells["handshake_p50_ms"], cells["resumed_p50_p95_ms"]) == (4.0, "1.0 / 1.0")
+    assert cells["generations"] == "g0 1 · g1 3"
+    assert cells["context_cache"] == "2 / 2, 1,500 evicted"
+    (parsed,) = csv.DictReader(io.StringIO(web_ui.csv_text(stats)))
+    assert parsed["tls"] == cells["tls"] and parsed["generations"] == "g0 1 · g1 3"
+    assert (
+        "  TLS 1.3 · 1 full / 3 resumed · resumed p50/p95 1.0 / 1.0 ms · generations g0 1 · g1 3"
+        " · context cache 2 / 2, 1,500 evicted" in web_ui.text_table(stats).splitlines()
+    )
+    empty = stats.row("shared-context", "greenlet", True)
+    empty.record(failed=False, failure_kind=None, handshakes_ms=[], identity_name=None)
+    shared = {r["strategy"]: r for r in web_ui.rows(stats)}["shared-context"]
+    assert (shared["tls"], shared["context_cache"]) == ("no handshakes", "")
+
+
+def test_thousands_of_identities_in_use_keep_the_cell_bounded():
+    names = [f"client-{n}" for n in range(1, 5001)]
+    cell = web_ui.identities_cell(sorted(names))
+    assert cell.startswith("5,000: client-1, client-10, ") and cell.endswith(", … 4,992 more")
+    assert web_ui.identities_cell(["a", "b"]) == "2: a, b"
+
+
 def test_requests_default_row_names_requests_own_path():
     stats = MtlsStats(client_path="requests 2.32.3: shared preloaded SSLContext")
     stats.row("requests-default", "greenlet", True)

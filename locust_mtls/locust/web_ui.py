@@ -16,6 +16,14 @@ import json
 from collections.abc import Callable
 
 from locust_mtls.engine.stats import SEEN_PAIRS_SHOWN, MtlsStats
+from locust_mtls.locust.row_cells import (
+    console_line,
+    context_cache_cell,
+    generations_cell,
+    identities_cell,
+    resumed_ms_cell,
+    tls_cell,
+)
 from locust_mtls.strategies import STRATEGIES
 
 TAB_KEY = "mtls"
@@ -38,8 +46,12 @@ COLUMNS = (
     ("identity_checked", "Identity checked"),
     ("crashes", "Crashes"),
     ("handshakes", "Handshakes"),
-    ("handshake_p50_ms", "Handshake p50 (ms)"),
-    ("handshake_p95_ms", "Handshake p95 (ms)"),
+    ("handshake_p50_ms", "Full handshake p50 (ms)"),
+    ("handshake_p95_ms", "Full handshake p95 (ms)"),
+    ("tls", "TLS: version · full / resumed"),
+    ("resumed_p50_p95_ms", "Resumed p50 / p95 (ms)"),
+    ("generations", "Requests per identity generation"),
+    ("context_cache", "Context cache"),
     ("identities_in_use", "Identities in use"),
     ("client_path", "Client path"),
 )
@@ -116,9 +128,11 @@ def rows(stats: MtlsStats) -> list[dict]:
                 "handshakes": data["handshakes"],
                 "handshake_p50_ms": data["handshake_ms"]["p50"],
                 "handshake_p95_ms": data["handshake_ms"]["p95"],
-                "identities_in_use": f"{len(identities)}: {', '.join(identities)}"
-                if identities
-                else "0",
+                "tls": tls_cell(data),
+                "resumed_p50_p95_ms": resumed_ms_cell(data),
+                "generations": generations_cell(data),
+                "context_cache": context_cache_cell(data),
+                "identities_in_use": identities_cell(identities),
                 "client_path": client_path(strategy, data, stats.client_path),
             }
         )
@@ -215,6 +229,7 @@ def text_table(stats: MtlsStats) -> str:
             f"{data['bleed']:>7}{data['unreported']:>7}{data['crashes']:>8}{data['handshake_ms']['p50']:>8}"
             f"{data['handshake_ms']['p95']:>8}"
         )
+        lines.append(console_line(data))
     pairs = seen_rows(stats)
     if pairs:
         lines.append("sent -> seen (most frequent mismatches)")

@@ -29,6 +29,7 @@ from locust_mtls.tls.identity import (
     load_identities,
     load_identity,
 )
+from locust_mtls.tls.pki_bulk import issue_identities
 
 CA_CERT = "ca.pem"
 CA_KEY = "ca.key"
@@ -107,7 +108,8 @@ def _generate_locked(
         echo(f"{directory}/{CA_KEY} is missing, so new clients cannot be issued: regenerating all")
         return _generate_all(directory, clients, echo)
     echo(f"kept {directory}/; issuing client-{have + 1}..client-{clients} from the same CA")
-    new = [issue_identity(ca, f"client-{i}", directory) for i in range(have + 1, clients + 1)]
+    names = [f"client-{i}" for i in range(have + 1, clients + 1)]
+    new = issue_identities(issue_identity, ca, [(name, name) for name in names], directory)
     return _write_index(directory, identity_set.identities + tuple(new))
 
 
@@ -156,10 +158,8 @@ def rotate_pki(
             )
         identity_set, ca = existing
         generation = 1 + max(_generation(i.cert_file) for i in identity_set.identities)
-        new = [
-            issue_identity(ca, identity.name, directory, file_stem=f"{identity.name}.g{generation}")
-            for identity in identity_set.identities
-        ]
+        jobs = [(i.name, f"{i.name}.g{generation}") for i in identity_set.identities]
+        new = issue_identities(issue_identity, ca, jobs, directory)
         echo(f"rotated {len(new)} client identities in {directory}/ (generation {generation})")
         return _write_index(directory, new)
 
@@ -198,7 +198,8 @@ def _generate_all(directory: str, clients: int, echo: Callable[[str], None]) -> 
     chain = b"".join(blob.bytes() for blob in server.cert_chain_pems)
     _write_file(os.path.join(directory, SERVER_CERT), chain)
     _write_file(os.path.join(directory, SERVER_KEY), server.private_key_pem.bytes(), private=True)
-    identities = [issue_identity(ca, f"client-{i}", directory) for i in range(1, clients + 1)]
+    names = [f"client-{i}" for i in range(1, clients + 1)]
+    identities = issue_identities(issue_identity, ca, [(name, name) for name in names], directory)
     echo(f"wrote {directory}/: new CA, server certificate and {clients} client identities")
     return _write_index(directory, identities)
 

@@ -1,0 +1,65 @@
+"""Cells of one mTLS table row (tab, CSV, report, console) that need more than a number:
+identities in use (bounded), negotiated versions with full vs resumed handshakes, requests
+per identity generation, identity-cache's context cache. Pure formatting of `to_dict()`."""
+
+from __future__ import annotations
+
+IDENTITIES_SHOWN = 8  # names in the "Identities in use" cell
+
+
+def identities_cell(identities: list[str]) -> str:
+    """'3: client-1, client-2, client-3'; with thousands in use, the first few and a count,
+    so the tab's cell (sent every two seconds) stays bounded."""
+    if not identities:
+        return "0"
+    shown = ", ".join(identities[:IDENTITIES_SHOWN])
+    more = len(identities) - IDENTITIES_SHOWN
+    return f"{len(identities):,}: {shown}" + (f", … {more:,} more" if more > 0 else "")
+
+
+def tls_cell(data: dict) -> str:
+    """'1.3 · 40 full / 160 resumed': the versions the handshakes negotiated, then their
+    kinds (resumed handshakes skip the server's client-chain check, so they are kept apart)."""
+    versions = data.get("tls_versions") or {}
+    shown = " + ".join(version.removeprefix("TLSv") for version in sorted(versions)) or "?"
+    full = data.get("full_handshakes", data["handshakes"])  # older snapshots: all full
+    resumed = data.get("resumed_handshakes", 0)
+    if not full + resumed:
+        return "no handshakes"
+    return f"{shown} · {full:,} full / {resumed:,} resumed"
+
+
+def resumed_ms_cell(data: dict) -> str:
+    """'p50 / p95' of resumed handshakes in ms, empty when none resumed."""
+    if not data.get("resumed_handshakes"):
+        return ""
+    ms = data["resumed_handshake_ms"]
+    return f"{ms['p50']} / {ms['p95']}"
+
+
+def generations_cell(data: dict) -> str:
+    """Requests per identity generation, 'g0 45 · g1 45' (g0: the identities the run
+    started with; each rotation adds one)."""
+    generations = data.get("generations") or {}
+    return " · ".join(f"g{g} {generations[g]:,}" for g in sorted(generations, key=int))
+
+
+def context_cache_cell(data: dict) -> str:
+    """'812 / 1,000, 3,120 evicted' for rows with a context cache (identity-cache), else ''."""
+    cache = data.get("context_cache") or {}
+    if not cache:
+        return ""
+    limit = f"{cache['limit']:,}" if cache.get("limit") else "no bound"
+    return f"{cache['size']:,} / {limit}, {cache['evictions']:,} evicted"
+
+
+def console_line(data: dict) -> str:
+    """The same cells on one indented line under a row of the console table."""
+    parts = [f"TLS {tls_cell(data)}"]
+    if resumed := resumed_ms_cell(data):
+        parts.append(f"resumed p50/p95 {resumed} ms")
+    if generations := generations_cell(data):
+        parts.append(f"generations {generations}")
+    if cache := context_cache_cell(data):
+        parts.append(f"context cache {cache}")
+    return "  " + " · ".join(parts)
