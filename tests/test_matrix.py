@@ -245,7 +245,7 @@ def test_a_locust_axis_runs_one_env_per_installable_pair_and_groups_by_it(
         ("2.42.0", "2.32.0"): "clean", ("2.42.0", "2.34.2"): "clean",
         ("2.47.0", "2.32.0"): "bleed", ("2.47.0", "2.34.2"): "bleed",
     }  # fmt: skip
-    python = "py%d.%d" % sys.version_info[:2]  # the runner's own Python
+    python = f"py{sys.version_info[0]}.{sys.version_info[1]}"  # the runner's own Python
     assert any(f"{python}/locust-2.42.0/requests-2.34.2/" in row["key"] for row in rows)
     header = (out / "summary.md").read_text().splitlines()[0]
     columns = [cell.split("<br>")[0].strip() for cell in header.strip("|").split("|")[1:]]
