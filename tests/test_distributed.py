@@ -100,7 +100,12 @@ def master_and_two_workers(tmp_path, load: list[str]):
         tmp_path,
         "master.log",
     )
-    workers = [
+    return master, two_workers(tmp_path, port)
+
+
+def two_workers(tmp_path, port: str) -> list[subprocess.Popen]:
+    """Two workers of the master on 127.0.0.1:`port` (worker1.log, worker2.log)."""
+    return [
         locust_process(
             ["-f", MTLS, "--worker", "--master-host", "127.0.0.1", "--master-port", port],
             tmp_path,
@@ -108,7 +113,6 @@ def master_and_two_workers(tmp_path, load: list[str]):
         )
         for n in (1, 2)
     ]
-    return master, workers
 
 
 def kill_all(processes) -> None:

@@ -137,7 +137,7 @@ def test_bleed_is_counted_for_shared_context_only_side_by_side(tmp_path):
 
 
 def test_master_exports_the_sum_of_its_two_workers(tmp_path):
-    from test_distributed import free_port, locust_process
+    from test_distributed import free_port, two_workers
 
     port = str(free_port())
     master_args = ["-f", MTLS, "--master", "--expect-workers", "2"]
@@ -145,14 +145,7 @@ def test_master_exports_the_sum_of_its_two_workers(tmp_path):
     master_args += ["-u", "6", "-r", "6", "-t", "5s", "--autoquit", "20"]
     master_args += ["--mtls-strategy", "shared-context", "--mtls-keepalive", "off"]
     with LocustWithWebUI(master_args, tmp_path, "master.log") as master:
-        workers = [
-            locust_process(
-                ["-f", MTLS, "--worker", "--master-host", "127.0.0.1", "--master-port", port],
-                tmp_path,
-                f"worker{n}.log",
-            )
-            for n in (1, 2)
-        ]
+        workers = two_workers(tmp_path, port)
         try:
 
             def settled(parsed):
