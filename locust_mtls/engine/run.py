@@ -161,6 +161,19 @@ class MtlsRun:
         outcome.identity_verdict, outcome.identity_detail = verdict.outcome, verdict.detail
         return failure_for(verdict, mode, header, identity_format)
 
+    def judge_for(
+        self, settings: RunSettings, outcome: Outcome, identity: Identity | None, seen=NOT_GIVEN
+    ) -> Exception | None:
+        """`judge` with a user class's header, check mode and format (its RunSettings)."""
+        return self.judge(
+            outcome,
+            identity,
+            settings.identity_header,
+            identity_check=settings.identity_check,
+            identity_format=settings.identity_format,
+            seen=seen,
+        )
+
     def record(self, settings: RunSettings, outcome: Outcome, identity, failure) -> None:
         """Count one judged request in its row; log who was seen when it was not right."""
         seen = None

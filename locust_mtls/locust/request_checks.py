@@ -148,14 +148,8 @@ class RequestChecks:
         transport failure, or a crash) the request's exception, then count the request."""
         hook = self.identity_seen
         answered = response is not None and hook is not None and not outcome.error
-        judged = self.run.judge(
-            outcome,
-            identity,
-            self.settings.identity_header,
-            identity_check=self.settings.identity_check,
-            identity_format=self.settings.identity_format,
-            **({"seen": hook(response)} if answered else {}),
-        )
+        seen = {"seen": hook(response)} if answered else {}
+        judged = self.run.judge_for(self.settings, outcome, identity, **seen)
         if judged is not None and not isinstance(judged, HTTPStatusError):
             request_meta["exception"] = judged  # whatever the task said about it
         reported = request_meta["exception"]

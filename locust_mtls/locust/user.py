@@ -51,14 +51,7 @@ class MtlsClient:
         hook = self.identity_seen
         outcome = self.runner.run(method, self.base_url + path, identity, hook is not None)
         seen = {} if hook is None or outcome.error else {"seen": hook(OutcomeResponse(outcome))}
-        failure = self.run.judge(
-            outcome,
-            identity,
-            self.settings.identity_header,
-            identity_check=self.settings.identity_check,
-            identity_format=self.settings.identity_format,
-            **seen,
-        )
+        failure = self.run.judge_for(self.settings, outcome, identity, **seen)
         self.run.record(self.settings, outcome, identity, failure)
         label = "cert" if identity else "no cert"
         self.environment.events.request.fire(
