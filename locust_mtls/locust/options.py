@@ -7,6 +7,7 @@ shared-context`). Values are checked by options.py; `choices` are checked by arg
 
 from __future__ import annotations
 
+from locust_mtls.results.thresholds import EXAMPLES, METRICS
 from locust_mtls.settings import (
     CONCURRENCY_MODES,
     DEFAULT_CONTEXT_CACHE,
@@ -105,6 +106,21 @@ OPTIONS = (
         f"exit code 1 when any of these happened: {','.join(FAIL_ON_KINDS)} (empty: never; "
         "the default adds unreported under --mtls-identity-check require)",
         HIDDEN,
+    ),
+    (
+        "--mtls-threshold",
+        [],
+        # argparse formats help with %: a literal one is written %%.
+        f"repeatable: [STRATEGY:]METRIC OP VALUE, e.g. {EXAMPLES.replace('%', '%%')}; exit code "
+        f"1 when one fails (README: Thresholds). Metrics: {', '.join(METRICS)}",
+        {**HIDDEN, "action": "append", "metavar": "EXPR"},
+    ),
+    (
+        "--mtls-abort-on-threshold",
+        False,
+        "stop the run as soon as a --mtls-threshold on bleed, wrong_identity, unreported, "
+        "crashes or failures (<, <=, ==) has failed",
+        {**HIDDEN, "action": "store_true"},
     ),
     (
         "--mtls-summary-file",

@@ -29,7 +29,7 @@ from locust_mtls.engine.run import MtlsRun, RunOptions
 from locust_mtls.engine.stats import MtlsStats, write_json
 from locust_mtls.engine.timeline import Timeline
 from locust_mtls.errors import ConfigError
-from locust_mtls.locust import charts, metrics, otel, rotation, web_ui
+from locust_mtls.locust import charts, metrics, otel, rotation, thresholds, web_ui
 from locust_mtls.locust.distributed import WorkerReports
 from locust_mtls.locust.input_checks import check_output_dir, check_output_file
 from locust_mtls.locust.options import OPTIONS, env_var
@@ -121,6 +121,7 @@ def on_init(environment, **_kwargs) -> None:
                 lambda data, **_: report_to_master(environment, data)
             )
             return
+        thresholds.start(environment, lambda: run_totals(environment))
         check_output_file(options.mtls_summary_file, "--mtls-summary-file")
         check_output_dir(options.mtls_crash_dir, "--mtls-crash-dir")
         if not environment.host:
@@ -146,6 +147,7 @@ def on_init(environment, **_kwargs) -> None:
         totals, base_path = (lambda: run_totals(environment)), options.web_base_path or ""
         metrics.install(environment.web_ui, totals, base_path)
         charts.install(environment.web_ui, lambda: environment.mtls_timeline, base_path)
+        thresholds.install(environment.web_ui, environment, totals, base_path)
     if getattr(options, "otel", False):
         otel.install(lambda: run_totals(environment))
     if options.mtls_summary_file:
@@ -277,10 +279,13 @@ def on_quitting(environment, **_kwargs) -> None:
     if run is not None and not is_worker(environment):
         totals = run_totals(environment)
         server_counts = echo_server_counts(server, environment)
-        write_summary(environment, {"echo_server": server_counts} if server_counts else None)
+        verdicts = thresholds.finish(environment, totals)
+        extra = {"echo_server": server_counts} if server_counts else {}
+        write_summary(environment, {**extra, "thresholds": verdicts})
         write_reports(environment, totals, environment.mtls_started_at)
         print_summary(totals, server_counts, environment.parsed_options.mtls_crash_dir)
         set_exit_code(environment, totals)
+        thresholds.report(environment, verdicts)
     if server is not None:
         server.stop()
         environment.mtls_echo_server = None
