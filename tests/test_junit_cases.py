@@ -2,6 +2,7 @@
 testcase per cell, failing exactly where the exit status does, baselines skipped with what
 they did. Cells are test_matrix.py's short fake processes (a real segfault, a real bleed)."""
 
+import json
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -47,6 +48,9 @@ def test_matrix_junit_fails_the_must_be_clean_cells_that_crashed_and_skips_basel
     assert failure.text.count("crashed: SIGSEGV") == 2  # every failing run's detail
     reason = baseline.find("skipped").get("message")
     assert reason.startswith("baseline, not must-be-clean: bleed 50%")
+    rows = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").open()]
+    first = min(row["started_at"] for row in rows)  # e.g. 2026-11-29T18:44:35+00:00
+    assert ET.parse(junit).getroot()[0].get("timestamp") == first[:19]
 
 
 def test_report_writes_the_same_junit_from_results_jsonl(tmp_path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import UTC, datetime
 
 from locust_mtls.engine.stats import MtlsStats
 from locust_mtls.locust.markdown_summary import markdown_summary
@@ -33,8 +34,11 @@ def write_ci_results(environment, totals: MtlsStats, document: dict) -> None:
     gate = (options.mtls_fail_on, getattr(options, "mtls_identity_check", "auto"))
     try:
         if options.mtls_junit:
-            elapsed = time.time() - environment.mtls_started_at
-            write_junit(options.mtls_junit, [run_suite(document, *gate, time_s=elapsed)])
+            started = environment.mtls_started_at
+            suite = run_suite(
+                document, *gate, datetime.fromtimestamp(started, UTC), time.time() - started
+            )
+            write_junit(options.mtls_junit, [suite])
         if options.mtls_markdown:
             thresholds = document.get("thresholds", [])
             text = markdown_summary(totals, thresholds, failed_checks(document, *gate))

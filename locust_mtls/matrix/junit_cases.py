@@ -8,6 +8,8 @@ exactly when the exit status counts it (outcomes.failing_rows); a baseline is sk
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from locust_mtls.matrix.outcomes import OUTCOMES, failing_rows, mode_label
 from locust_mtls.matrix.report import cell_groups, grid
 from locust_mtls.results.junit import Case, Suite, write_junit
@@ -51,7 +53,9 @@ def matrix_suite(rows: list[dict]) -> Suite:
         if (key := (strategy, column)) in groups
     ]
     time_s = sum(float(row.get("wall_s") or 0.0) for row in rows)
-    return Suite("locust-mtls matrix", cases, time_s=time_s)
+    starts = sorted(row["started_at"] for row in rows if row.get("started_at"))
+    started_at = datetime.fromisoformat(starts[0]) if starts else None  # UTC, ISO: sortable
+    return Suite("locust-mtls matrix", cases, time_s=time_s, timestamp=started_at)
 
 
 def write_matrix_junit(path: str, rows: list[dict]) -> None:

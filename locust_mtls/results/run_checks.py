@@ -8,6 +8,7 @@ read these, so the two never disagree about what failed.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from locust_mtls.results.junit import Case, Suite
 from locust_mtls.settings import fail_on_counters
@@ -110,7 +111,11 @@ def run_cases(document: dict, fail_on: str, identity_check: str = "auto") -> lis
 
 
 def run_suite(
-    document: dict, fail_on: str, identity_check: str = "auto", time_s: float = 0.0
+    document: dict,
+    fail_on: str,
+    identity_check: str = "auto",
+    started_at: datetime | None = None,
+    time_s: float = 0.0,
 ) -> Suite:
     """The run as one testsuite; its properties are the versions the run measured."""
     facts = {name: str(value) for name, value in (document.get("environment") or {}).items()}
@@ -118,6 +123,7 @@ def run_suite(
         "locust-mtls",
         run_cases(document, fail_on, identity_check),
         time_s=time_s,
+        timestamp=started_at,
         properties={**facts, "client_path": document.get("client_path", "")},
     )
 
