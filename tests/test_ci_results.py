@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from test_junit import check_schema
 
 from conftest import run_locust
 
@@ -60,6 +61,7 @@ def test_junit_of_a_bleeding_run_has_the_failing_safety_check(shared_context_run
     bleed = json.loads((cwd / "summary.json").read_text())["strategies"][ROW]["bleed"]
     assert bleed > 0
     root = ET.parse(cwd / "junit.xml").getroot()
+    check_schema(root)
     (suite,) = root.findall("testsuite")
     cases = {case.get("name"): case.find("failure") for case in suite.findall("testcase")}
     gated = ("wrong_identity", "bleed", "crashes")  # the default --mtls-fail-on

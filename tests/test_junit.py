@@ -3,8 +3,11 @@ reporters read, counts that add up, one failing testcase per failed threshold or
 counter, and text that survives any character. Thresholds are built by hand in the
 contract's shape (the summary document's "thresholds" list)."""
 
+import re
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
+
+import pytest
 
 from locust_mtls.results.junit import Case, Suite, junit_xml, write_junit
 from locust_mtls.results.run_checks import failed_checks, run_cases, run_suite
@@ -38,9 +41,38 @@ DOCUMENT = {
 }
 
 
+# junit-10.xsd (jenkinsci/xunit-plugin), the parts we write: element -> (required
+# attributes, allowed attributes, allowed children). GitLab and GitHub reporters read a subset.
+SCHEMA = {
+    "testsuites": (set(), {"name", "time", "tests", "failures", "errors"}, {"testsuite"}),
+    "testsuite": (
+        {"name", "tests", "failures", "errors"},
+        {"name", "tests", "failures", "errors", "time", "skipped", "timestamp", "hostname"},
+        {"properties", "testcase"},
+    ),
+    "properties": (set(), set(), {"property"}),
+    "property": ({"name", "value"}, {"name", "value"}, set()),
+    "testcase": ({"name"}, {"name", "time", "classname"}, {"failure", "skipped"}),
+    "failure": (set(), {"type", "message"}, set()),
+    "skipped": (set(), {"type", "message"}, set()),
+}
+SUREFIRE_TIME = re.compile(r"(([0-9]{0,3},)*[0-9]{3}|[0-9]{0,3})*(\.[0-9]*)?")
+
+
+def check_schema(element: ET.Element) -> None:
+    required, allowed, children = SCHEMA[element.tag]
+    assert required <= set(element.attrib) <= allowed, element.tag
+    if "time" in element.attrib and element.tag != "testcase":
+        assert SUREFIRE_TIME.fullmatch(element.get("time")), element.get("time")
+    for child in element:
+        assert child.tag in children, f"{child.tag} in {element.tag}"
+        check_schema(child)
+
+
 def parse(text: str) -> ET.Element:
     root = ET.fromstring(text.encode())
     assert root.tag == "testsuites"
+    check_schema(root)
     return root
 
 
@@ -121,6 +153,8 @@ def test_special_characters_are_escaped_and_survive_a_round_trip():
     assert failing.find("failure").text == readable
     assert skipped.find("skipped").get("message") == readable
     assert parsed.get("skipped") == "1" and parsed.get("failures") == "1"
+    with pytest.raises(AssertionError):  # the schema check can fail
+        check_schema(ET.fromstring('<testsuites skipped="1"/>'))
 
 
 def test_write_junit_replaces_the_file_whole(tmp_path):

@@ -6,6 +6,7 @@ import json
 import xml.etree.ElementTree as ET
 
 import pytest
+from test_junit import check_schema
 from test_matrix import fake_argv, fake_matrix  # noqa: F401 (the fixtures, reused)
 
 from locust_mtls.cli import main
@@ -19,6 +20,7 @@ NAME = "requests 2.32.3, greenlet, keep-alive off"
 
 def read_cases(path) -> dict[str, ET.Element]:
     root = ET.parse(path).getroot()
+    check_schema(root)
     (suite,) = root.findall("testsuite")
     cases = suite.findall("testcase")
     assert int(suite.get("tests")) == len(cases) == int(root.get("tests"))
