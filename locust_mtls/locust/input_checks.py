@@ -11,6 +11,7 @@ import os
 import urllib.parse
 
 from locust_mtls.errors import ConfigError
+from locust_mtls.results.files import check_output_file  # noqa: F401 (here for the run's checks)
 from locust_mtls.tls.files import read_regular_file
 
 PASSWORD_FILE_LIMIT = 64 << 10
@@ -34,19 +35,6 @@ def check_host(url: str) -> None:
         raise ConfigError(f"--host {url}: the port must be a number from 1 to 65535")
     if not parsed.hostname:
         raise ConfigError(f"--host {url} names no host; use https://HOST[:PORT]")
-
-
-def check_output_file(path: str, option: str) -> None:
-    """A file the run will (re)write: its directory exists and it is not a directory."""
-    if not path:
-        return
-    if os.path.isdir(path):
-        raise ConfigError(f"{option} {path} is a directory; name a file")
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise ConfigError(f"{option} {path}: directory {directory} does not exist; create it")
-    if not os.access(directory, os.W_OK):
-        raise ConfigError(f"{option} {path}: directory {directory} is not writable")
 
 
 def check_output_dir(path: str, option: str) -> None:

@@ -129,6 +129,18 @@ OPTIONS = (
         HIDDEN,
     ),
     (
+        "--mtls-junit",
+        "",
+        "JUnit XML for CI: a testcase per threshold and per gated counter of each row",
+        HIDDEN,
+    ),
+    (
+        "--mtls-markdown",
+        "",
+        "Markdown summary (mTLS table, thresholds, gate) for $GITHUB_STEP_SUMMARY or a PR",
+        HIDDEN,
+    ),
+    (
         "--mtls-crash-dir",
         "mtls-crashes",
         "where native-thread crashes leave faulthandler stacks",

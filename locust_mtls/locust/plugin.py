@@ -29,7 +29,7 @@ from locust_mtls.engine.run import MtlsRun, RunOptions
 from locust_mtls.engine.stats import MtlsStats, write_json
 from locust_mtls.engine.timeline import Timeline
 from locust_mtls.errors import ConfigError
-from locust_mtls.locust import charts, metrics, otel, rotation, thresholds, web_ui
+from locust_mtls.locust import charts, ci_results, metrics, otel, rotation, thresholds, web_ui
 from locust_mtls.locust.distributed import WorkerReports
 from locust_mtls.locust.input_checks import check_output_dir, check_output_file
 from locust_mtls.locust.options import OPTIONS, env_var
@@ -124,6 +124,7 @@ def on_init(environment, **_kwargs) -> None:
         thresholds.start(environment, lambda: run_totals(environment))
         check_output_file(options.mtls_summary_file, "--mtls-summary-file")
         check_output_dir(options.mtls_crash_dir, "--mtls-crash-dir")
+        ci_results.check_paths(options)
         if not environment.host:
             start_embedded_echo_server(environment)
         mtls_run(environment)
@@ -281,7 +282,9 @@ def on_quitting(environment, **_kwargs) -> None:
         server_counts = echo_server_counts(server, environment)
         verdicts = thresholds.finish(environment, totals)
         extra = {"echo_server": server_counts} if server_counts else {}
-        write_summary(environment, {**extra, "thresholds": verdicts})
+        extra["thresholds"] = verdicts
+        write_summary(environment, extra)
+        ci_results.write_ci_results(environment, totals, {**totals.to_dict(), **extra})
         write_reports(environment, totals, environment.mtls_started_at)
         print_summary(totals, server_counts, environment.parsed_options.mtls_crash_dir)
         set_exit_code(environment, totals)

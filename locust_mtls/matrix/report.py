@@ -26,6 +26,7 @@ from locust_mtls.matrix.outcomes import (
     versions_text,
 )
 from locust_mtls.matrix.verdict import verdict_lines
+from locust_mtls.results.files import check_output_file
 
 
 def load_rows(results_dir: str | Path) -> list[dict]:
@@ -107,12 +108,18 @@ def percent(part: int, whole: int) -> str:
     return "<1%" if 0 < share < 1 else f"{share:.0f}%"
 
 
-def grid(rows: list[dict]) -> tuple[list[str], list[tuple], dict]:
-    """Strategies (rows), columns (python, requests, concurrency, keepalive), aggregates."""
+def cell_groups(rows: list[dict]) -> dict[tuple, list[dict]]:
+    """The runs of each cell: (strategy, (python, versions, concurrency, keepalive)) -> rows."""
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
         column = (row["python"], versions_text(row), row["concurrency"], row["keepalive"])
         groups.setdefault((row["strategy"], column), []).append(row)
+    return groups
+
+
+def grid(rows: list[dict]) -> tuple[list[str], list[tuple], dict]:
+    """Strategies (rows), columns (python, requests, concurrency, keepalive), aggregates."""
+    groups = cell_groups(rows)
     names = {row["strategy"] for row in rows}
     strategies = [s for s in STRATEGIES if s in names] + sorted(names - set(STRATEGIES))
     columns = sorted({column for _, column in groups}, key=column_order)
@@ -202,11 +209,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "results", nargs="?", default="results", help="the --out directory of a matrix run"
     )
+    parser.add_argument("--junit", default="", metavar="FILE", help="also write JUnit XML")
 
 
 def run(args: argparse.Namespace) -> int:
     """Rebuild the reports; print where they are and the verdict."""
+    from locust_mtls.matrix.junit_cases import write_matrix_junit  # it imports this module
+
+    check_output_file(args.junit, "--junit")
     summary_path, html_path = write_reports(args.results)
     print(f"wrote {summary_path} and {html_path} ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)")
-    print("\n".join(verdict_lines(load_rows(args.results))))
+    rows = load_rows(args.results)
+    if args.junit:
+        write_matrix_junit(args.junit, rows)
+        print(f"wrote {args.junit}")
+    print("\n".join(verdict_lines(rows)))
     return 0

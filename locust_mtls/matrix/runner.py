@@ -28,11 +28,13 @@ from locust_mtls.matrix.envs import (
     current_python,
     resolve_python,
 )
+from locust_mtls.matrix.junit_cases import write_matrix_junit
 from locust_mtls.matrix.outcomes import MUST_BE_CLEAN_DEFAULT, STRATEGIES, failing_rows
 from locust_mtls.matrix.progress import EnvStatus, StatusLog
 from locust_mtls.matrix.repeats import UntilCrash
 from locust_mtls.matrix.report import load_rows, write_reports
 from locust_mtls.matrix.verdict import verdict_lines
+from locust_mtls.results.files import check_output_file
 from locust_mtls.settings import CONCURRENCY_MODES
 
 DEFAULT_REQUESTS = "2.31.0,2.32.3,2.32.4,2.32.5,2.34.2"
@@ -82,6 +84,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--host", default="", help="https://host:port to test instead of the embedded server")
     add("--identities", default="", help="identities.json for --host (see docs/design.md)")
     add("--out", default="results", help="output directory (default results/)")
+    add("--junit", default="", metavar="FILE", help="also write JUnit XML: a testcase per cell")
     add(
         "--python",
         default="",
@@ -270,6 +273,7 @@ def run(args: argparse.Namespace) -> int:
     if args.must_be_clean.strip():  # an empty list: the exit status never fails
         must_be_clean = tuple(choices("--must-be-clean", args.must_be_clean, STRATEGIES))
     cells, pythons = plan(args)
+    check_output_file(args.junit, "--junit")
     out_dir = Path(args.out)
     results = out_dir / "results.jsonl"
     if results.exists() and results.stat().st_size and not args.resume:
@@ -303,6 +307,9 @@ def run(args: argparse.Namespace) -> int:
     summary_path, html_path = write_reports(out_dir)
     rows = load_rows(out_dir)
     print(f"wrote {results}, {summary_path}, {html_path}")
+    if args.junit:
+        write_matrix_junit(args.junit, rows)
+        print(f"wrote {args.junit}")
     print("\n".join(verdict_lines(rows)))
     if interrupted:
         return 130
