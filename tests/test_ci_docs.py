@@ -138,11 +138,6 @@ def test_each_stress_run_is_bounded_and_writes_every_result(step_id):
         assert _values(args, option) == [f"{directory}/{name}"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="--mtls-threshold (engineer A), --mtls-junit and --mtls-markdown (engineer B) land "
-    "with issue 19's other branches: remove this mark after merging them",
-)
 def test_every_mtls_option_the_job_uses_exists():
     known = {option for option, *_ in OPTIONS}
     used = {
