@@ -39,7 +39,7 @@ from locust_mtls.locust.validation import (
     settings_from,
     watch_interval,
 )
-from locust_mtls.settings import fail_on_counters
+from locust_mtls.results.run_checks import safety_checks
 
 logger = logging.getLogger("locust_mtls")
 
@@ -284,10 +284,11 @@ def on_quitting(environment, **_kwargs) -> None:
         extra = {"echo_server": server_counts} if server_counts else {}
         extra["thresholds"] = verdicts
         write_summary(environment, extra)
-        ci_results.write_ci_results(environment, totals, {**totals.to_dict(), **extra})
+        document = {**totals.to_dict(), **extra}
+        ci_results.write_ci_results(environment, totals, document)
         write_reports(environment, totals, environment.mtls_started_at)
         print_summary(totals, server_counts, environment.parsed_options.mtls_crash_dir)
-        set_exit_code(environment, totals)
+        set_exit_code(environment, document)
         thresholds.report(environment, verdicts)
     if server is not None:
         server.stop()
@@ -327,29 +328,18 @@ def write_reports(environment, totals: MtlsStats, started_at: float) -> None:
             file.write(report)
 
 
-def failed_gates(
-    fail_on: str, totals: MtlsStats, identity_check: str = "auto"
-) -> dict[str, dict[str, int]]:
-    """{strategy: {counter: count}} of every --mtls-fail-on counter that is not zero.
+def set_exit_code(environment, document: dict) -> None:
+    """Exit code 1 on a failed gate; otherwise leave it to Locust (--exit-code-on-error).
 
-    Each row is gated in its own --mtls-identity-check mode (`identity_check` for rows
-    that do not say): the default gate adds unreported under require.
+    The gate is results/run_checks.py's safety checks of the summary `document`, the very
+    checks the JUnit file and the Markdown summary report.
     """
-    hits = {}
-    for name, stats in totals.rows.items():
-        kinds = fail_on_counters(fail_on, stats.identity_check or identity_check)
-        counts = {kind: getattr(stats, kind) for kind in kinds if getattr(stats, kind)}
-        if counts:
-            hits[name] = counts
-    return hits
-
-
-def set_exit_code(environment, totals: MtlsStats) -> None:
-    """Exit code 1 on a failed gate; otherwise leave it to Locust (--exit-code-on-error)."""
     options = environment.parsed_options
-    hits = failed_gates(
-        options.mtls_fail_on, totals, getattr(options, "mtls_identity_check", "auto")
-    )
+    identity_check = getattr(options, "mtls_identity_check", "auto")
+    hits: dict[str, dict[str, int]] = {}
+    for check in safety_checks(document, options.mtls_fail_on, identity_check):
+        if check.failed:
+            hits.setdefault(check.row, {})[check.counter] = check.count
     for name, counts in hits.items():
         logger.error("locust-mtls: %s failed its mTLS gate: %s", name, counts)
     if hits:
