@@ -1,8 +1,9 @@
 """--mtls-junit and --mtls-markdown on a real run (locust/ci_results.py, markdown_summary.py):
-the JUnit file shows shared-context's bleed, and the Markdown table has the very numbers
-the console summary printed. Bad paths are one line and exit code 2."""
+the JUnit file shows shared-context's bleed, and the Markdown tables have the very numbers
+and threshold verdicts the console printed. Bad paths are one line and exit code 2."""
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -32,9 +33,27 @@ def console_numbers(stdout: str, row: str) -> dict[str, str]:
     return dict(zip(SAME_NUMBERS, line.split()[-len(SAME_NUMBERS) :], strict=True))
 
 
-def markdown_rows(text: str) -> list[dict[str, str]]:
-    """The first table of the Markdown summary, as {title: cell} per row."""
-    lines = [line for line in text.split("### Thresholds")[0].splitlines() if line.startswith("|")]
+# Two pass, two fail (one scoped: judged on the row, named in the console line and the table).
+THRESHOLDS = (
+    "shared-context:bleed<=0",
+    "requests>=1",
+    "shared-context:handshake_p95<60s",
+    "rps>=1000000",
+)
+VERDICT_LINE = re.compile(
+    r"^threshold (?P<expression>\S+) on (?P<row>.+): (?P<measured>.+) (?P<verdict>passed|FAILED)$"
+)
+
+
+def console_verdicts(stdout: str) -> list[dict[str, str]]:
+    """The printed threshold verdicts (results.thresholds.verdict_line), in order."""
+    return [m.groupdict() for line in stdout.splitlines() if (m := VERDICT_LINE.match(line))]
+
+
+def markdown_rows(text: str, section: int = 0) -> list[dict[str, str]]:
+    """A table of the Markdown summary (0: mTLS, 1: thresholds), as {title: cell} per row."""
+    part = re.split(r"^### ", text, flags=re.M)[section]
+    lines = [line for line in part.splitlines() if line.startswith("|")]
     header, _rule, *body = (
         [cell.strip() for cell in line.strip("|").split(" | ")] for line in lines
     )
@@ -48,6 +67,7 @@ def shared_context_run(tmp_path_factory):
         *("-f", MTLS, "--mtls-strategy", "shared-context", "--mtls-keepalive", "off"),
         *("--mtls-junit", "junit.xml", "--mtls-markdown", "summary.md"),
         *("--mtls-summary-file", "summary.json"),
+        *(arg for expression in THRESHOLDS for arg in ("--mtls-threshold", expression)),
         cwd=cwd,
         users=4,
         run_time="3s",
@@ -57,20 +77,27 @@ def shared_context_run(tmp_path_factory):
 
 def test_junit_of_a_bleeding_run_has_the_failing_safety_check(shared_context_run):
     done, cwd = shared_context_run
-    assert done.returncode == 1, done.stderr[-2000:]  # the mTLS gate failed
+    assert done.returncode == 1, done.stderr[-2000:]  # the mTLS gate (and 2 thresholds) failed
     bleed = json.loads((cwd / "summary.json").read_text())["strategies"][ROW]["bleed"]
     assert bleed > 0
     root = ET.parse(cwd / "junit.xml").getroot()
     check_schema(root)
     (suite,) = root.findall("testsuite")
-    cases = {case.get("name"): case.find("failure") for case in suite.findall("testcase")}
+    cases = {
+        case.get("name"): case.find("failure")
+        for case in suite.findall("testcase")
+        if case.get("classname") == "locust-mtls.gate"
+    }
     gated = ("wrong_identity", "bleed", "crashes")  # the default --mtls-fail-on
     assert set(cases) == {f"{ROW}: {counter} == 0" for counter in gated}
     failure = cases[f"{ROW}: bleed == 0"]
     assert failure is not None and failure.get("type") == "mtls-gate"
     assert failure.get("message").startswith(f"cert bleed: {bleed:,} in ")
     assert cases[f"{ROW}: crashes == 0"] is None
-    assert int(suite.get("failures")) == sum(f is not None for f in cases.values())
+    thresholds = [c for c in suite.findall("testcase") if c.get("classname").endswith("thresholds")]
+    assert len(thresholds) == len(THRESHOLDS)
+    failed = sum(f is not None for f in cases.values()) + 2  # bleed<=0 and rps>=1000000
+    assert int(suite.get("failures")) == failed
 
 
 def test_markdown_shows_the_numbers_the_console_printed(shared_context_run):
@@ -78,12 +105,34 @@ def test_markdown_shows_the_numbers_the_console_printed(shared_context_run):
     console = console_numbers(done.stdout, ROW)
     text = (cwd / "summary.md").read_text()
     (markdown,) = markdown_rows(text)
-    assert markdown["Strategy"] == "shared-context"
+    assert markdown["Strategy"] == ROW  # the row's full name, as the console prints it
     assert {key: markdown[title] for key, title in SAME_NUMBERS.items()} == console
     assert int(console["bleed"]) > 0 and int(console["requests"]) > 0
-    assert "No thresholds" in text
     gate = text.split("### Gate")[1]
-    assert "**FAILED**" in gate and f"- {ROW}: cert bleed: {int(console['bleed']):,} in" in gate
+    assert "**FAILED**: 3 check(s) failed" in gate  # two thresholds, then the bleed gate
+    assert f"- {ROW}: cert bleed: {int(console['bleed']):,} in" in gate
+
+
+def test_markdown_shows_the_threshold_verdicts_the_console_printed(shared_context_run):
+    done, cwd = shared_context_run
+    assert done.returncode == 1
+    printed = console_verdicts(done.stdout)
+    assert [line["expression"] for line in printed] == list(THRESHOLDS), done.stdout[-3000:]
+    # scoped ones are judged on the row they cover, unscoped ones on the run's total
+    assert [line["row"] for line in printed] == [ROW, "all", ROW, "all"]
+    assert [line["verdict"] for line in printed] == ["FAILED", "passed", "passed", "FAILED"]
+    assert printed[2]["measured"].endswith(" ms")
+    table = markdown_rows((cwd / "summary.md").read_text(), section=1)
+    shown = [
+        {
+            "expression": row["Threshold"].strip("`"),
+            "row": row["Row"],
+            "measured": row["Measured"],
+            "verdict": row["Verdict"].strip("*"),
+        }
+        for row in table
+    ]
+    assert shown == printed
 
 
 @pytest.mark.parametrize("option", ["--mtls-junit", "--mtls-markdown"])

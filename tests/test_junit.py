@@ -106,7 +106,7 @@ def test_one_failing_testcase_per_failed_threshold_with_measured_value_and_limit
     assert cases["handshake_p95<50ms"].failure is None
     # unscoped on one row: the row is named; no data is a failure that says so
     no_data = cases["fail_ratio<0.01 [shared-context]"]
-    assert no_data.failure == "fail_ratio: measured no requests, limit < 0.01"
+    assert no_data.failure == "fail_ratio: measured no data, limit < 0.01"  # as the console says
     assert {case.failure_type for case in cases.values()} == {"threshold"}
 
 

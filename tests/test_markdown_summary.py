@@ -10,7 +10,8 @@ from locust_mtls.locust.markdown_summary import MARKDOWN_COLUMNS, markdown_summa
 from locust_mtls.results.run_checks import failed_checks
 
 THRESHOLDS = [
-    {"expression": "identity-cache:rps>=400", "scope": "identity-cache", "row": "identity-cache",
+    {"expression": "identity-cache:rps>=400", "scope": "identity-cache",
+     "row": "identity-cache [keep-alive off]",
      "metric": "rps", "operator": ">=", "limit": 400.0, "unit": "", "measured": 388.2,
      "passed": False, "aborted": False},
     {"expression": "handshake_p95<50ms", "scope": "", "row": "all", "metric": "handshake_p95",
@@ -41,16 +42,24 @@ def test_table_thresholds_and_a_failed_gate():
     assert rule.count("---:") == 8  # the console's eight numbers, right-aligned
     (tab_row,) = web_ui.rows(totals)
     cells = [cell.strip() for cell in row.strip("|").split(" | ")]
-    assert cells[:4] == ["shared-context", "greenlet, keep-alive off", "2", str(tab_row["rps"])]
+    # the full row name, as the console prints it (the tab's strategy column drops the modes)
+    assert cells[:4] == [
+        "shared-context [keep-alive off]",
+        "greenlet, keep-alive off",
+        "2",
+        str(tab_row["rps"]),
+    ]
     assert cells[5] == "1"  # bleed
     threshold_rows = table_lines(text, "### Thresholds")[2:]
     assert threshold_rows == [
-        "| `identity-cache:rps>=400` | 388.2 | >= 400 | **FAILED** |",
-        "| `handshake_p95<50ms` | 12.5ms | < 50ms | passed |",
+        "| `identity-cache:rps>=400` | identity-cache [keep-alive off] | 388.2 | >= 400 "
+        "| **FAILED** |",
+        "| `handshake_p95<50ms` | all | 12.5 ms | < 50 ms | passed |",
     ]
     gate = text.split("### Gate")[1]
     assert "**FAILED**: 2 check(s) failed" in gate
-    assert "- identity-cache:rps>=400: rps: measured 388.2, limit >= 400" in gate
+    line = "- identity-cache:rps>=400 [identity-cache [keep-alive off]]: rps: measured 388.2"
+    assert line + ", limit >= 400" in gate
     assert "- shared-context [keep-alive off]: cert bleed: 1 in 2 requests (must be 0)" in gate
     assert "Client path: a | path" in text  # prose, not a cell
 

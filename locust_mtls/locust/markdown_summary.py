@@ -10,11 +10,8 @@ from __future__ import annotations
 
 from locust_mtls.engine.stats import MtlsStats
 from locust_mtls.locust.web_ui import COLUMNS, rows
-from locust_mtls.results.run_checks import (
-    threshold_limit,
-    threshold_measured,
-    threshold_name,
-)
+from locust_mtls.results.run_checks import threshold_limit
+from locust_mtls.results.thresholds import measured_text
 
 # The console table's columns (web_ui.text_table), then the cells of its second line.
 MARKDOWN_COLUMNS = (
@@ -50,7 +47,16 @@ def table(header: list[str], body: list[list], right: set[int] = frozenset()) ->
 
 def mtls_table(stats: MtlsStats) -> list[str]:
     right = {i for i, key in enumerate(MARKDOWN_COLUMNS) if key in NUMBER_COLUMNS}
-    body = [[row[key] for key in MARKDOWN_COLUMNS] for row in rows(stats)]
+    # The strategy cell is the row's full name (settings.row_name), as the console and the
+    # thresholds' Row column say it: the tab's strategy column drops the modes, and two
+    # rows of one strategy (keep-alive on and off, TLS 1.2 and 1.3) would look alike.
+    # rows() lists the rows in to_dict() order, then one per lost worker (named so).
+    names = list(stats.to_dict()["strategies"])
+    body = [
+        [names[index] if index < len(names) else row["strategy"]]
+        + [row[key] for key in MARKDOWN_COLUMNS[1:]]
+        for index, row in enumerate(rows(stats))
+    ]
     if not body:
         return ["No mTLS requests."]
     return table([TITLES[key] for key in MARKDOWN_COLUMNS], body, right)
@@ -61,14 +67,20 @@ def thresholds_table(thresholds: list[dict]) -> list[str]:
         return ["No thresholds (`--mtls-threshold`)."]
     body = [
         [
-            f"`{threshold_name(verdict)}`",
-            threshold_measured(verdict),
+            f"`{verdict['expression']}`",
+            verdict.get("row") or "all",  # one verdict per row a scoped threshold covers
+            measured_text(verdict),
             threshold_limit(verdict),
-            "passed" if verdict.get("passed") else "**FAILED**",
+            verdict_text(verdict),
         ]
         for verdict in thresholds
     ]
-    return table(["Threshold", "Measured", "Limit", "Verdict"], body, {1})
+    return table(["Threshold", "Row", "Measured", "Limit", "Verdict"], body, {2})
+
+
+def verdict_text(verdict: dict) -> str:
+    text = "passed" if verdict.get("passed") else "**FAILED**"
+    return text + (" (aborted the run)" if verdict.get("aborted") else "")
 
 
 def markdown_summary(stats: MtlsStats, thresholds: list[dict], failed: list[str]) -> str:

@@ -22,6 +22,7 @@ from locust_mtls.results.thresholds import (
     Threshold,
     evaluate,
     failed_for_good,
+    measured_text,
     parse_thresholds,
     verdict_line,
 )
@@ -167,4 +168,6 @@ def install(web_ui, environment, current_totals: Callable[[], MtlsStats], base_p
     def mtls_thresholds():
         final = getattr(environment, "mtls_threshold_verdicts", None)
         verdicts = final if final is not None else threshold_verdicts(environment, current_totals())
-        return jsonify([{**entry, "line": verdict_line(entry)} for entry in verdicts])
+        # The texts the console printed (results/thresholds.py formats them once).
+        texts = [{"line": verdict_line(v), "measured_text": measured_text(v)} for v in verdicts]
+        return jsonify([{**v, **text} for v, text in zip(verdicts, texts, strict=True)])

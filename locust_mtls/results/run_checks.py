@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from locust_mtls.results.junit import Case, Suite
+from locust_mtls.results.thresholds import measured_text, value_text
 from locust_mtls.settings import fail_on_counters
 
 # Test classes: CI tools split a classname at its dots (a row name may hold "TLS 1.2").
@@ -56,21 +57,9 @@ def safety_checks(
     ]
 
 
-def number(value: float) -> str:
-    """388.2, 400, 0.0001: as short as the value allows."""
-    return f"{value:,.0f}" if float(value).is_integer() else f"{value:.6g}"
-
-
 def threshold_limit(verdict: dict) -> str:
-    """'>= 400', '< 50ms': the threshold's operator and limit."""
-    return f"{verdict['operator']} {number(verdict['limit'])}{verdict.get('unit') or ''}"
-
-
-def threshold_measured(verdict: dict) -> str:
-    """'388.2', '61.5ms', or 'no requests' when the row had no data (a failure)."""
-    if verdict.get("measured") is None:
-        return "no requests"
-    return f"{number(verdict['measured'])}{verdict.get('unit') or ''}"
+    """'>= 400', '< 50 ms': the threshold's operator and limit."""
+    return f"{verdict['operator']} {value_text(verdict['limit'], verdict.get('unit') or '')}"
 
 
 def threshold_name(verdict: dict) -> str:
@@ -83,7 +72,7 @@ def threshold_name(verdict: dict) -> str:
 
 def threshold_message(verdict: dict) -> str:
     """'rps: measured 388.2, limit >= 400': what a failed threshold says."""
-    text = f"{verdict['metric']}: measured {threshold_measured(verdict)}, limit {threshold_limit(verdict)}"
+    text = f"{verdict['metric']}: measured {measured_text(verdict)}, limit {threshold_limit(verdict)}"
     return text + (" (aborted the run)" if verdict.get("aborted") else "")
 
 

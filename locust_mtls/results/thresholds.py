@@ -236,18 +236,29 @@ def failed_for_good(
     ]
 
 
+def value_text(value: float, unit: str = "") -> str:
+    """'388.2', '12', '7.8 ms': a measured value or a limit as every output shows it."""
+    text = f"{value:.0f}" if float(value).is_integer() else str(value)
+    return f"{text} {unit}" if unit else text
+
+
+def measured_text(entry: dict) -> str:
+    """A verdict's measured value, or 'no data' (a failure) when there was none to judge.
+
+    The console line, the mTLS tab, the Markdown summary and the JUnit message all show
+    this text, so a pipeline's files say what the console said.
+    """
+    if entry["measured"] is None:
+        return "no data"
+    return value_text(entry["measured"], entry.get("unit") or "")
+
+
 def verdict_line(entry: dict) -> str:
     """`threshold identity-cache:rps>=400 on identity-cache: 388.2 FAILED`"""
-    if entry["measured"] is None:
-        value = "no data"
-    else:
-        number = entry["measured"]
-        value = f"{number:.0f}" if float(number).is_integer() else str(number)
-        value += f" {entry['unit']}" if entry["unit"] else ""
     outcome = "passed" if entry["passed"] else "FAILED"
     if entry["aborted"]:
         outcome += " (aborted the run)"
-    return f"threshold {entry['expression']} on {entry['row']}: {value} {outcome}"
+    return f"threshold {entry['expression']} on {entry['row']}: {measured_text(entry)} {outcome}"
 
 
 def markdown_table() -> str:

@@ -29,9 +29,8 @@
     box.textContent = "";
     box.style.display = verdicts.length ? "" : "none";
     var cells = [["Threshold", "Row", "Measured", "Verdict"]].concat(verdicts.map(function (v) {
-      var measured = v.measured === null ? "no data" : v.measured + (v.unit ? " " + v.unit : "");
       var verdict = (v.passed ? "passed" : "FAILED") + (v.aborted ? " (aborted the run)" : "");
-      return [v.expression, v.row, measured, verdict];
+      return [v.expression, v.row, v.measured_text, verdict];
     }));
     cells.forEach(function (row, index) {
       var tr = box.insertRow();
