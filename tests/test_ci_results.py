@@ -135,10 +135,10 @@ def test_markdown_shows_the_threshold_verdicts_the_console_printed(shared_contex
     assert shown == printed
 
 
-@pytest.mark.parametrize("option", ["--mtls-junit", "--mtls-markdown"])
-@pytest.mark.parametrize("path, message", [
-    ("missing/out.xml", "does not exist; create it"),
-    (".", "is a directory; name a file"),
+# The other two pairs are rows of tests/test_options.py's BAD_INPUT (the troubleshooting table).
+@pytest.mark.parametrize("option, path, message", [
+    ("--mtls-junit", ".", "is a directory; name a file"),
+    ("--mtls-markdown", "missing/out.md", "does not exist; create it"),
 ])  # fmt: skip
 def test_a_bad_path_is_one_line_and_exit_code_2(tmp_path, option, path, message):
     done = run_locust("-f", MTLS, "-t", "1s", option, path, cwd=tmp_path, timeout=60)

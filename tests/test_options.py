@@ -171,6 +171,19 @@ BAD_INPUT = [
         "use any of wrong-identity, bleed, crash, unreported",
     ),
     Case(
+        "threshold limit in a unit the metric does not take",
+        ("--mtls-threshold", "handshake_p95<50us"),
+        "locust-mtls: error: --mtls-threshold 'handshake_p95<50us': handshake_p95 takes ms "
+        "(the default) or s, not 'us'; e.g. handshake_p95<=50ms",
+    ),
+    Case(
+        "abort on threshold without a count threshold",
+        ("--mtls-threshold", "rps>=1", "--mtls-abort-on-threshold"),
+        "locust-mtls: error: --mtls-abort-on-threshold needs a --mtls-threshold on a count that "
+        "only grows (bleed, wrong_identity, unreported, crashes, failures with <, <= or ==), "
+        "e.g. --mtls-threshold bleed<=0",
+    ),
+    Case(
         "--host port out of range",
         (*IDS, "--host", "https://127.0.0.1:99999"),
         "locust-mtls: error: --host https://127.0.0.1:99999: the port must be a number "
@@ -232,6 +245,17 @@ BAD_INPUT = [
         "summary file is a directory",
         ("--mtls-summary-file", "pki"),
         "locust-mtls: error: --mtls-summary-file pki is a directory; name a file",
+    ),
+    Case(
+        "JUnit file in a missing directory",
+        ("--mtls-junit", "missing/junit.xml"),
+        "locust-mtls: error: --mtls-junit missing/junit.xml: directory {cwd}/missing "
+        "does not exist; create it",
+    ),
+    Case(
+        "Markdown summary is a directory",
+        ("--mtls-markdown", "pki"),
+        "locust-mtls: error: --mtls-markdown pki is a directory; name a file",
     ),
     Case(
         "crash dir is a file",
@@ -400,6 +424,20 @@ def docs_with_the_table() -> list[Path]:
 def test_the_troubleshooting_table_matches_the_cases(doc):
     text = doc.read_text()
     assert text == doc_with_table(text), "run `python tests/test_options.py` to update it"
+
+
+def test_readme_documents_every_option_and_its_table_only_real_ones():
+    from locust_mtls.locust.options import OPTIONS
+
+    readme = (ROOT / "README.md").read_text()
+    known = {name for name, *_ in OPTIONS}
+    assert {name for name in known if f"`{name}" not in readme} == set()
+    table = readme.split("\n## Options\n", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^\| `(--mtls-[a-z-]+)`", table, re.M))
+    assert listed - known == set()
+    # the CI gate's options sit in the table next to --mtls-fail-on and --mtls-summary-file
+    ci = {"--mtls-threshold", "--mtls-abort-on-threshold", "--mtls-junit", "--mtls-markdown"}
+    assert ci <= listed
 
 
 # -- the same checks without Locust: values a user may type in the web UI form --
