@@ -7,7 +7,7 @@ here, so the matrix, the report and the Locust glue read the same definitions.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 CONCURRENCY_MODES = ("greenlet", "native-threads")
 # requests: every user mixes cert and no-cert requests; users: whole users go without.
@@ -50,6 +50,16 @@ DEFAULT_CONTEXT_CACHE = 10_000
 TLS_VERSIONS = ("auto", "1.2", "1.3")
 
 
+def frozen_hash(settings) -> int:
+    """The hash of a frozen settings dataclass, computed once: settings are hashed at every
+    request (they key counters, contexts and engines), the fields never change."""
+    cached = settings.__dict__.get("_hash")
+    if cached is None:
+        cached = hash(tuple(getattr(settings, field.name) for field in fields(settings)))
+        object.__setattr__(settings, "_hash", cached)
+    return cached
+
+
 @dataclass(frozen=True)
 class TlsSettings:
     """How client contexts speak TLS: version, ciphers (TLS <= 1.2) and session resumption.
@@ -62,6 +72,8 @@ class TlsSettings:
     version: str = "auto"
     ciphers: str = ""
     resumption: bool = False
+
+    __hash__ = frozen_hash
 
     @property
     def modes(self) -> tuple[str, ...]:
@@ -94,6 +106,8 @@ class RunSettings:
     timeout: tuple[float, float] = (5.0, 30.0)  # connect, read
     crash_dir: str = "mtls-crashes"
     tls: TlsSettings = TlsSettings()
+
+    __hash__ = frozen_hash
 
     @property
     def row(self) -> str:

@@ -1,6 +1,8 @@
 """MtlsFastHttpUser: identity-cache's contexts on Locust's FastHttpUser, run by `locust`."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import trustme
@@ -37,3 +39,31 @@ def test_the_servers_certificate_is_always_verified(tmp_path):
     assert stats["requests"] > 0
     assert stats["failures"] == stats["requests"]
     assert stats["failure_classes"] == {"server certificate not trusted": stats["requests"]}
+
+
+RESOLVE_ONCE_CHECK = """
+from gevent import monkey; monkey.patch_all()  # as Locust does, before ssl is used
+import ssl, sys
+from geventhttpclient.client import HTTPClientPool
+from locust_mtls.locust.fast_user import resolve_ip_literals_once
+
+context = ssl.create_default_context(cafile=sys.argv[1])
+pool = HTTPClientPool(ssl_context_factory=lambda **_: context, insecure=False)
+resolve_ip_literals_once(pool)
+by_address = pool.get_client("https://127.0.0.1:8443/")._connection_pool
+by_name = pool.get_client("https://localhost:8443/")._connection_pool
+assert "_resolve" in vars(by_address) and "_resolve" not in vars(by_name)
+first = by_address._resolve()
+assert by_address._resolve() is first and first[0][-1][:2] == ("127.0.0.1", 8443), first
+print("ok")
+"""
+
+
+def test_an_ip_address_is_resolved_once_per_pool_a_host_name_at_each_connection(echo_pki):
+    # In a child: Locust monkey-patches ssl at import, which this test process must not.
+    # Nothing is sent; the runs above (--host 127.0.0.1) send through such pools.
+    done = subprocess.run(
+        [sys.executable, "-c", RESOLVE_ONCE_CHECK, echo_pki.ca_file],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.stdout.strip() == "ok", done.stderr[-2000:]

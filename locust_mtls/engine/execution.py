@@ -15,7 +15,7 @@ from locust_mtls.tls.connections import recording_handshakes
 from locust_mtls.tls.identity import Identity
 
 
-@dataclass
+@dataclass(slots=True)  # one per request: no per-instance dict
 class Outcome:
     """What one request did: enough to check it and to fire Locust's request event."""
 

@@ -26,6 +26,7 @@ from locust_mtls.tls.reported_identity import (
 
 COMMON_NAME_OID = "2.5.4.3"
 LOG_INTERVAL_S = 10.0  # at most one line per (row, sent, seen) in this many seconds
+RIGHT_VERDICTS_KEPT = 4096  # (sent, header, format) triples known right; then start over
 LOG_KEYS_MAX = 1000  # forget the oldest log times beyond this many pairs
 
 logger = logging.getLogger("locust_mtls")
@@ -38,6 +39,7 @@ class IdentityChecker:
         identities = tuple(identities)
         self.index = IdentityIndex.of(identities)
         self.by_name = {identity.name: identity for identity in identities}
+        self._right: dict[tuple, Verdict] = {}  # (sent fingerprint, header, format) -> right
         self.by_common_name: dict[str, list[Identity]] = {}
         for identity in identities:
             for oid, value in subject_key(identity.subject) or ():
@@ -54,8 +56,20 @@ class IdentityChecker:
     ) -> Verdict:
         """Match `reported` (a header value, or with `application` the value of the user
         class's `identity_seen`; None: not reported) against the identity `sent`."""
-        seen = self.application_seen(reported) if application else None
-        return match_seen(sent, seen or parse_reported(reported, identity_format), self.index)
+        if application:
+            return match_seen(sent, self.application_seen(reported), self.index)
+        # Almost every response of a healthy run repeats one of a few (sent, header) pairs:
+        # a "right" verdict depends on nothing else (not on the index, which rotation
+        # changes), so it is remembered; anything else is worked out again, with its detail.
+        key = (sent.fingerprint if sent else None, reported, identity_format)
+        verdict = self._right.get(key)
+        if verdict is None:
+            verdict = match_seen(sent, parse_reported(reported, identity_format), self.index)
+            if verdict.outcome == "right":
+                if len(self._right) >= RIGHT_VERDICTS_KEPT:
+                    self._right.clear()
+                self._right[key] = verdict
+        return verdict
 
     def application_seen(self, value: str | None) -> Seen:
         """An application's principal: identity name, CN, fingerprint, subject or none."""

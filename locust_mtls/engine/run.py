@@ -55,6 +55,8 @@ class MtlsRun:
         self._strategies: dict[tuple[str, TlsSettings], Strategy] = {}
         self._engines: dict[RunSettings, ThreadEngine] = {}
         self._rows: dict[tuple, StrategyStats] = {}
+        self._rows_by_settings: dict[RunSettings, StrategyStats] = {}
+        self._canonical: dict[RunSettings, RunSettings] = {}
         self._user_numbers = itertools.count()
 
     def next_user_number(self) -> int:
@@ -96,9 +98,21 @@ class MtlsRun:
             self.options.trust, tls=tls, context_cache=self.options.context_cache
         )
 
+    def canonical(self, settings: RunSettings) -> RunSettings:
+        """The run's one object equal to `settings`: user classes keep it, so the lookups
+        made at every request (row, engine) match it by identity, not field by field."""
+        return self._canonical.setdefault(settings, settings)
+
     def row(self, settings: RunSettings) -> StrategyStats:
         """The counters of one run setting."""
-        # Called for every request: a tuple key, not the row name built each time.
+        # Called for every request: the settings themselves first (their hash is cached),
+        # then the tuple of what makes a row, not the row name built each time.
+        row = self._rows_by_settings.get(settings)
+        if row is None:
+            row = self._rows_by_settings[settings] = self._row_of(settings)
+        return row
+
+    def _row_of(self, settings: RunSettings) -> StrategyStats:
         key = (
             settings.strategy, settings.concurrency, settings.keepalive, settings.tls,
             settings.identity_check,
@@ -195,9 +209,10 @@ class MtlsRun:
             seen=seen,
             generation=self.generation_of.get(identity.fingerprint) if identity else None,
         )
-        strategy = self._strategies.get((settings.strategy, settings.tls))
-        if strategy is not None and settings.concurrency == "greenlet":
-            row.context_cache = strategy.context_cache_counts()
+        if row.context_cache_source is None and settings.concurrency == "greenlet":
+            strategy = self._strategies.get((settings.strategy, settings.tls))
+            if strategy is not None:
+                row.context_cache_source = strategy.context_cache_counts
 
     def close(self) -> None:
         for engine in self._engines.values():

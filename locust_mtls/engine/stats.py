@@ -14,6 +14,7 @@ import platform
 import ssl
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 
@@ -83,6 +84,8 @@ class StrategyStats:
     client_path: str = ""
     tls: dict = field(default_factory=dict)  # TlsSettings of the row, as asked for
     context_cache: dict = field(default_factory=dict)  # size, limit, evictions (identity-cache)
+    # Where a live row reads those counts when it is snapshot (not at every request).
+    context_cache_source: Callable[[], dict] | None = field(default=None, repr=False, compare=False)
 
     def record(
         self,
@@ -117,7 +120,8 @@ class StrategyStats:
             self.handshake_histogram[handshake_bucket(ms)] += 1
         for ms in resumed_ms:
             self.resumed_histogram[handshake_bucket(ms)] += 1
-        self.tls_versions.update(tls_versions)
+        if tls_versions:  # none on a kept-alive connection: skip Counter.update's Python
+            self.tls_versions.update(tls_versions)
         if generation is not None:
             self.generations[str(generation)] += 1
         if identity_name:
@@ -176,7 +180,9 @@ class StrategyStats:
             "tls_versions": dict(self.tls_versions),
             "tls": self.tls,
             "generations": dict(self.generations),
-            "context_cache": self.context_cache,
+            "context_cache": (
+                self.context_cache_source() if self.context_cache_source else self.context_cache
+            ),
             "failure_classes": dict(self.failure_classes.most_common()),
             "identities_in_use": sorted(self.identities_in_use),
             "rps": round(self.requests / elapsed, 1) if elapsed > 0 else 0.0,

@@ -1,6 +1,6 @@
 """MtlsFastHttpUser: Locust's FastHttpUser (geventhttpclient) with identity-cache's contexts.
 
-About 4.5x the requests/s of a plain HttpUser per core with keep-alive
+Several times the requests/s of a plain HttpUser per core with keep-alive
 (docs/benchmarks.md), for the same safety. `self.client` is Locust's FastHttpSession
 with its whole API (`json=`, `catch_response=True`, `self.rest()`, ...), plus
 `identity=` per call: each identity (and "no certificate") gets its own
@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import contextvars
 import dataclasses
+import ipaddress
 
 from locust import FastHttpUser, task
-from locust.contrib.fasthttp import FastHttpSession, LocustUserAgent, ResponseContextManager
+from locust.contrib.fasthttp import FastHttpSession, LocustUserAgent
 
 from locust_mtls.engine.execution import Outcome
 from locust_mtls.engine.failures import classify
@@ -30,15 +31,75 @@ ROW = f"fasthttp/{STRATEGY}"
 
 # The identity of the request being sent by this greenlet (greenlet-local under gevent).
 _presenting: contextvars.ContextVar = contextvars.ContextVar("locust_mtls_fast_identity")
+UNTAGGED = object()  # a response our session did not send (never reported by it anyway)
 
 
-class CheckedFastResponse(ResponseContextManager):
-    """FastHttpSession's response, whose report carries the identity check."""
+class CheckedRequestEvent:
+    """The session's request event: each report, made at once or when a catch_response
+    block ends, first passes the identity check and our counters (request_checks.py).
 
-    def _report_request(self):
-        checks, outcome, identity = self.mtls_check
-        checks.report(self.request_meta, outcome, identity, self)
-        super()._report_request()
+    Hooked at the event rather than by wrapping Locust's response: a request without
+    catch_response then costs what it costs in a plain FastHttpUser, plus the check.
+    """
+
+    def __init__(self, event, checks: RequestChecks):
+        self.event = event
+        self.checks = checks
+
+    def fire(self, **request_meta) -> None:
+        response = request_meta["response"]
+        sent = getattr(response, "mtls_sent", UNTAGGED)
+        if sent is not UNTAGGED:  # every response of this session is tagged when sent
+            header = self.checks.settings.identity_header
+            outcome = outcome_of(response, request_meta, header)
+            self.checks.report(request_meta, outcome, sent, response)
+        self.event.fire(**request_meta)
+
+    def __getattr__(self, name):
+        return getattr(self.event, name)  # add_listener and the rest: Locust's event's
+
+
+def outcome_of(response, request_meta: dict, identity_header: str) -> Outcome:
+    """What the identity check and the counters need from a FastHttpSession response."""
+    headers = response.headers
+    outcome = Outcome(
+        status=response.status_code or 0,
+        elapsed_ms=request_meta.get("response_time", 0.0),
+        length=request_meta["response_length"],
+        reported_fingerprint=headers.get(identity_header) if headers is not None else None,
+    )
+    error = getattr(response, "error", None)  # only a failed request carries one
+    if error is not None:
+        outcome.error = f"{type(error).__name__}: {error}"
+        outcome.failure_class = classify(error)
+    return outcome
+
+
+def resolve_ip_literals_once(client_pool) -> None:
+    """geventhttpclient resolves the host at every new connection, through gevent's
+    resolver threads (a thread hop per handshake, ~3% of a new connection's CPU). An IP
+    address resolves to itself: its pool resolves once. A host name is still resolved at
+    every connection, so DNS changes during a run are followed as before."""
+    get_client = client_pool.get_client
+
+    def get_resolved_client(url):
+        client = get_client(url)
+        pool = getattr(client, "_connection_pool", None)
+        resolve = getattr(pool, "_resolve", None)
+        if resolve is not None and "_resolve" not in vars(pool) and is_ip_literal(client.host):
+            addresses = resolve()
+            pool._resolve = lambda: addresses
+        return client
+
+    client_pool.get_client = get_resolved_client
+
+
+def is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 class MtlsFastHttpSession(CheckedSession, FastHttpSession):
@@ -51,7 +112,7 @@ class MtlsFastHttpSession(CheckedSession, FastHttpSession):
         self._agents: dict = {}
         super().__init__(
             base_url=user.host,
-            request_event=user.environment.events.request,
+            request_event=CheckedRequestEvent(user.environment.events.request, checks),
             user=user,
             insecure=False,
             **agent_options,
@@ -61,20 +122,29 @@ class MtlsFastHttpSession(CheckedSession, FastHttpSession):
     def client(self) -> LocustUserAgent:
         """The agent of the identity being presented (FastHttpSession sends through it)."""
         identity = _presenting.get(self.mtls_checks.identity)
-        agent = self._agents.get(identity)
+        # Keyed by fingerprint (hashing the Identity dataclass costs more at every request);
+        # a rotated identity has a new one, so it gets a new agent and context.
+        key = identity.fingerprint if identity is not None else None
+        agent = self._agents.get(key)
         if agent is None:
             context = self._contexts.context_for(identity)
-            agent = self._agents[identity] = LocustUserAgent(
+            agent = self._agents[key] = LocustUserAgent(
                 cookiejar=self.cookiejar,  # one cookie jar for every identity, like HttpSession
                 ssl_context_factory=lambda **_options: context,
                 insecure=False,
                 **self._agent_options,
             )
+            resolve_ip_literals_once(agent.clientpool)
         return agent
 
     @client.setter
     def client(self, agent) -> None:
         pass  # FastHttpSession.__init__ builds one agent; ours are built per identity
+
+    def _send_request_safe_mode(self, method, url, **kwargs):
+        response = super()._send_request_safe_mode(method, url, **kwargs)
+        response.mtls_sent = _presenting.get(self.mtls_checks.identity)  # read when reported
+        return response
 
     def request(self, method, url, name=None, catch_response=False, *, identity=SCHEDULED, **kw):
         """FastHttpSession.request, plus `identity=` (a name, or None for no certificate)."""
@@ -82,24 +152,13 @@ class MtlsFastHttpSession(CheckedSession, FastHttpSession):
         chosen = checks.choose(identity)
         if not checks.settings.keepalive:
             kw["headers"] = {"Connection": "close", **(kw.get("headers") or {})}
-        kw["context"] = {**checks.context(chosen), **kw.get("context", {})}
+        given = kw.get("context")
+        kw["context"] = {**checks.context(chosen), **given} if given else checks.context(chosen)
         token = _presenting.set(chosen)
         try:
-            # catch_response=True always, so that the report waits for the check below.
-            response = super().request(method, url, name=name, catch_response=True, **kw)
+            return super().request(method, url, name=name, catch_response=catch_response, **kw)
         finally:
             _presenting.reset(token)
-        outcome = Outcome(
-            status=response.status_code or 0,
-            elapsed_ms=response.request_meta.get("response_time", 0.0),
-            length=response.request_meta["response_length"],
-            reported_fingerprint=(response.headers or {}).get(checks.settings.identity_header),
-        )
-        error = getattr(response, "error", None)  # only an ErrorResponse carries one
-        if error is not None:
-            outcome.error = f"{type(error).__name__}: {error}"
-            outcome.failure_class = classify(error)
-        return self.checked(response, CheckedFastResponse, outcome, chosen, catch_response)
 
     def next_identity(self):
         """The identity the next scheduled request would present (advances the schedule)."""

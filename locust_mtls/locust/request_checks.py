@@ -69,16 +69,19 @@ class RequestChecks:
         run: MtlsRun = plugin.mtls_run(user.environment)
         self.run = run
         self.user_number = run.next_user_number()
-        self.settings = settings or settings_from(
-            user.environment.parsed_options,
-            user.strategy,
-            concurrency=user.concurrency,
-            keepalive=user.keepalive,
-            identity_check=getattr(user, "identity_check", None),
-            identity_format=getattr(user, "identity_format", None),
-            tls_version=getattr(user, "tls_version", None),
-            ciphers=getattr(user, "ciphers", None),
-            resumption=getattr(user, "resumption", None),
+        self.settings = run.canonical(
+            settings
+            or settings_from(
+                user.environment.parsed_options,
+                user.strategy,
+                concurrency=user.concurrency,
+                keepalive=user.keepalive,
+                identity_check=getattr(user, "identity_check", None),
+                identity_format=getattr(user, "identity_format", None),
+                tls_version=getattr(user, "tls_version", None),
+                ciphers=getattr(user, "ciphers", None),
+                resumption=getattr(user, "resumption", None),
+            )
         )
         # A user class may read the identity from the response itself (identity_seen).
         self.identity_seen = getattr(user, "identity_seen", None)

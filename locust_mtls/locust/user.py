@@ -27,16 +27,18 @@ class MtlsClient:
         self.run = run
         self.base_url = user.host.rstrip("/")
         self.environment = user.environment
-        self.settings = settings_from(
-            user.environment.parsed_options,
-            user.strategy,
-            concurrency=user.concurrency,
-            keepalive=user.keepalive,
-            identity_check=user.identity_check,
-            identity_format=user.identity_format,
-            tls_version=user.tls_version,
-            ciphers=user.ciphers,
-            resumption=user.resumption,
+        self.settings = run.canonical(
+            settings_from(
+                user.environment.parsed_options,
+                user.strategy,
+                concurrency=user.concurrency,
+                keepalive=user.keepalive,
+                identity_check=user.identity_check,
+                identity_format=user.identity_format,
+                tls_version=user.tls_version,
+                ciphers=user.ciphers,
+                resumption=user.resumption,
+            )
         )
         # A user class may read the identity from the response itself (identity_seen).
         self.identity_seen = getattr(user, "identity_seen", None)
