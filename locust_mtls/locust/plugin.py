@@ -236,17 +236,23 @@ def report_to_master(environment, data: dict) -> None:
         WorkerReports.attach(data, run.stats)
 
 
-def write_summary(environment, extra: dict | None = None) -> None:
-    """Rewrite --mtls-summary-file atomically with the run's totals (never on a worker)."""
-    path = environment.parsed_options.mtls_summary_file
-    if not path or is_worker(environment) or getattr(environment, "mtls_run", None) is None:
-        return
-    document = run_totals(environment).to_dict()
+def summary_document(environment, totals: MtlsStats, extra: dict | None = None) -> dict:
+    """The run's totals as --mtls-summary-file holds them, plus `extra`."""
+    document = totals.to_dict()
     reports = getattr(environment, "mtls_worker_reports", None)
     if reports is not None:
         document["workers_reported"] = sorted(reports.by_worker)
     document.update(extra or {})
-    write_json(path, document)
+    return document
+
+
+def write_summary(environment, document: dict | None = None) -> None:
+    """Rewrite --mtls-summary-file atomically with `document` (default: the run's totals
+    now); never on a worker."""
+    path = environment.parsed_options.mtls_summary_file
+    if not path or is_worker(environment) or getattr(environment, "mtls_run", None) is None:
+        return
+    write_json(path, document or summary_document(environment, run_totals(environment)))
 
 
 def sample_timeline(environment) -> None:
@@ -283,8 +289,9 @@ def on_quitting(environment, **_kwargs) -> None:
         verdicts = thresholds.finish(environment, totals)
         extra = {"echo_server": server_counts} if server_counts else {}
         extra["thresholds"] = verdicts
-        write_summary(environment, extra)
-        document = {**totals.to_dict(), **extra}
+        # One document for the summary file, the CI files and the exit code's gate.
+        document = summary_document(environment, totals, extra)
+        write_summary(environment, document)
         ci_results.write_ci_results(environment, totals, document)
         write_reports(environment, totals, environment.mtls_started_at)
         print_summary(totals, server_counts, environment.parsed_options.mtls_crash_dir)

@@ -166,8 +166,9 @@ class RequestChecks:
 
 
 class CheckedSession:
-    """Mixin of both full-API sessions: the user's `identity`, and a response whose
-    report waits for the identity check (sessions send with catch_response=True)."""
+    """Mixin of both full-API sessions: the user's `identity`; for MtlsHttpUser's session,
+    a response whose report waits for the identity check (`checked`: it sends with
+    catch_response=True). MtlsFastHttpUser's checks at its request event instead."""
 
     mtls_checks: RequestChecks
 
