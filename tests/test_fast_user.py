@@ -67,3 +67,38 @@ def test_an_ip_address_is_resolved_once_per_pool_a_host_name_at_each_connection(
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+COOKIE_JARS_CHECK = """
+from gevent import monkey; monkey.patch_all()  # as Locust does, before ssl is used
+import json, ssl, sys
+from http.cookiejar import CookieJar
+from geventhttpclient.useragent import UserAgent
+from locust_mtls.locust.fast_user import SkippingCookieJar
+
+url, ca_file, cert_file, key_file = sys.argv[1:]
+context = ssl.create_default_context(cafile=ca_file)
+context.load_cert_chain(cert_file, key_file)
+for jar in (CookieJar(), SkippingCookieJar()):
+    agent = UserAgent(ssl_context_factory=lambda **_: context, cookiejar=jar)
+    seen = []
+    for method, path in (("GET", "/before"), ("POST", "/login"), ("GET", "/after")):
+        echo = json.loads(agent.urlopen(url + path, method=method).content)
+        seen.append((path, echo["cookie_session"] is not None, len(jar)))
+    print(type(jar).__name__, json.dumps(seen))
+"""
+
+
+def test_the_skipping_cookie_jar_keeps_and_sends_cookies_like_cookiejar(echo_pki, echo_server):
+    # In a child, as above. A jar that skips the empty cases must still take the login's
+    # Set-Cookie and send it back, exactly like http.cookiejar.CookieJar.
+    client = echo_pki.clients[0]
+    done = subprocess.run(
+        [sys.executable, "-c", COOKIE_JARS_CHECK, echo_server.url, echo_pki.ca_file,
+         client.cert_file, client.key_file],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    runs = dict(line.split(" ", 1) for line in done.stdout.splitlines())
+    expected = [["/before", False, 0], ["/login", False, 1], ["/after", True, 1]]
+    assert json.loads(runs["CookieJar"]) == expected, done.stderr[-2000:]
+    assert json.loads(runs["SkippingCookieJar"]) == expected

@@ -10,7 +10,7 @@ import threading
 import trustme
 from cryptography import x509
 
-from locust_mtls.tls.contexts import client_context
+from locust_mtls.tls.contexts import client_context, server_context
 from locust_mtls.tls.identity import Identity
 from locust_mtls.tls.presented_chain import completed_chain_file, presented_chain
 
@@ -97,3 +97,34 @@ def test_server_requiring_a_client_cert_accepts_the_completed_chain(tmp_path):
                 assert tls.recv(2) == b"ok"
         thread.join(timeout=10)
     assert seen["subject"]["commonName"] == "client"
+
+
+def test_the_echo_servers_context_sends_its_leaf_with_the_issuers_a_client_needs(tmp_path):
+    """The echo server loads its chain completed too: a client trusting only the root
+    verifies a server whose certificate file holds the leaf alone (the intermediate comes
+    from the server's CA file, as OpenSSL's per-handshake chain building sent it)."""
+    root = trustme.CA()
+    intermediate = root.create_child_ca()
+    server = intermediate.issue_cert("127.0.0.1")
+    cert_file, key_file = str(tmp_path / "server.pem"), str(tmp_path / "server.key")
+    server.cert_chain_pems[0].write_to_path(cert_file)  # the leaf alone
+    server.private_key_pem.write_to_path(key_file)
+    ca_file = str(tmp_path / "ca.pem")
+    with open(ca_file, "wb") as file:
+        file.write(root.cert_pem.bytes() + intermediate.cert_pem.bytes())
+    root_file = str(tmp_path / "root.pem")
+    root.cert_pem.write_to_path(root_file)
+    context = server_context(cert_file, key_file, ca_file)
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+
+        def serve():
+            connection, _ = listener.accept()
+            with context.wrap_socket(connection, server_side=True) as tls:
+                tls.sendall(b"ok")
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        with socket.create_connection(listener.getsockname(), timeout=10) as raw:
+            with client_context(root_file).wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+                assert tls.recv(2) == b"ok"
+        thread.join(timeout=10)

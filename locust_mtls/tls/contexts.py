@@ -248,7 +248,10 @@ def server_context(cert_file: str, key_file: str, ca_file: str) -> ssl.SSLContex
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.maximum_version = ssl.TLSVersion.TLSv1_3
     try:
-        context.load_cert_chain(cert_file, key_file)
+        # With its issuers from ca_file, as for clients: OpenSSL then sends the chain as
+        # loaded instead of rebuilding (and signature-checking) it at every handshake.
+        with completed_chain_file(cert_file, ca_file) as chain_file:
+            context.load_cert_chain(chain_file, key_file)
     except ssl.SSLError as error:
         raise ConfigError(
             f"cannot use {cert_file} with key {key_file} ({error.reason or error}); "
