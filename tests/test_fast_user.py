@@ -41,6 +41,15 @@ def test_the_servers_certificate_is_always_verified(tmp_path):
     assert stats["failure_classes"] == {"server certificate not trusted": stats["requests"]}
 
 
+def run_in_child(script: str, *args: str) -> subprocess.CompletedProcess:
+    """`script` in a child Python: Locust monkey-patches ssl at import, which this test
+    process must not; the scripts patch like Locust does before using ssl."""
+    return subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
 RESOLVE_ONCE_CHECK = """
 from gevent import monkey; monkey.patch_all()  # as Locust does, before ssl is used
 import ssl, sys
@@ -60,12 +69,8 @@ print("ok")
 
 
 def test_an_ip_address_is_resolved_once_per_pool_a_host_name_at_each_connection(echo_pki):
-    # In a child: Locust monkey-patches ssl at import, which this test process must not.
     # Nothing is sent; the runs above (--host 127.0.0.1) send through such pools.
-    done = subprocess.run(
-        [sys.executable, "-c", RESOLVE_ONCE_CHECK, echo_pki.ca_file],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+    done = run_in_child(RESOLVE_ONCE_CHECK, echo_pki.ca_file)
     assert done.stdout.strip() == "ok", done.stderr[-2000:]
 
 
@@ -90,14 +95,12 @@ for jar in (CookieJar(), SkippingCookieJar()):
 
 
 def test_the_skipping_cookie_jar_keeps_and_sends_cookies_like_cookiejar(echo_pki, echo_server):
-    # In a child, as above. A jar that skips the empty cases must still take the login's
+    # A jar that skips the empty cases must still take the login's
     # Set-Cookie and send it back, exactly like http.cookiejar.CookieJar.
     client = echo_pki.clients[0]
-    done = subprocess.run(
-        [sys.executable, "-c", COOKIE_JARS_CHECK, echo_server.url, echo_pki.ca_file,
-         client.cert_file, client.key_file],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+    done = run_in_child(
+        COOKIE_JARS_CHECK, echo_server.url, echo_pki.ca_file, client.cert_file, client.key_file
+    )
     runs = dict(line.split(" ", 1) for line in done.stdout.splitlines())
     expected = [["/before", False, 0], ["/login", False, 1], ["/after", True, 1]]
     assert json.loads(runs["CookieJar"]) == expected, done.stderr[-2000:]

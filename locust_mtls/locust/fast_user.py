@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextvars
 import dataclasses
+import functools
 import ipaddress
 from http.cookiejar import CookieJar
 
@@ -83,22 +84,20 @@ def resolve_ip_literals_once(client_pool) -> None:
     address resolves to itself: its pool resolves once. A host name is still resolved at
     every connection, so DNS changes during a run are followed as before."""
     get_client = client_pool.get_client
-    looked_at: set[int] = set()  # pools whose host was looked at (each pool, once)
 
     def get_resolved_client(url):
         client = get_client(url)
         pool = getattr(client, "_connection_pool", None)
-        if id(pool) not in looked_at:
-            looked_at.add(id(pool))
-            resolve = getattr(pool, "_resolve", None)
-            if resolve is not None and is_ip_literal(client.host):
-                addresses = resolve()
-                pool._resolve = lambda: addresses
+        resolve = getattr(pool, "_resolve", None)
+        if resolve is not None and "_resolve" not in vars(pool) and is_ip_literal(client.host):
+            addresses = resolve()
+            pool._resolve = lambda: addresses
         return client
 
     client_pool.get_client = get_resolved_client
 
 
+@functools.lru_cache(maxsize=1024)  # asked at every request for a host-name pool
 def is_ip_literal(host: str) -> bool:
     try:
         ipaddress.ip_address(host.strip("[]"))
