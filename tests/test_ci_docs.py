@@ -17,7 +17,7 @@ import requests
 import yaml
 
 from bench import gateways, nginx
-from locust_mtls.locust.options import OPTIONS
+from locust_mtls.config.options import OPTIONS
 from locust_mtls.tls.identity import fingerprint_of
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 from locust_mtls.engine.stats import MtlsStats
-from locust_mtls.locust import web_ui
 from locust_mtls.locust.distributed import WorkerReports
+from locust_mtls.results import tables
 
 from conftest import row_of, run_locust
 
@@ -205,8 +205,8 @@ def test_a_lost_worker_keeps_what_it_reported_and_says_what_may_be_missing():
     lost = total.to_dict()["workers_lost"]["w1"]
     assert lost["requests_reported"] == 30
     assert lost["requests_possibly_missing"] == round(rate * 3.0)  # at most one interval
-    assert "worker w1 lost: 30 requests reported" in web_ui.text_table(total)
-    assert [row["mode"] for row in web_ui.rows(total) if row["strategy"] == "worker lost"] == ["w1"]
+    assert "worker w1 lost: 30 requests reported" in tables.text_table(total)
+    assert [row["mode"] for row in tables.rows(total) if row["strategy"] == "worker lost"] == ["w1"]
     reports.receive("w1", report_of(worker_stats(31)))  # only late, after all
     assert "workers_lost" not in reports.total().to_dict()
 

@@ -13,7 +13,8 @@ import pytest
 from locust_mtls.engine import failures
 from locust_mtls.engine.checks import DEFAULT_IDENTITY_HEADER
 from locust_mtls.engine.execution import Outcome, execute_request
-from locust_mtls.engine.run import MtlsRun, RunOptions
+from locust_mtls.engine.run import MtlsRun
+from locust_mtls.engine.run_options import RunOptions
 from locust_mtls.engine.runners import ThreadEngine
 from locust_mtls.engine.stats import MtlsStats
 from locust_mtls.server.echo import EchoServer, Faults, InjectedFaults

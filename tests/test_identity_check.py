@@ -10,7 +10,8 @@ import pytest
 from locust_mtls.engine.checks import failure_for
 from locust_mtls.engine.execution import Outcome
 from locust_mtls.engine.identity_check import IdentityChecker, MismatchLog, seen_label
-from locust_mtls.engine.run import MtlsRun, RunOptions
+from locust_mtls.engine.run import MtlsRun
+from locust_mtls.engine.run_options import RunOptions
 from locust_mtls.engine.stats import OTHER_PAIR, SEEN_PAIRS_MAX, MtlsStats, StrategyStats
 from locust_mtls.settings import RunSettings, fail_on_counters
 from locust_mtls.tls.reported_identity import Verdict

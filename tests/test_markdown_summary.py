@@ -5,8 +5,8 @@ cells that cannot break the table. A real run's numbers: tests/test_ci_results.p
 import re
 
 from locust_mtls.engine.stats import MtlsStats
-from locust_mtls.locust import web_ui
-from locust_mtls.locust.markdown_summary import MARKDOWN_COLUMNS, markdown_summary
+from locust_mtls.results import tables
+from locust_mtls.results.markdown_summary import MARKDOWN_COLUMNS, markdown_summary
 from locust_mtls.results.run_checks import failed_checks
 
 THRESHOLDS = [
@@ -40,7 +40,7 @@ def test_table_thresholds_and_a_failed_gate():
     header, rule, row = table_lines(text, "## locust-mtls summary")
     assert header.startswith("| Strategy | Mode | Requests | RPS | Wrong identity | Cert bleed |")
     assert rule.count("---:") == 8  # the console's eight numbers, right-aligned
-    (tab_row,) = web_ui.rows(totals)
+    (tab_row,) = tables.rows(totals)
     cells = [cell.strip() for cell in row.strip("|").split(" | ")]
     # the full row name, as the console prints it (the tab's strategy column drops the modes)
     assert cells[:4] == [

@@ -20,8 +20,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from locust_mtls.config.validation import preflight, probe_host, run_options_from, settings_from
 from locust_mtls.errors import ConfigError
-from locust_mtls.locust.validation import preflight, probe_host, run_options_from, settings_from
 
 ROOT = Path(__file__).resolve().parent.parent
 MTLS = str(ROOT / "locustfiles" / "mtls.py")
@@ -427,7 +427,7 @@ def test_the_troubleshooting_table_matches_the_cases(doc):
 
 
 def test_readme_documents_every_option_and_its_table_only_real_ones():
-    from locust_mtls.locust.options import OPTIONS
+    from locust_mtls.config.options import OPTIONS
 
     readme = (ROOT / "README.md").read_text()
     known = {name for name, *_ in OPTIONS}
@@ -445,7 +445,7 @@ def test_readme_documents_every_option_and_its_table_only_real_ones():
 
 def options(**changes) -> SimpleNamespace:
     """Parsed options with the plugin's own defaults (plugin_options imports no Locust)."""
-    from locust_mtls.locust.options import OPTIONS
+    from locust_mtls.config.options import OPTIONS
 
     defaults = {name.lstrip("-").replace("-", "_"): default for name, default, *_ in OPTIONS}
     return SimpleNamespace(**{"host": None, **defaults, **changes})
@@ -507,7 +507,7 @@ def test_the_probe_tolerates_faults_the_run_will_count(generated_pki):
 
 
 def test_the_ca_bundle_is_never_written_next_to_the_users_ca(generated_pki, tmp_path, monkeypatch):
-    from locust_mtls.locust.validation import ensure_ca_bundle
+    from locust_mtls.config.validation import ensure_ca_bundle
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     users = tmp_path / "etc"

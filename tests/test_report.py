@@ -7,7 +7,7 @@ import pytest
 
 from locust_mtls.cli import main
 from locust_mtls.errors import ConfigError
-from locust_mtls.matrix import outcomes, report
+from locust_mtls.matrix import aggregate, outcomes, report
 from locust_mtls.matrix.verdict import verdict_lines
 
 ENVIRONMENT = {
@@ -66,7 +66,7 @@ def results_dir(tmp_path):
 
 
 def test_cells_show_the_worst_outcome_and_its_rate():
-    strategies, columns, cells = report.grid(ROWS)
+    strategies, columns, cells = aggregate.grid(ROWS)
     assert strategies == ["requests-default", "thread-local", "locked-load", "identity-cache"]
     crash_column = ("3.11", "2.32.3", "native-threads", False)
     greenlet_232 = ("3.11", "2.32.3", "greenlet", False)
@@ -78,7 +78,7 @@ def test_cells_show_the_worst_outcome_and_its_rate():
     assert cells[("thread-local", greenlet_232)]["text"] == "hung 1/1"
     pooled = cells[("identity-cache", greenlet_234)]
     assert (pooled["rps"], pooled["rps_min"], pooled["rps_max"]) == (520.0, 500.0, 540.0)
-    mixed = report.aggregate([ROWS[0], row("x", repeat=2), row("x", repeat=3)])
+    mixed = aggregate.aggregate_cell([ROWS[0], row("x", repeat=2), row("x", repeat=3)])
     assert mixed["text"] == "crash 1/3"
 
 
@@ -114,10 +114,10 @@ def test_report_html_is_self_contained(results_dir):
 
 def test_bad_results_files_are_one_line_errors(tmp_path):
     with pytest.raises(ConfigError, match="results.jsonl not found"):
-        report.load_rows(tmp_path)
+        aggregate.load_rows(tmp_path)
     (tmp_path / "results.jsonl").write_text(json.dumps(ROWS[0]) + "\n{oops\n")
     with pytest.raises(ConfigError, match=r"results.jsonl:2 is not JSON"):
-        report.load_rows(tmp_path)
+        aggregate.load_rows(tmp_path)
 
 
 def test_legend_knows_every_registered_strategy():
@@ -185,7 +185,7 @@ def test_a_five_version_report_names_crashes_and_settings_and_every_label_fits(t
     crash_line = next(line for line in verdict if "requests-default" in line)
     assert "crashed on 2.32.3, 2.32.4 (native-threads, 8/8 runs)" in crash_line
     assert "clean on 2.32.5, 2.34.2" in crash_line
-    _, columns, cells = report.grid(rows)
+    _, columns, cells = aggregate.grid(rows)
     crashing = cells[("requests-default", ("3.11", "2.32.3", "native-threads", True))]
     assert crashing["lines"] == ["crash 2/2", "7 crashes, 5.6k req"]
     assert crashing["text"] == "crash 2/2 (7 crashes)"

@@ -9,7 +9,8 @@ import pytest
 
 from locust_mtls.engine.checks import WrongIdentity, check_identity
 from locust_mtls.engine.execution import execute_request
-from locust_mtls.engine.run import MtlsRun, RunOptions
+from locust_mtls.engine.run import MtlsRun
+from locust_mtls.engine.run_options import RunOptions
 from locust_mtls.errors import ConfigError
 from locust_mtls.server.echo import EchoServer
 from locust_mtls.server.process import fetch_stats
@@ -161,7 +162,7 @@ def test_the_context_cache_never_exceeds_its_bound(generated_pki):
 def test_only_strategies_with_one_context_per_identity_resume():
     from types import SimpleNamespace
 
-    from locust_mtls.locust.validation import tls_settings_from
+    from locust_mtls.config.validation import tls_settings_from
 
     options = SimpleNamespace(mtls_resumption="on", mtls_tls_version="auto", mtls_ciphers="")
     assert tls_settings_from(options, "identity-cache", {}).resumption

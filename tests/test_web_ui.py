@@ -16,6 +16,7 @@ from pathlib import Path
 
 from locust_mtls.engine.stats import MtlsStats
 from locust_mtls.locust import web_ui
+from locust_mtls.results import tables
 from locust_mtls.strategies import STRATEGIES
 
 from conftest import row_of, run_locust
@@ -35,10 +36,10 @@ def sample_stats() -> MtlsStats:
 
 
 def test_rows_have_every_column_once_per_strategy():
-    rows = {row["strategy"]: row for row in web_ui.rows(sample_stats())}
+    rows = {row["strategy"]: row for row in tables.rows(sample_stats())}
     assert sorted(rows) == ["identity-cache", "shared-context"]
     shared = rows["shared-context"]
-    assert list(shared) == [key for key, _ in web_ui.COLUMNS]
+    assert list(shared) == [key for key, _ in tables.COLUMNS]
     assert (shared["requests"], shared["failures"], shared["bleed"]) == (2, 1, 1)
     assert shared["handshakes"] == 2 and shared["handshake_p95_ms"] == 5.0
     assert shared["identities_in_use"] == "1: client-1"
@@ -62,48 +63,48 @@ def test_tls_controls_in_the_tab_csv_and_console():
             resumed_ms=[1.0], tls_versions=["TLSv1.3"], generation=1,
         )  # fmt: skip
     row.context_cache = {"size": 2, "limit": 2, "evictions": 1500}
-    (cells,) = web_ui.rows(stats)
+    (cells,) = tables.rows(stats)
     assert cells["tls"] == "1.3 · 1 full / 3 resumed"
     assert (cells["handshake_p50_ms"], cells["resumed_p50_p95_ms"]) == (4.0, "1.0 / 1.0")
     assert cells["generations"] == "g0 1 · g1 3"
     assert cells["context_cache"] == "2 / 2, 1,500 evicted"
-    (parsed,) = csv.DictReader(io.StringIO(web_ui.csv_text(stats)))
+    (parsed,) = csv.DictReader(io.StringIO(tables.csv_text(stats)))
     assert parsed["tls"] == cells["tls"] and parsed["generations"] == "g0 1 · g1 3"
     assert (
         "  TLS 1.3 · 1 full / 3 resumed · resumed p50/p95 1.0 / 1.0 ms · generations g0 1 · g1 3"
-        " · context cache 2 / 2, 1,500 evicted" in web_ui.text_table(stats).splitlines()
+        " · context cache 2 / 2, 1,500 evicted" in tables.text_table(stats).splitlines()
     )
     empty = stats.row("shared-context", "greenlet", True)
     empty.record(failed=False, failure_kind=None, handshakes_ms=[], identity_name=None)
-    shared = {r["strategy"]: r for r in web_ui.rows(stats)}["shared-context"]
+    shared = {r["strategy"]: r for r in tables.rows(stats)}["shared-context"]
     assert (shared["tls"], shared["context_cache"]) == ("no handshakes", "")
 
 
 def test_thousands_of_identities_in_use_keep_the_cell_bounded():
     names = [f"client-{n}" for n in range(1, 5001)]
-    cell = web_ui.identities_cell(sorted(names))
+    cell = tables.identities_cell(sorted(names))
     assert cell.startswith("5,000: client-1, client-10, ") and cell.endswith(", … 4,992 more")
-    assert web_ui.identities_cell(["a", "b"]) == "2: a, b"
+    assert tables.identities_cell(["a", "b"]) == "2: a, b"
 
 
 def test_requests_default_row_names_requests_own_path():
     stats = MtlsStats(client_path="requests 2.32.3: shared preloaded SSLContext")
     stats.row("requests-default", "greenlet", True)
-    (row,) = web_ui.rows(stats)
+    (row,) = tables.rows(stats)
     assert row["client_path"].startswith("requests 2.32.3")
 
 
 def test_csv_has_the_tab_columns_and_rows():
-    parsed = list(csv.DictReader(io.StringIO(web_ui.csv_text(sample_stats()))))
+    parsed = list(csv.DictReader(io.StringIO(tables.csv_text(sample_stats()))))
     assert [row["strategy"] for row in parsed] == ["identity-cache", "shared-context"]
     assert parsed[1]["bleed"] == "1"
-    assert list(parsed[0]) == [key for key, _ in web_ui.COLUMNS]
+    assert list(parsed[0]) == [key for key, _ in tables.COLUMNS]
 
 
 def test_report_section_is_escaped_and_replaced_not_duplicated():
     report = "<html><body><div id='root'></div></body></html>"
-    once = web_ui.insert_into_report(report, sample_stats())
-    twice = web_ui.insert_into_report(once, MtlsStats())
+    once = tables.insert_into_report(report, sample_stats())
+    twice = tables.insert_into_report(once, MtlsStats())
     assert once.count('<section id="locust-mtls"') == 1
     assert "&lt;&amp;&gt;" in once and "<&>" not in once
     assert once.index("locust-mtls") < once.index("</body>")
@@ -161,7 +162,7 @@ def test_mtls_tab_csv_json_report_and_start_form_in_the_web_ui(tmp_path):
             {"title": "mTLS: sent → seen", "key": "mtls_seen"},
         ]
         structure = template_args["extended_tables"][0]["structure"]
-        assert [column["key"] for column in structure] == [key for key, _ in web_ui.COLUMNS]
+        assert [column["key"] for column in structure] == [key for key, _ in tables.COLUMNS]
         csv_link = template_args["extended_csv_files"][0]["href"]
         # The start form: the options that make sense per test, dropdowns where fixed.
         form = template_args["extra_options"]
@@ -249,19 +250,19 @@ def test_unchecked_responses_are_said_loudly_everywhere():
         "locust-mtls: identity-cache: identity checked on 0 of 3 responses: "
         "your target does not report it, see docs/gateways.md"
     )
-    assert web_ui.unchecked_lines(stats) == [line]
-    rows = {row["strategy"]: row for row in web_ui.rows(stats)}
+    assert tables.unchecked_lines(stats) == [line]
+    rows = {row["strategy"]: row for row in tables.rows(stats)}
     assert rows["identity-cache"]["unreported"] == 3
     assert rows["shared-context"]["identity_checked"] == "1 of 1"
     (parsed,) = [
         row
-        for row in csv.DictReader(io.StringIO(web_ui.csv_text(stats)))
+        for row in csv.DictReader(io.StringIO(tables.csv_text(stats)))
         if row["strategy"] == "identity-cache"
     ]
     assert parsed["unreported"] == "3" and "does not report it" in parsed["identity_checked"]
-    section = web_ui.html_section(stats)
+    section = tables.html_section(stats)
     assert "identity checked on 0 of 3 responses" in section and ">Unreported</th>" in section
-    assert "unrep" in web_ui.text_table(stats)
+    assert "unrep" in tables.text_table(stats)
 
 
 def test_off_is_said_and_never_loud():
@@ -269,19 +270,19 @@ def test_off_is_said_and_never_loud():
     row = stats.row("identity-cache")
     row.use_check("off")
     row.record(failed=False, failure_kind=None, handshakes_ms=[], identity_name=None)
-    assert web_ui.unchecked_lines(stats) == []
-    (table_row,) = web_ui.rows(stats)
+    assert tables.unchecked_lines(stats) == []
+    (table_row,) = tables.rows(stats)
     assert table_row["identity_checked"] == "off (--mtls-identity-check off)"
     assert table_row["unreported"] == 0
 
 
 def test_sent_seen_pairs_in_the_tab_report_and_console():
     stats = unreported_stats()
-    assert web_ui.seen_rows(stats) == [
+    assert tables.seen_rows(stats) == [
         {"strategy": "shared-context", "sent": "no certificate", "seen": "client-2", "count": 1}
     ]
-    assert "<td" in web_ui.html_section(stats) and ">client-2</td>" in web_ui.html_section(stats)
-    assert "shared-context: no certificate -> client-2: 1" in web_ui.text_table(stats)
+    assert "<td" in tables.html_section(stats) and ">client-2</td>" in tables.html_section(stats)
+    assert "shared-context: no certificate -> client-2: 1" in tables.text_table(stats)
 
 
 def test_the_start_form_refuses_an_untrusted_server_and_the_echo_query_keeps_its_trust(

@@ -8,35 +8,21 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from dataclasses import dataclass
 
 from locust_mtls.engine import failures
 from locust_mtls.engine.checks import IdentityCheckFailure, failure_for
 from locust_mtls.engine.execution import Outcome
 from locust_mtls.engine.failures import ClientCrash, HTTPStatusError, TransportError
 from locust_mtls.engine.identity_check import IdentityChecker, MismatchLog, seen_label
+from locust_mtls.engine.run_options import RunOptions
 from locust_mtls.engine.runners import GreenletRunner, NativeThreadRunner, ThreadEngine
 from locust_mtls.engine.scheduler import IdentitySchedule
 from locust_mtls.engine.stats import MtlsStats, StrategyStats
-from locust_mtls.settings import DEFAULT_CONTEXT_CACHE, RunSettings, TlsSettings
+from locust_mtls.settings import RunSettings, TlsSettings
 from locust_mtls.strategies import Strategy, Trust, create
 from locust_mtls.tls import requests_path
 from locust_mtls.tls.identity import Identity
 from locust_mtls.tls.reported_identity import Verdict
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """Validated plugin options shared by every user class of the run."""
-
-    trust: Trust
-    identities: tuple[Identity, ...]
-    no_cert_fraction: float = 0.5
-    no_cert_split: str = "requests"  # see settings.NO_CERT_SPLITS
-    identity_check: str = "auto"  # --mtls-identity-check, unless a user class says
-    identity_format: str = "auto"  # --mtls-identity-format, unless a user class says
-    context_cache: int = DEFAULT_CONTEXT_CACHE  # identity-cache: contexts kept (LRU)
-
 
 NOT_GIVEN = object()  # judge(seen=...) not passed: read the identity header
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from importlib import resources
 
 from locust_mtls.engine.timeline import SERIES, Timeline
-from locust_mtls.locust.web_ui import insert_section
+from locust_mtls.results.tables import insert_section
 
 SECTION_ID = "locust-mtls-charts"
 STATIC_FILES = {

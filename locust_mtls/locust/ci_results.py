@@ -12,9 +12,9 @@ import time
 from datetime import UTC, datetime
 
 from locust_mtls.engine.stats import MtlsStats
-from locust_mtls.locust.markdown_summary import markdown_summary
 from locust_mtls.results.files import check_output_file, write_text_atomically
 from locust_mtls.results.junit import write_junit
+from locust_mtls.results.markdown_summary import markdown_summary
 from locust_mtls.results.run_checks import failed_checks, run_suite
 
 logger = logging.getLogger("locust_mtls")

@@ -21,12 +21,12 @@ from http.cookiejar import CookieJar
 from locust import FastHttpUser, task
 from locust.contrib.fasthttp import FastHttpSession, LocustUserAgent
 
+from locust_mtls.config.validation import settings_from
 from locust_mtls.engine.execution import Outcome
 from locust_mtls.engine.failures import classify
 from locust_mtls.errors import ConfigError
 from locust_mtls.locust import plugin
 from locust_mtls.locust.request_checks import SCHEDULED, CheckedSession, RequestChecks
-from locust_mtls.locust.validation import settings_from
 
 STRATEGY = "identity-cache"
 ROW = f"fasthttp/{STRATEGY}"

@@ -25,20 +25,22 @@ from locust.runners import (
     WorkerRunner,
 )
 
-from locust_mtls.engine.run import MtlsRun, RunOptions
-from locust_mtls.engine.stats import MtlsStats, write_json
-from locust_mtls.engine.timeline import Timeline
-from locust_mtls.errors import ConfigError
-from locust_mtls.locust import charts, ci_results, metrics, otel, rotation, thresholds, web_ui
-from locust_mtls.locust.distributed import WorkerReports
-from locust_mtls.locust.input_checks import check_output_dir, check_output_file
-from locust_mtls.locust.options import OPTIONS, env_var
-from locust_mtls.locust.validation import (
+from locust_mtls.config.input_checks import check_output_dir, check_output_file
+from locust_mtls.config.options import OPTIONS, env_var
+from locust_mtls.config.validation import (
     preflight,
     run_options_from,
     settings_from,
     watch_interval,
 )
+from locust_mtls.engine.run import MtlsRun
+from locust_mtls.engine.run_options import RunOptions
+from locust_mtls.engine.stats import MtlsStats, write_json
+from locust_mtls.engine.timeline import Timeline
+from locust_mtls.errors import ConfigError
+from locust_mtls.locust import charts, ci_results, metrics, otel, rotation, thresholds, web_ui
+from locust_mtls.locust.distributed import WorkerReports
+from locust_mtls.results import tables
 from locust_mtls.results.run_checks import safety_checks
 
 logger = logging.getLogger("locust_mtls")
@@ -320,13 +322,13 @@ def write_reports(environment, totals: MtlsStats, started_at: float) -> None:
     options = environment.parsed_options
     if getattr(options, "csv_prefix", None):
         with open(f"{options.csv_prefix}_mtls.csv", "w") as file:
-            file.write(web_ui.csv_text(totals))
+            file.write(tables.csv_text(totals))
     html_file = getattr(options, "html_file", None)
     # Locust writes the report just before quitting; an older file is another run's.
     if html_file and os.path.exists(html_file) and os.path.getmtime(html_file) >= started_at:
         with open(html_file, encoding="utf-8") as file:
             report = file.read()
-        report = web_ui.insert_into_report(report, totals)
+        report = tables.insert_into_report(report, totals)
         timeline = getattr(environment, "mtls_timeline", None)
         if timeline is not None:
             timeline.sample(totals)  # the last seconds, up to the end of the run
@@ -357,8 +359,8 @@ def set_exit_code(environment, document: dict) -> None:
 def print_summary(
     totals: MtlsStats, server_counts: dict | None = None, crash_dir: str = ""
 ) -> None:
-    print(web_ui.text_table(totals))
-    for line in web_ui.unchecked_lines(totals):
+    print(tables.text_table(totals))
+    for line in tables.unchecked_lines(totals):
         print(line)
     if server_counts is not None:
         print(f"echo server saw {server_counts['requests']} requests")

@@ -15,12 +15,12 @@ import os
 from locust import events
 from locust.exception import CatchResponseError
 
+from locust_mtls.config.validation import settings_from
 from locust_mtls.engine.execution import Outcome
 from locust_mtls.engine.failures import HTTPStatusError
 from locust_mtls.engine.run import MtlsRun
 from locust_mtls.errors import ConfigError
 from locust_mtls.locust import plugin
-from locust_mtls.locust.validation import settings_from
 from locust_mtls.settings import RunSettings
 from locust_mtls.tls.files import read_regular_file
 from locust_mtls.tls.identity import Identity, fingerprint_of

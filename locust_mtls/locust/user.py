@@ -12,8 +12,8 @@ import json
 
 from locust import User, task
 
+from locust_mtls.config.validation import settings_from
 from locust_mtls.locust import plugin
-from locust_mtls.locust.validation import settings_from
 from locust_mtls.strategies import STRATEGIES
 
 

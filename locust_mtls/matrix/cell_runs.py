@@ -9,11 +9,11 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from locust_mtls.matrix.aggregate import load_rows
 from locust_mtls.matrix.cells import ArgvBuilder, Cell, CellSettings, locust_argv, run_cell
 from locust_mtls.matrix.envs import Env
 from locust_mtls.matrix.progress import Progress, StatusLog
 from locust_mtls.matrix.repeats import UntilCrash, same_cell
-from locust_mtls.matrix.report import load_rows
 
 
 def execute(

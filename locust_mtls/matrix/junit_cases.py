@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from locust_mtls.matrix.aggregate import cell_groups, grid
 from locust_mtls.matrix.outcomes import OUTCOMES, failing_rows, mode_label
-from locust_mtls.matrix.report import cell_groups, grid
 from locust_mtls.results.junit import Case, Suite, write_junit
 
 

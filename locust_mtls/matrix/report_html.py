@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from locust_mtls.matrix.aggregate import environment_facts, grid
 from locust_mtls.matrix.heatmaps import heatmaps
 from locust_mtls.matrix.outcomes import (
     ENV_FACTS,
@@ -24,7 +25,6 @@ from locust_mtls.matrix.outcomes import (
     version_key,
     version_label,
 )
-from locust_mtls.matrix.report import environment_facts, grid
 from locust_mtls.matrix.verdict import verdict_lines
 
 PLOT_CONFIG = {"displaylogo": False, "responsive": True}

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from packaging.version import InvalidVersion, Version
 
 from locust_mtls.errors import ConfigError
+from locust_mtls.matrix.aggregate import load_rows
 from locust_mtls.matrix.cell_runs import execute
 from locust_mtls.matrix.cells import Cell, CellSettings, locust_argv
 from locust_mtls.matrix.envs import (
@@ -32,7 +33,7 @@ from locust_mtls.matrix.junit_cases import write_matrix_junit
 from locust_mtls.matrix.outcomes import MUST_BE_CLEAN_DEFAULT, STRATEGIES, failing_rows
 from locust_mtls.matrix.progress import EnvStatus, StatusLog
 from locust_mtls.matrix.repeats import UntilCrash
-from locust_mtls.matrix.report import load_rows, write_reports
+from locust_mtls.matrix.report import write_reports
 from locust_mtls.matrix.verdict import verdict_lines
 from locust_mtls.results.files import check_output_file
 from locust_mtls.settings import CONCURRENCY_MODES

@@ -1,7 +1,7 @@
 """`--mtls-markdown FILE`: the run's summary in Markdown, for `$GITHUB_STEP_SUMMARY` or a PR
 comment: the mTLS table, the thresholds with their verdicts, then the gate's verdict.
 
-The table is the tab's row data (web_ui.rows) in the console table's columns, so its
+The table is the tab's row data (tables.rows) in the console table's columns, so its
 numbers are the ones the console printed; verdicts come from results/run_checks.py, like
 the JUnit file's.
 """
@@ -9,11 +9,11 @@ the JUnit file's.
 from __future__ import annotations
 
 from locust_mtls.engine.stats import MtlsStats
-from locust_mtls.locust.web_ui import COLUMNS, rows
+from locust_mtls.results.tables import COLUMNS, rows
 from locust_mtls.results.run_checks import threshold_limit
 from locust_mtls.results.thresholds import measured_text
 
-# The console table's columns (web_ui.text_table), then the cells of its second line.
+# The console table's columns (tables.text_table), then the cells of its second line.
 MARKDOWN_COLUMNS = (
     "strategy",
     "mode",

@@ -17,10 +17,10 @@ import ssl
 import tempfile
 import urllib.parse
 
+from locust_mtls.config.input_checks import check_host, key_password
 from locust_mtls.engine import failures
-from locust_mtls.engine.run import RunOptions
+from locust_mtls.engine.run_options import RunOptions
 from locust_mtls.errors import ConfigError
-from locust_mtls.locust.input_checks import check_host, key_password
 from locust_mtls.settings import (
     CONCURRENCY_MODES,
     DEFAULT_CONTEXT_CACHE,

@@ -1,0 +1,237 @@
+"""The mTLS table in words: its columns and rows (the tab, CSV and JSON), the console
+table, and the section inserted into Locust's HTML report. Pure formatting of a run's
+counters; the web UI (locust/web_ui.py) and the Markdown summary read the same rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+
+from locust_mtls.engine.stats import SEEN_PAIRS_SHOWN, MtlsStats
+from locust_mtls.results.row_cells import (
+    console_line,
+    context_cache_cell,
+    generations_cell,
+    identities_cell,
+    resumed_ms_cell,
+    tls_cell,
+)
+from locust_mtls.strategies import STRATEGIES
+
+GATEWAYS_DOC = "docs/gateways.md"
+SECTION_ID = "locust-mtls"
+
+# (key, title): one row per strategy; the keys are also the CSV header and JSON fields.
+COLUMNS = (
+    ("strategy", "Strategy"),
+    ("mode", "Mode"),
+    ("requests", "Requests"),
+    ("rps", "RPS"),
+    ("failures", "Failures"),
+    ("wrong_identity", "Wrong identity"),
+    ("bleed", "Cert bleed"),
+    ("unreported", "Unreported"),
+    ("identity_checked", "Identity checked"),
+    ("crashes", "Crashes"),
+    ("handshakes", "Handshakes"),
+    ("handshake_p50_ms", "Full handshake p50 (ms)"),
+    ("handshake_p95_ms", "Full handshake p95 (ms)"),
+    ("tls", "TLS: version · full / resumed"),
+    ("resumed_p50_p95_ms", "Resumed p50 / p95 (ms)"),
+    ("generations", "Requests per identity generation"),
+    ("context_cache", "Context cache"),
+    ("identities_in_use", "Identities in use"),
+    ("client_path", "Client path"),
+)
+# The most frequent mismatches (who was sent, who the server saw), every row together.
+SEEN_COLUMNS = (
+    ("strategy", "Strategy"),
+    ("sent", "Sent"),
+    ("seen", "Server saw"),
+    ("count", "Responses"),
+)
+
+
+def identity_checked(data: dict) -> str:
+    """How many responses had their identity checked, loudly when some did not say."""
+    if data.get("identity_check") == "off":
+        return "off (--mtls-identity-check off)"
+    checked, unreported = data.get("checked", 0), data["unreported"]
+    text = f"{checked:,} of {checked + unreported:,}"
+    if not unreported:
+        return text
+    why = "your target does not report it" if not checked else f"{unreported:,} did not say"
+    return f"{text} responses: {why}, see {GATEWAYS_DOC}"
+
+
+def unchecked_lines(stats: MtlsStats) -> list[str]:
+    """One console line per row whose responses went (partly) unchecked."""
+    return [
+        f"locust-mtls: {name}: identity checked on {identity_checked(data)}"
+        for name, data in stats.to_dict()["strategies"].items()
+        if data["unreported"] and data.get("identity_check") != "off"
+    ]
+
+
+def seen_rows(stats: MtlsStats, limit: int = SEEN_PAIRS_SHOWN) -> list[dict]:
+    """The `limit` most frequent (sent, seen) mismatches over every row."""
+    pairs = [
+        {"strategy": name, **pair}
+        for name, data in stats.to_dict()["strategies"].items()
+        for pair in data["seen_pairs"]
+    ]
+    return sorted(pairs, key=lambda pair: -pair["count"])[:limit]
+
+
+def client_path(strategy: str, data: dict, requests_path: str) -> str:
+    """The code path a strategy's requests take (its counters carry it; older snapshots
+    without it fall back to requests' own path for requests-default, else the docstring)."""
+    if data.get("client_path"):
+        return data["client_path"]
+    if strategy == "requests-default" or strategy not in STRATEGIES:
+        return requests_path
+    doc = (STRATEGIES[strategy].__doc__ or "").strip().split("\n\n")[0]
+    return " ".join(doc.split())
+
+
+def rows(stats: MtlsStats) -> list[dict]:
+    """One flat row per run setting (strategy and mode), in COLUMNS order."""
+    table = []
+    for name, data in stats.to_dict()["strategies"].items():
+        identities = data["identities_in_use"]
+        strategy = data.get("strategy") or name
+        table.append(
+            {
+                "strategy": strategy,
+                "mode": f"{data['concurrency'] or '?'}, keep-alive "
+                + ("on" if data["keepalive"] else "off"),
+                "requests": data["requests"],
+                "rps": data["rps"],
+                "failures": data["failures"],
+                "wrong_identity": data["wrong_identity"],
+                "bleed": data["bleed"],
+                "unreported": data["unreported"],
+                "identity_checked": identity_checked(data),
+                "crashes": data["crashes"],
+                "handshakes": data["handshakes"],
+                "handshake_p50_ms": data["handshake_ms"]["p50"],
+                "handshake_p95_ms": data["handshake_ms"]["p95"],
+                "tls": tls_cell(data),
+                "resumed_p50_p95_ms": resumed_ms_cell(data),
+                "generations": generations_cell(data),
+                "context_cache": context_cache_cell(data),
+                "identities_in_use": identities_cell(identities),
+                "client_path": client_path(strategy, data, stats.client_path),
+            }
+        )
+    # A dead worker's last counters stay in the rows above; it gets a row saying so.
+    for (client_id, lost), line in zip(
+        stats.workers_lost.items(), lost_worker_lines(stats), strict=True
+    ):
+        blank = dict.fromkeys((key for key, _ in COLUMNS), "")
+        table.append(
+            {
+                **blank,
+                "strategy": "worker lost",
+                "mode": client_id,
+                "requests": lost["requests_reported"],
+                "client_path": line,
+            }
+        )
+    return table
+
+
+def csv_text(stats: MtlsStats) -> str:
+    """The table as CSV, header first (the same columns as the tab)."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=[key for key, _ in COLUMNS], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows(stats))
+    return out.getvalue()
+
+
+def _html_table(columns, table: list[dict], empty: str) -> str:
+    cell = 'style="border:1px solid #e0e0e0;padding:6px 10px;text-align:left"'
+    head = "".join(f"<th {cell}>{html.escape(title)}</th>" for _, title in columns)
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td {cell}>{html.escape(str(row[key]))}</td>" for key, _ in columns)
+        + "</tr>"
+        for row in table
+    )
+    body = body or f'<tr><td {cell} colspan="{len(columns)}">{empty}</td></tr>'
+    return (
+        '<table style="border-collapse:collapse;font-size:14px;margin-bottom:16px">'
+        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    )
+
+
+def html_section(stats: MtlsStats) -> str:
+    """A self-contained <section> with the tables, for Locust's HTML report."""
+    # Laid out like the report's own sections (centred, 1200 px wide, Roboto).
+    warnings = "".join(
+        f'<p style="color:#b00020;font-weight:bold">{html.escape(line)}</p>'
+        for line in unchecked_lines(stats)
+    )
+    return (
+        f'<section id="{SECTION_ID}" style="font-family:Roboto,Helvetica,Arial,sans-serif;'
+        'max-width:1200px;margin:32px auto;padding:0 24px;overflow-x:auto">'
+        '<h2 style="font-weight:400;font-size:34px;margin:0 0 8px">mTLS</h2>'
+        f"<p>{html.escape(stats.client_path)}</p>{warnings}"
+        + _html_table(COLUMNS, rows(stats), "no mTLS requests")
+        + '<h3 style="font-weight:400">Sent → seen (most frequent mismatches)</h3>'
+        + _html_table(SEEN_COLUMNS, seen_rows(stats), "none")
+        + "</section>"
+    )
+
+
+def insert_into_report(report: str, stats: MtlsStats) -> str:
+    """Locust's report HTML with our section before </body> (replacing an earlier one)."""
+    return insert_section(report, SECTION_ID, html_section(stats))
+
+
+def insert_section(report: str, section_id: str, section: str) -> str:
+    """`report` with `section` (a <section id=section_id> without inner sections, or "")
+    before </body>, replacing an earlier section of that id."""
+    start = report.find(f'<section id="{section_id}"')
+    if start != -1:
+        end = report.index("</section>", start) + len("</section>")
+        report = report[:start] + report[end:]
+    at = report.rfind("</body>")
+    return report + section if at == -1 else report[:at] + section + report[at:]
+
+
+def text_table(stats: MtlsStats) -> str:
+    """The table for the console, after Locust's own summary."""
+    strategies = stats.to_dict()["strategies"]
+    width = max([24, *(len(name) + 2 for name in strategies)])  # 'x [keep-alive off]' fits
+    lines = [
+        f"\nmTLS summary ({stats.client_path})",
+        f"{'strategy':<{width}}{'mode':<16}{'requests':>9}{'rps':>8}{'wrong id':>9}{'bleed':>7}"
+        f"{'unrep':>7}{'crashes':>8}{'hs p50':>8}{'hs p95':>8}",
+    ]
+    for name, data in strategies.items():
+        mode = f"{data['concurrency']}/{'ka' if data['keepalive'] else 'no-ka'}"
+        lines.append(
+            f"{name:<{width}}{mode:<16}{data['requests']:>9}{data['rps']:>8}{data['wrong_identity']:>9}"
+            f"{data['bleed']:>7}{data['unreported']:>7}{data['crashes']:>8}{data['handshake_ms']['p50']:>8}"
+            f"{data['handshake_ms']['p95']:>8}"
+        )
+        lines.append(console_line(data))
+    pairs = seen_rows(stats)
+    if pairs:
+        lines.append("sent -> seen (most frequent mismatches)")
+        lines += [f"  {p['strategy']}: {p['sent']} -> {p['seen']}: {p['count']}" for p in pairs]
+    lines += lost_worker_lines(stats)
+    return "\n".join(lines)
+
+
+def lost_worker_lines(stats: MtlsStats) -> list[str]:
+    """One line per worker that died during the run (distributed runs, master only)."""
+    return [
+        f"worker {client_id} lost: {lost['requests_reported']} requests reported, "
+        f"up to {lost['requests_possibly_missing']} more may be missing from these totals"
+        for client_id, lost in stats.workers_lost.items()
+    ]
