@@ -20,6 +20,14 @@ def __getattr__(name):
         from locust_mtls.locust.fast_user import MtlsFastHttpUser
 
         return MtlsFastHttpUser
+    if name == "MtlsHttpSession":
+        from locust_mtls.locust.http_user import MtlsHttpSession
+
+        return MtlsHttpSession
+    if name == "MtlsFastHttpSession":
+        from locust_mtls.locust.fast_user import MtlsFastHttpSession
+
+        return MtlsFastHttpSession
     if name == "rotate_identities":
         from locust_mtls.locust.rotation import rotate_identities
 
@@ -28,7 +36,9 @@ def __getattr__(name):
 
 
 __all__ = [
+    "MtlsFastHttpSession",
     "MtlsFastHttpUser",
+    "MtlsHttpSession",
     "MtlsHttpUser",
     "STRATEGIES",
     "Identity",

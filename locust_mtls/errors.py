@@ -1,4 +1,6 @@
-"""The one exception type for input a user can fix."""
+"""The one exception type for input a user can fix, and the one way to exit on it."""
+
+import sys
 
 
 class ConfigError(Exception):
@@ -7,3 +9,9 @@ class ConfigError(Exception):
     printed without a traceback; the process exits with code 2."""
 
     exit_code = 2
+
+
+def exit_with(error: ConfigError, prefix: str = "locust-mtls: error: ") -> None:
+    """Print `error` as its one line on stderr and exit with code 2 (no traceback)."""
+    sys.stderr.write(f"{prefix}{error}\n")
+    sys.exit(ConfigError.exit_code)

@@ -17,7 +17,6 @@ NO_CERT_SPLITS = ("requests", "users")
 SAFE = "safe"
 UNSAFE = "unsafe"  # unsafe by design: a baseline that shows the bug
 VERSION_DEPENDENT = "version-dependent"  # safe or not with the installed requests/Locust
-SAFETY_LEVELS = (SAFE, UNSAFE, VERSION_DEPENDENT)
 
 # `--mtls-fail-on` kind -> the counter (StrategyStats field) it gates on.
 FAIL_ON_KINDS = {
@@ -91,10 +90,13 @@ class TlsSettings:
 
 @dataclass(frozen=True)
 class RunSettings:
-    """How every request of a user class is sent (from Locust options or class attributes).
+    """How every request of a user class is sent and checked (class attributes, else the
+    `--mtls-*` options; config/user_settings.py builds it, the one builder).
 
-    Frozen and hashable: it keys the counters (two user classes that differ only in
-    concurrency or keep-alive get separate rows) and the native-thread engines.
+    Frozen and hashable: it keys the checkpoints that judge requests and the native-thread
+    engines. `row` names the counters row: user classes whose settings differ in anything
+    that changes a result (client, strategy, concurrency, keep-alive, TLS settings, check
+    mode, pinned identity) get separate rows, and every exported series carries the row.
     """
 
     strategy: str
@@ -106,29 +108,40 @@ class RunSettings:
     timeout: tuple[float, float] = (5.0, 30.0)  # connect, read
     crash_dir: str = "mtls-crashes"
     tls: TlsSettings = TlsSettings()
+    client: str = "requests"  # see CLIENTS: which HTTP client sends
+    identity: str | None = None  # the identity every request presents (None: round-robin)
 
     __hash__ = frozen_hash
 
     @property
     def row(self) -> str:
         """The counters row of this setting: 'identity-cache' plus any non-default mode."""
-        return row_name(self.strategy, self.concurrency, self.keepalive, self.tls)
+        return row_name(self)
 
 
-def row_name(
-    strategy: str,
-    concurrency: str = "greenlet",
-    keepalive: bool = True,
-    tls: TlsSettings | None = None,
-) -> str:
+# Which HTTP client sends a user class's requests: requests through a strategy (MtlsUser,
+# MtlsHttpUser), geventhttpclient on identity-cache's contexts (MtlsFastHttpUser), or the
+# audited locustfile's own client (audit rows are named after the user class).
+CLIENTS = ("requests", "fasthttp", "audit")
+ROW_PREFIX = {"requests": "", "fasthttp": "fasthttp/", "audit": ""}
+
+
+def row_name(settings: RunSettings) -> str:
     """'identity-cache', 'identity-cache [native-threads, keep-alive off, TLS 1.2]': one
-    row per run setting, and the plain strategy name for the default setting."""
+    row per setting that changes a result; the plain strategy name for the defaults."""
     modes = [
         m
-        for m in (concurrency != "greenlet" and concurrency, not keepalive and "keep-alive off")
+        for m in (
+            settings.concurrency != "greenlet" and settings.concurrency,
+            not settings.keepalive and "keep-alive off",
+            *(settings.tls.modes if settings.tls else ()),
+            settings.identity_check != "auto" and f"check {settings.identity_check}",
+            settings.identity is not None and f"identity {settings.identity}",
+        )
         if m
-    ] + list(tls.modes if tls else ())
-    return f"{strategy} [{', '.join(modes)}]" if modes else strategy
+    ]
+    name = ROW_PREFIX.get(settings.client, f"{settings.client}/") + settings.strategy
+    return f"{name} [{', '.join(modes)}]" if modes else name
 
 
 # Environment variables that hold secrets: children we start get none of them (the engine

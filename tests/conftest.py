@@ -244,10 +244,16 @@ def closed_port():
         yield holder.getsockname()[1]
 
 
-def row_of(summary: dict, strategy: str) -> dict:
-    """The one counters row of `strategy` in a summary document (rows are keyed by run
-    setting, e.g. 'shared-context [keep-alive off]')."""
-    (row,) = [row for row in summary["strategies"].values() if row["strategy"] == strategy]
+def row_of(summary: dict, name: str) -> dict:
+    """The counters row named `name` in a summary document (rows are keyed by run setting,
+    e.g. 'shared-context [keep-alive off]'), else the one row of strategy `name` or whose
+    name is `name` plus its modes."""
+    rows = summary["strategies"]
+    if name in rows:
+        return rows[name]
+    (row,) = [
+        row for key, row in rows.items() if row["strategy"] == name or key.startswith(f"{name} [")
+    ]
     return row
 
 

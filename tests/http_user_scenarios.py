@@ -19,6 +19,7 @@ from locust.argument_parser import parse_options
 from locust.env import Environment
 
 import locust_mtls.locust.plugin  # noqa: F401 - registers the --mtls-* options
+from locust_mtls.engine.run import MtlsRun
 from locust_mtls.locust.fast_user import MtlsFastHttpUser
 from locust_mtls.locust.http_user import MtlsHttpUser
 
@@ -111,11 +112,13 @@ def run_cell(env, reported, kind, strategy, concurrency) -> dict:
         attributes.update(strategy=strategy, concurrency=concurrency)
     user_class = type(f"Cell{kind}", (base,), attributes)
     reported.clear()
+    state = env.mtls
+    state.run = MtlsRun(state.validated())  # each cell counts from zero
     user = user_class(env)
     facts = (http_scenario if kind == "http" else fast_scenario)(user)
     user.client.close()
     row = user.client.mtls_checks.settings.row
-    stats = env.mtls_run.stats.rows[row].to_dict()
+    stats = state.run.stats.rows[row].to_dict()
     facts["events"] = len(reported)
     facts["failed_events"] = sorted(
         f"{meta['name']}: {str(meta['exception']).split(':')[0]}"
@@ -125,7 +128,7 @@ def run_cell(env, reported, kind, strategy, concurrency) -> dict:
     facts["counters"] = {
         k: stats[k] for k in ("requests", "failures", "wrong_identity", "bleed", "handshakes")
     }
-    env.mtls_run.stats.rows.pop(row)
+    state.run.close()
     return facts
 
 
@@ -137,7 +140,6 @@ def main() -> None:
         results[f"{strategy}/{concurrency}"] = run_cell(
             env, reported, config["kind"], strategy, concurrency
         )
-    env.mtls_run.close()
     print(json.dumps(results))
 
 

@@ -135,3 +135,40 @@ def test_a_missing_locustfile_is_one_line_and_exit_2(tmp_path):
         "locust-mtls audit: error: -f nowhere.py: no such locustfile; give the path of your "
         "locustfile"
     ]
+
+
+def test_require_fails_an_audit_whose_target_reports_nothing(tmp_path):
+    # The options the user gave reach the audited rows: a header nobody sets is a target
+    # that reports nothing, and --mtls-identity-check require fails the run.
+    done, summary = audit(
+        tmp_path, FAST, "--mtls-identity-header", "X-Nobody-Sets-This",
+        "--mtls-identity-check", "require",
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr[-2000:]
+    row = row_of(summary, "audit:Fast")
+    assert row["requests"] > 0 and row["unreported"] == row["requests"]
+    assert row["identity_check"] == "require"
+    assert "failed its mTLS gate" in done.stderr
+    done, summary = audit(tmp_path, FAST, "--mtls-identity-header", "X-Nobody-Sets-This")
+    assert done.returncode == 0, done.stderr[-2000:]  # auto: counted, not failed
+
+
+def test_an_untrusted_server_is_counted_by_failure_class_under_the_audited_row(
+    tmp_path, generated_pki, server_identities
+):
+    import shutil
+    from pathlib import Path
+
+    from locust_mtls.server.echo import EchoServer
+
+    shutil.copytree(Path(generated_pki.ca_file).parent, tmp_path / "certs")  # their cert= files
+    cert, key = server_identities.untrusted
+    with EchoServer(cert, key, generated_pki.ca_file) as untrusted:
+        done, summary = audit(
+            tmp_path, PLAIN.format(base="HttpUser"), "--host", untrusted.url,
+            "--mtls-identities", "certs/identities.json",
+        )  # fmt: skip
+    row = row_of(summary, "audit:Plain")
+    assert row["requests"] > 0 and row["failures"] == row["requests"]
+    assert row["failure_classes"] == {"server certificate not trusted": row["requests"]}
+    assert "no request was audited" not in done.stdout

@@ -26,7 +26,7 @@ def sample_timeline(row_name: str = "shared-context") -> Timeline:
     stats, timeline = MtlsStats(), Timeline()
     row = stats.row(row_name)
     for second in range(3):
-        row.record(failed=True, failure_kind="bleed", handshakes_ms=[], identity_name=None)
+        row.record(failed=True, failure_kind="bleed", identity_name=None)
         timeline.sample(stats, now=float(second))
     return timeline
 

@@ -8,8 +8,10 @@ import os
 import gevent
 import pytest
 
-from locust_mtls.engine.checks import check_identity
+from locust_mtls.engine.checkpoint import Sent
+from locust_mtls.engine.checks import failure_for
 from locust_mtls.engine.execution import Outcome
+from locust_mtls.engine.identity_check import IdentityChecker
 from locust_mtls.engine.runners import ThreadEngine
 from locust_mtls.settings import RunSettings
 
@@ -27,12 +29,15 @@ def engine_for(trust, identities, tmp_path, strategy="identity-cache"):
 def test_requests_run_on_threads_of_the_engine(trust, identities, pki_server, tmp_path):
     engine, crashes = engine_for(trust, identities, tmp_path)
     try:
-        outcomes = [engine.call(n % 3, "GET", pki_server.url, identities[n % 3]) for n in range(9)]
+        outcomes = [
+            engine.call(n % 3, "GET", pki_server.url, Sent(identities[n % 3], None))
+            for n in range(9)
+        ]
     finally:
         engine.close()
     assert all(isinstance(o, Outcome) and o.status == 200 for o in outcomes)
-    assert [o.reported_fingerprint for o in outcomes[:3]] == [i.fingerprint for i in identities[:3]]
-    assert all(len(o.handshakes_ms) == 1 for o in outcomes)  # keep-alive off
+    assert [o.reported for o in outcomes[:3]] == [i.fingerprint for i in identities[:3]]
+    assert all(len(o.connections.full_ms) == 1 for o in outcomes)  # keep-alive off
     assert crashes == []
 
 
@@ -41,17 +46,19 @@ def test_safe_strategies_stay_clean_in_the_engine(
     strategy, trust, identities, pki_server, tmp_path
 ):
     engine, crashes = engine_for(trust, identities, tmp_path, strategy)
-    by_fingerprint = {i.fingerprint: i for i in identities}
+    checker = IdentityChecker(identities)
     sent = [
         (thread, identities[thread % 4] if n % 2 else None) for n in range(6) for thread in range(8)
     ]
     try:
-        waiting = [gevent.spawn(engine.call, t, "GET", pki_server.url, i) for t, i in sent]
+        waiting = [
+            gevent.spawn(engine.call, t, "GET", pki_server.url, Sent(i, None)) for t, i in sent
+        ]
         outcomes = [greenlet.get(timeout=60) for greenlet in waiting]
     finally:
         engine.close()
     verdicts = [
-        check_identity(i, o.reported_fingerprint, by_fingerprint)
+        failure_for(checker.verdict(i, o.reported))
         for (_, i), o in zip(sent, outcomes, strict=True)
     ]
     assert [o.error for o in outcomes if o.error] == []
@@ -65,7 +72,9 @@ def test_a_segfault_is_recorded_and_the_engine_restarts(
     monkeypatch.setenv("LOCUST_MTLS_ENGINE_CRASH_AFTER", "3")  # a real SIGSEGV, by kill
     engine, crashes = engine_for(trust, identities, tmp_path)
     try:
-        outcomes = [engine.call(0, "GET", pki_server.url, identities[0]) for _ in range(6)]
+        outcomes = [
+            engine.call(0, "GET", pki_server.url, Sent(identities[0], None)) for _ in range(6)
+        ]
     finally:
         engine.close()
     assert len(crashes) >= 1
@@ -89,7 +98,9 @@ def test_a_sigabrt_is_a_crash_like_a_segfault(trust, identities, pki_server, tmp
     monkeypatch.setenv("LOCUST_MTLS_ENGINE_CRASH_SIGNAL", "SIGABRT")
     engine, crashes = engine_for(trust, identities, tmp_path)
     try:
-        outcomes = [engine.call(0, "GET", pki_server.url, identities[0]) for _ in range(4)]
+        outcomes = [
+            engine.call(0, "GET", pki_server.url, Sent(identities[0], None)) for _ in range(4)
+        ]
     finally:
         engine.close()
     assert crashes and crashes[0]["signal"] == "SIGABRT"
@@ -102,7 +113,9 @@ def test_a_run_without_a_crash_leaves_no_file(trust, identities, pki_server, tmp
     crash_dir = tmp_path / "crashes"
     engine, crashes = engine_for(trust, identities, crash_dir)
     try:
-        outcomes = [engine.call(0, "GET", pki_server.url, identities[0]) for _ in range(3)]
+        outcomes = [
+            engine.call(0, "GET", pki_server.url, Sent(identities[0], None)) for _ in range(3)
+        ]
     finally:
         engine.close()
     assert [o.status for o in outcomes] == [200] * 3 and crashes == []
@@ -111,7 +124,7 @@ def test_a_run_without_a_crash_leaves_no_file(trust, identities, pki_server, tmp
 
 def test_closing_leaves_no_child_behind(trust, identities, pki_server, tmp_path):
     engine, _ = engine_for(trust, identities, tmp_path)
-    engine.call(0, "GET", pki_server.url, None)
+    engine.call(0, "GET", pki_server.url, Sent(None, None))
     pid = engine.process.pid
     engine.close()
     with pytest.raises(ProcessLookupError):

@@ -11,6 +11,7 @@ from pathlib import Path
 from locust_mtls.engine.stats import MtlsStats
 from locust_mtls.locust.distributed import WorkerReports
 from locust_mtls.results import tables
+from locust_mtls.tls.connections import ConnectionLog
 
 from conftest import row_of, run_locust
 
@@ -25,7 +26,10 @@ def worker_stats(requests: int, bleed: int = 0, identity: str = "client-1") -> M
     for n in range(requests):
         kind = "bleed" if n < bleed else None
         strategy.record(
-            failed=kind is not None, failure_kind=kind, handshakes_ms=[2.0], identity_name=identity
+            failed=kind is not None,
+            failure_kind=kind,
+            connections=ConnectionLog([2.0]),
+            identity_name=identity,
         )
     return stats
 
@@ -179,10 +183,10 @@ def test_processes_run_one_server_and_gate_on_the_summed_counters(tmp_path):
 def test_one_strategy_in_two_modes_keeps_two_rows():
     stats = MtlsStats()
     stats.row("identity-cache", "greenlet", True).record(
-        failed=False, failure_kind=None, handshakes_ms=[], identity_name="client-1"
+        failed=False, failure_kind=None, identity_name="client-1"
     )
     stats.row("identity-cache", "native-threads", False).record(
-        failed=True, failure_kind="bleed", handshakes_ms=[], identity_name=None
+        failed=True, failure_kind="bleed", identity_name=None
     )
     merged = MtlsStats.merged([stats.to_dict(), stats.to_dict()])
     assert sorted(merged.rows) == [

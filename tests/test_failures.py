@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from locust_mtls.engine import failures
+from locust_mtls.engine.checkpoint import Sent, http_error_of
 from locust_mtls.engine.checks import DEFAULT_IDENTITY_HEADER
 from locust_mtls.engine.execution import Outcome, execute_request
 from locust_mtls.engine.run import MtlsRun
@@ -158,7 +159,9 @@ def test_the_class_crosses_from_the_native_thread_engine(trust, identities, clos
     )
     engine = ThreadEngine(settings, trust, identities, on_crash=lambda record: None)
     try:
-        outcome = engine.call(0, "GET", f"https://127.0.0.1:{closed_port}/", identities[0])
+        outcome = engine.call(
+            0, "GET", f"https://127.0.0.1:{closed_port}/", Sent(identities[0], None)
+        )
     finally:
         engine.close()
     assert outcome.failure_class == failures.CONNECTION_REFUSED
@@ -166,31 +169,32 @@ def test_the_class_crosses_from_the_native_thread_engine(trust, identities, clos
 
 def test_messages_are_stable_so_locust_groups_them(trust, identities, closed_port):
     run = MtlsRun(RunOptions(trust=trust, identities=tuple(identities)))
+    checkpoint = run.checkpoint(RunSettings("identity-cache"))
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))  # a second port where nothing listens
         ports = (closed_port, holder.getsockname()[1])
-        judged = [run.judge(send(trust, f"https://127.0.0.1:{p}", None), None, "h") for p in ports]
+        outcomes = [send(trust, f"https://127.0.0.1:{p}", None) for p in ports]
+        judged = [checkpoint.judge(outcome, None)[0] for outcome in outcomes]
     assert [repr(failure) for failure in judged] == ["TransportError('connection refused')"] * 2
     assert str(closed_port) in judged[0].detail  # the raw error is kept, out of the message
 
 
 def test_judge_names_and_counts_every_class(trust, identities):
     run = MtlsRun(RunOptions(trust=trust, identities=tuple(identities)))
-    settings = RunSettings(strategy="identity-cache")
-    run.runner_for(settings, 0)
+    checkpoint = run.checkpoint(RunSettings(strategy="identity-cache"))
     me, other = identities[0], identities[1]
     cases = [
-        (Outcome(status=200, reported_fingerprint=me.fingerprint), me, None, None),
-        (Outcome(status=503, reported_fingerprint="none"), None, "HTTP 503", "HTTP 5xx"),
-        (Outcome(status=404, reported_fingerprint="none"), None, "HTTP 404", "HTTP 4xx"),
+        (Outcome(status=200, reported=me.fingerprint), me, None, None),
+        (Outcome(status=503, reported="none"), None, "HTTP 503", "HTTP 5xx"),
+        (Outcome(status=404, reported="none"), None, "HTTP 404", "HTTP 4xx"),
         (
-            Outcome(status=200, reported_fingerprint=other.fingerprint),
+            Outcome(status=200, reported=other.fingerprint),
             me,
             "wrong identity: server saw another client's certificate",
             failures.WRONG_IDENTITY,
         ),
         (
-            Outcome(status=200, reported_fingerprint=me.fingerprint),
+            Outcome(status=200, reported=me.fingerprint),
             None,
             "cert bleed: sent no certificate, server saw one",
             failures.CERT_BLEED,
@@ -218,13 +222,12 @@ def test_judge_names_and_counts_every_class(trust, identities):
         ),
     ]
     for outcome, identity, message, failure_class in cases:
-        failure = run.judge(outcome, identity, DEFAULT_IDENTITY_HEADER)
+        # The sender's own verdict on an HTTP error status, as the probe and Locust give it.
+        failure = checkpoint.check(Sent(identity, checkpoint, outcome), http_error_of(outcome))
         assert (str(failure) if failure else None) == message
         assert failures.failure_class_of(failure) == failure_class
-        run.record(settings, outcome, identity, failure)
-    counted = run.stats.row("identity-cache").failure_classes
-    assert counted == {c[3]: 1 for c in cases if c[3]}
-    assert run.stats.row("identity-cache").failures == len(cases) - 1
+    assert checkpoint.row.failure_classes == {c[3]: 1 for c in cases if c[3]}
+    assert checkpoint.row.failures == len(cases) - 1
 
 
 def test_failure_classes_survive_the_summary_and_merge_across_workers(trust, identities):
@@ -234,7 +237,6 @@ def test_failure_classes_survive_the_summary_and_merge_across_workers(trust, ide
         stats.record(
             failed=failure_class is not None,
             failure_kind=None,
-            handshakes_ms=[],
             identity_name=None,
             failure_class=failure_class,
         )

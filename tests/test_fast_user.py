@@ -54,11 +54,11 @@ RESOLVE_ONCE_CHECK = """
 from gevent import monkey; monkey.patch_all()  # as Locust does, before ssl is used
 import ssl, sys
 from geventhttpclient.client import HTTPClientPool
-from locust_mtls.locust.fast_user import resolve_ip_literals_once
+from locust_mtls.locust.fast_user import watch_client_pool
 
 context = ssl.create_default_context(cafile=sys.argv[1])
 pool = HTTPClientPool(ssl_context_factory=lambda **_: context, insecure=False)
-resolve_ip_literals_once(pool)
+watch_client_pool(pool)
 by_address = pool.get_client("https://127.0.0.1:8443/")._connection_pool
 by_name = pool.get_client("https://localhost:8443/")._connection_pool
 assert "_resolve" in vars(by_address) and "_resolve" not in vars(by_name)

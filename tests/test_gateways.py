@@ -15,7 +15,7 @@ import requests
 
 from bench import gateways, nginx
 from bench.gateway_table import locust_args
-from locust_mtls.tls.reported_identity import IdentityIndex, match_seen, parse_reported
+from locust_mtls.tls.reported_identity import IdentityIndex, describe, match_seen, parse_reported
 
 from conftest import run_locust
 
@@ -67,7 +67,7 @@ def test_each_gateway_reports_the_certificate_it_saw(gateway, generated_pki):
             expected = "right" if chosen.reports else "unreported"
             if not chosen.reports and identity_format != "auto":
                 expected = "right" if sent is None else "wrong"  # absent read as "none"
-            assert verdict.outcome == expected, (chosen.name, identity_format, sent, value)
+            assert verdict.kind == expected, (chosen.name, identity_format, sent, value)
 
 
 def test_a_mix_up_is_named(gateway, generated_pki):
@@ -79,7 +79,7 @@ def test_a_mix_up_is_named(gateway, generated_pki):
     verdict = match_seen(
         second, parse_reported(value, chosen.identity_format), IdentityIndex.of([first, second])
     )
-    assert (verdict.outcome, verdict.detail) == (
+    assert (verdict.kind, describe(verdict)) == (
         "wrong",
         f"sent {second.name}, server saw {first.name}",
     )

@@ -1,5 +1,5 @@
-"""engine/identity_check.py and MtlsRun.judge/record: the check modes, the formats, the
-application-level identity, "who was seen" and the gate, with trustme identities."""
+"""engine/identity_check.py and the Checkpoint's judge/count: the check modes, the formats,
+the application-level identity, "who was seen" and the gate, with trustme identities."""
 
 from __future__ import annotations
 
@@ -7,14 +7,15 @@ import logging
 
 import pytest
 
+from locust_mtls.engine.checkpoint import Sent
 from locust_mtls.engine.checks import failure_for
 from locust_mtls.engine.execution import Outcome
-from locust_mtls.engine.identity_check import IdentityChecker, MismatchLog, seen_label
+from locust_mtls.engine.identity_check import IdentityChecker, MismatchLog
 from locust_mtls.engine.run import MtlsRun
 from locust_mtls.engine.run_options import RunOptions
 from locust_mtls.engine.stats import OTHER_PAIR, SEEN_PAIRS_MAX, MtlsStats, StrategyStats
 from locust_mtls.settings import RunSettings, fail_on_counters
-from locust_mtls.tls.reported_identity import Verdict
+from locust_mtls.tls.reported_identity import Verdict, VerdictKind, describe
 
 
 @pytest.fixture(scope="module")
@@ -23,17 +24,11 @@ def run(generated_pki, trust):
 
 
 def judged(run, identity, reported, mode, identity_format="auto", **seen):
+    """(verdict, failure, checkpoint) of one answered request."""
     settings = RunSettings("identity-cache", identity_check=mode, identity_format=identity_format)
-    outcome = Outcome(status=200, reported_fingerprint=reported)
-    failure = run.judge(
-        outcome,
-        identity,
-        "X-Client-Cert-Fingerprint",
-        identity_check=mode,
-        identity_format=identity_format,
-        **seen,
-    )
-    return outcome, failure, settings
+    checkpoint = run.checkpoint(settings)
+    failure, verdict = checkpoint.judge(Outcome(status=200, reported=reported), identity, **seen)
+    return verdict, failure, checkpoint
 
 
 @pytest.mark.parametrize(
@@ -42,12 +37,12 @@ def judged(run, identity, reported, mode, identity_format="auto", **seen):
 )
 def test_an_unreported_response_in_each_mode(generated_pki, trust, mode, fails, counted):
     run = MtlsRun(RunOptions(trust=trust, identities=tuple(generated_pki.identities)))
-    outcome, failure, settings = judged(run, generated_pki.identities[0], None, mode)
+    verdict, failure, checkpoint = judged(run, generated_pki.identities[0], None, mode)
     assert (failure is not None) == fails
     if fails:
         assert failure.kind == "unreported" and "--mtls-identity-check auto" in str(failure)
-    run.record(settings, outcome, generated_pki.identities[0], failure)
-    row = run.row(settings)
+    checkpoint.count(Sent(generated_pki.identities[0], checkpoint), verdict, failure)
+    row = checkpoint.row
     assert (row.unreported, row.checked, row.failures) == (counted, 0, int(fails))
     assert row.identity_check == mode
 
@@ -62,18 +57,18 @@ def test_off_never_fails_even_on_bleed(run, generated_pki):
 def test_sha1_fingerprints_of_nginx_are_right_in_sha1_and_auto(run, generated_pki, identity_format):
     first, second = generated_pki.identities[:2]
     colons = ":".join(first.sha1_fingerprint[i : i + 2] for i in range(0, 40, 2)).upper()
-    outcome, failure, _ = judged(run, first, colons, "require", identity_format)
-    assert failure is None and outcome.identity_verdict == "right"
-    outcome, failure, _ = judged(run, second, first.sha1_fingerprint, "require", identity_format)
+    verdict, failure, _ = judged(run, first, colons, "require", identity_format)
+    assert failure is None and verdict.kind == VerdictKind.RIGHT
+    verdict, failure, _ = judged(run, second, first.sha1_fingerprint, "require", identity_format)
     assert failure.kind == "wrong_identity"
-    assert outcome.identity_detail == f"sent {second.name}, server saw {first.name}"
+    assert (verdict.sent, verdict.seen) == (second.name, first.name)
 
 
 def test_sha1_read_as_sha256_is_unchecked_under_auto_and_says_why(run, generated_pki):
     first = generated_pki.identities[0]
-    outcome, failure, _ = judged(run, first, first.sha1_fingerprint, "auto", "sha256")
-    assert failure is None and outcome.identity_verdict == "unparsed"
-    assert "use --mtls-identity-format sha1" in outcome.identity_detail
+    verdict, failure, _ = judged(run, first, first.sha1_fingerprint, "auto", "sha256")
+    assert failure is None and verdict.kind == VerdictKind.UNPARSED
+    assert "use --mtls-identity-format sha1" in verdict.hint
     _, failure, _ = judged(run, first, first.sha1_fingerprint, "require", "sha256")
     assert failure.kind == "unreported" and "not readable as sha256" in str(failure)
 
@@ -101,9 +96,9 @@ def test_application_identity_by_name_cn_or_fingerprint(run, generated_pki, how)
 def test_application_identity_none_unknown_and_silent(run, generated_pki):
     first = generated_pki.identities[0]
     assert judged(run, None, "ignored header", "require", seen="none")[1] is None
-    outcome, failure, _ = judged(run, first, None, "auto", seen="svc-unknown")
-    assert failure is None and outcome.identity_verdict == "unparsed"
-    assert "not the name, CN or fingerprint of any identity" in outcome.identity_detail
+    verdict, failure, _ = judged(run, first, None, "auto", seen="svc-unknown")
+    assert failure is None and verdict.kind == VerdictKind.UNPARSED
+    assert "not the name, CN or fingerprint of any identity" in describe(verdict)
     assert judged(run, first, first.fingerprint, "require", seen=None)[1].kind == "unreported"
 
 
@@ -116,31 +111,26 @@ def test_two_identities_with_one_common_name_match_like_a_shared_subject(generat
     checker = IdentityChecker([first, twin])
     common_name = first.subject.split("CN=")[1].split(",")[0]
     verdict = checker.verdict(twin, common_name, application=True)
-    assert verdict.outcome == "right"  # the subject cannot tell the twins apart
-    assert checker.verdict(None, common_name, application=True).detail.endswith("(same subject)")
+    assert verdict.kind == VerdictKind.RIGHT  # the subject cannot tell the twins apart
+    assert checker.verdict(None, common_name, application=True).seen.endswith("(same subject)")
 
 
-def test_failure_messages_are_stable_and_carry_the_detail():
-    wrong = failure_for(Verdict("wrong", "sent a, server saw b"))
-    none = failure_for(Verdict("wrong", "sent a, server saw no certificate"))
+def test_failure_messages_are_stable_and_carry_the_verdict():
+    other = Verdict(VerdictKind.WRONG, "a", "b", "fingerprint")
+    wrong = failure_for(other)
+    none = failure_for(Verdict(VerdictKind.WRONG, "a", "no certificate", "none"))
     assert str(wrong) == "wrong identity: server saw another client's certificate"
     assert str(none) == "wrong identity: server saw no certificate"
-    assert wrong.detail == "sent a, server saw b"
-    assert failure_for(Verdict("right")) is None
-    assert failure_for(Verdict("unreported", "x"), "auto") is None
-
-
-def test_seen_label_is_who_the_server_saw():
-    assert seen_label(Verdict("bleed", "sent no certificate, server saw client-3")) == "client-3"
-    detail = "sent a, server saw one of b, c (same subject)"
-    assert seen_label(Verdict("wrong", detail)) == "one of b, c (same subject)"
+    assert wrong.verdict is other and describe(other) == "sent a, server saw b"
+    assert failure_for(Verdict(VerdictKind.RIGHT)) is None
+    assert failure_for(Verdict(VerdictKind.UNREPORTED, "x"), "auto") is None
 
 
 def test_mismatches_are_logged_once_per_pair_per_interval(caplog):
     now = [100.0]
     log = MismatchLog(interval_s=10.0, clock=lambda: now[0])
-    bleed = Verdict("bleed", "sent no certificate, server saw client-1")
-    other = Verdict("bleed", "sent no certificate, server saw client-2")
+    bleed = Verdict(VerdictKind.BLEED, "no certificate", "client-1")
+    other = Verdict(VerdictKind.BLEED, "no certificate", "client-2")
     with caplog.at_level(logging.WARNING, logger="locust_mtls"):
         assert log.log("row", bleed) and not log.log("row", bleed)
         assert log.log("row", other) and log.log("other row", bleed)
@@ -153,11 +143,11 @@ def test_mismatches_are_logged_once_per_pair_per_interval(caplog):
 def test_record_counts_pairs_and_logs_them(run, generated_pki, caplog):
     first = generated_pki.identities[0]
     with caplog.at_level(logging.WARNING, logger="locust_mtls"):
+        checkpoint = run.checkpoint(RunSettings("shared-context", keepalive=False))
         for _ in range(3):
-            outcome, failure, settings = judged(run, None, first.fingerprint, "auto")
-            settings = RunSettings("shared-context", keepalive=False)
-            run.record(settings, outcome, None, failure)
-    row = run.row(RunSettings("shared-context", keepalive=False))
+            sent = Sent(None, checkpoint, Outcome(status=200, reported=first.fingerprint))
+            checkpoint.check(sent)
+    row = checkpoint.row
     assert row.bleed == 3 and row.checked == 3
     assert row.seen_pairs == {("no certificate", first.name): 3}
     (line,) = [r.message for r in caplog.records if "shared-context [keep-alive off]" in r.message]

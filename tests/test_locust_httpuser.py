@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from locust_mtls import settings
-from locust_mtls.engine.checks import check_identity
+from locust_mtls.engine.checks import failure_for
 from locust_mtls.engine.execution import execute_request
+from locust_mtls.engine.identity_check import IdentityChecker
 from locust_mtls.matrix.envs import Environments, current_python
 from locust_mtls.strategies import STRATEGIES, create
 from locust_mtls.tls import requests_path
@@ -28,8 +29,7 @@ SHARES = requests_path.locust_uses_preloaded_context()
 def verdict(client, url, identity, identities):
     outcome = execute_request(client, "GET", url, identity, identity_header=HEADER, keepalive=False)
     assert outcome.error is None, outcome.error
-    by_fingerprint = {i.fingerprint: i for i in identities}
-    failure = check_identity(identity, outcome.reported_fingerprint, by_fingerprint)
+    failure = failure_for(IdentityChecker(identities).verdict(identity, outcome.reported))
     return failure.kind if failure else "ok"
 
 

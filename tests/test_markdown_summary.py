@@ -8,6 +8,7 @@ from locust_mtls.engine.stats import MtlsStats
 from locust_mtls.results import tables
 from locust_mtls.results.markdown_summary import MARKDOWN_COLUMNS, markdown_summary
 from locust_mtls.results.run_checks import failed_checks
+from locust_mtls.tls.connections import ConnectionLog
 
 THRESHOLDS = [
     {"expression": "identity-cache:rps>=400", "scope": "identity-cache",
@@ -23,8 +24,12 @@ THRESHOLDS = [
 def stats() -> MtlsStats:
     stats = MtlsStats(client_path="a | path")
     row = stats.row("shared-context", "greenlet", False)
-    row.record(failed=True, failure_kind="bleed", handshakes_ms=[3.0], identity_name=None)
-    row.record(failed=False, failure_kind=None, handshakes_ms=[5.0], identity_name="client-1")
+    row.record(
+        failed=True, failure_kind="bleed", connections=ConnectionLog([3.0]), identity_name=None
+    )
+    row.record(
+        failed=False, failure_kind=None, connections=ConnectionLog([5.0]), identity_name="client-1"
+    )
     return stats
 
 
@@ -67,7 +72,7 @@ def test_table_thresholds_and_a_failed_gate():
 def test_a_passed_gate_and_cells_that_cannot_break_the_table():
     totals = MtlsStats(client_path="p")
     totals.row("x|y").record(
-        failed=False, failure_kind=None, handshakes_ms=[1.0], identity_name="a|b"
+        failed=False, failure_kind=None, connections=ConnectionLog([1.0]), identity_name="a|b"
     )
     text = markdown_summary(totals, [], [])
     (row,) = table_lines(text, "## locust-mtls summary")[2:]

@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from locust_mtls.engine import failures
 from locust_mtls.engine.stats import MtlsStats
 from locust_mtls.locust import metrics
+from locust_mtls.tls.connections import ConnectionLog
 
 from conftest import LocustWithWebUI
 
@@ -29,29 +30,32 @@ GRAFANA = REPO / "docs" / "grafana" / "locust-mtls.json"
 def sample_stats() -> MtlsStats:
     stats = MtlsStats()
     shared = stats.row("shared-context", "native-threads", False)
-    shared.record(failed=True, failure_kind="bleed", handshakes_ms=[0.7], identity_name=None)
+    shared.record(
+        failed=True, failure_kind="bleed", connections=ConnectionLog([0.7]), identity_name=None
+    )
     shared.record(
         failed=True,
         failure_kind=None,
-        handshakes_ms=[30.0],
+        connections=ConnectionLog([30.0]),
         identity_name="client-1",
         failure_class=failures.CLIENT_CRASH,
     )
     shared.record(
         failed=True,
         failure_kind=None,
-        handshakes_ms=[],
         identity_name="client-1",
         failure_class="HTTP 5xx",
     )
     shared.record(
         failed=True,
         failure_kind=None,
-        handshakes_ms=[9000.0],
+        connections=ConnectionLog([9000.0]),
         identity_name=None,
         failure_class=failures.CONNECTION_REFUSED,
     )
-    shared.record(failed=False, failure_kind=None, handshakes_ms=[3.0], identity_name="client-2")
+    shared.record(
+        failed=False, failure_kind=None, connections=ConnectionLog([3.0]), identity_name="client-2"
+    )
     shared.record_crash({"signal": "SIGSEGV"})
     stats.row("identity-cache")
     return stats
@@ -240,3 +244,26 @@ def test_every_grafana_panel_queries_a_metric_the_endpoint_exports():
             assert label in labels, query
         for label in re.findall(r"by\s*\(([^)]*)\)", query):
             assert {x.strip() for x in label.split(",")} <= labels, query
+
+
+def test_rows_that_differ_only_in_tls_settings_are_distinct_series_promtool_clean(tmp_path):
+    from locust_mtls.locust import otel
+    from locust_mtls.settings import RunSettings, TlsSettings
+
+    stats = MtlsStats()
+    for count, tls in enumerate((TlsSettings(), TlsSettings(resumption=True), TlsSettings("1.2"))):
+        row = stats.row_for(RunSettings("identity-cache", tls=tls))
+        for _ in range(count + 1):
+            row.record(failed=False, identity_name="client-1")
+    text = metrics.exposition(lambda: stats).decode()
+    series = [labels for name, labels in samples(text) if name == "locust_mtls_requests_total"]
+    assert len(series) == len(set(series)) == 3  # nothing for Prometheus to drop
+    assert {dict(labels)["row"] for labels in series} == set(stats.rows)
+    assert {otel.attributes(row)["row"] for row in stats.rows.values()} == set(stats.rows)
+    if shutil.which("promtool"):
+        (tmp_path / "metrics.txt").write_text(text)
+        with open(tmp_path / "metrics.txt") as file:
+            checked = subprocess.run(
+                ["promtool", "check", "metrics"], stdin=file, capture_output=True, text=True
+            )
+        assert checked.returncode == 0, checked.stdout + checked.stderr

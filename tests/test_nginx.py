@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from bench import nginx
-from locust_mtls.engine.checks import check_identity
+from locust_mtls.engine.identity_check import IdentityChecker
 from locust_mtls.errors import ConfigError
 from locust_mtls.strategies import create
 
@@ -69,7 +69,8 @@ def test_every_strategy_client_sees_its_own_sha256_fingerprint(nginx_server, tru
         for identity in (*identities, None):
             response = client.request("GET", nginx_server.url + "/", identity)
             reported = response.headers["X-Client-Cert-Fingerprint"]
-            assert check_identity(identity, reported) is None, (name, identity, reported)
+            verdict = IdentityChecker(identities).verdict(identity, reported)
+            assert verdict.kind == "right", (name, identity, reported)
             assert response.headers["X-Client-Cert-Subject"] == (
                 identity.subject if identity else "none"
             )

@@ -4,6 +4,7 @@ import pytest
 
 from locust_mtls.engine.stats import MtlsStats
 from locust_mtls.locust import otel
+from locust_mtls.tls.connections import ConnectionLog
 
 
 class RecordingHistogram:
@@ -19,12 +20,21 @@ class RecordingHistogram:
 def test_each_handshake_is_recorded_once_with_the_row_labels():
     stats, histogram, recorded = MtlsStats(), RecordingHistogram(), {}
     row = stats.row("identity-cache", "native-threads", False)
-    row.record(failed=False, failure_kind=None, handshakes_ms=[2.0, 2.0], identity_name=None)
+    row.record(
+        failed=False, failure_kind=None, connections=ConnectionLog([2.0, 2.0]), identity_name=None
+    )
     otel.record_new_handshakes(stats, histogram, recorded)
-    row.record(failed=False, failure_kind=None, handshakes_ms=[40.0], identity_name=None)
+    row.record(
+        failed=False, failure_kind=None, connections=ConnectionLog([40.0]), identity_name=None
+    )
     otel.record_new_handshakes(stats, histogram, recorded)
     otel.record_new_handshakes(stats, histogram, recorded)
-    labels = {"strategy": "identity-cache", "concurrency": "native-threads", "keepalive": "off"}
+    labels = {
+        "row": "identity-cache [native-threads, keep-alive off]",
+        "strategy": "identity-cache",
+        "concurrency": "native-threads",
+        "keepalive": "off",
+    }
     assert histogram.values == [(0.002, labels), (0.002, labels), (0.04, labels)]
 
 
@@ -39,8 +49,10 @@ def test_the_counters_reach_an_opentelemetry_reader_with_the_row_labels():
     otel_metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
     stats = MtlsStats()
     row = stats.row("shared-context", "greenlet", False)
-    row.record(failed=True, failure_kind="bleed", handshakes_ms=[2.0], identity_name=None)
-    row.record(failed=False, failure_kind=None, handshakes_ms=[], identity_name="client-1")
+    row.record(
+        failed=True, failure_kind="bleed", connections=ConnectionLog([2.0]), identity_name=None
+    )
+    row.record(failed=False, failure_kind=None, identity_name="client-1")
     assert otel.install(lambda: stats)
     points = {}
     for resource in reader.get_metrics_data().resource_metrics:
@@ -51,6 +63,7 @@ def test_the_counters_reach_an_opentelemetry_reader_with_the_row_labels():
     requests = points[("locust_mtls.requests", None)]
     assert requests.value == 2
     assert dict(requests.attributes) == {
+        "row": "shared-context [keep-alive off]",
         "strategy": "shared-context",
         "concurrency": "greenlet",
         "keepalive": "off",

@@ -243,7 +243,7 @@ def test_a_thousand_identities_load_fast_and_contexts_are_built_lazily(
         for _ in range(3)
     ]
     client.close()
-    assert [o.reported_fingerprint for o in outcomes] == [used.fingerprint] * 3
+    assert [o.reported for o in outcomes] == [used.fingerprint] * 3
     assert CountingTrust.built == [used]  # once, for the identity in use
 
 

@@ -18,6 +18,7 @@ from locust_mtls.tls.reported_identity import (
     IDENTITY_FORMATS,
     IdentityIndex,
     Seen,
+    describe,
     match_seen,
     parse_reported,
 )
@@ -89,32 +90,32 @@ def test_sha256_in_any_case_with_or_without_colons(pki, identity_format, spellin
         "colons": _colons(digest),
         "upper colons": _colons(digest.upper()),  # HAProxy ssl_c_sha256 style
     }[spelling]
-    assert _verdict(pki, "client-1", value, identity_format).outcome == "right"
-    assert _verdict(pki, "client-2", value, identity_format).outcome == "wrong"
+    assert _verdict(pki, "client-1", value, identity_format).kind == "right"
+    assert _verdict(pki, "client-2", value, identity_format).kind == "wrong"
 
 
 @pytest.mark.parametrize("identity_format", ["auto", "sha1"])
 def test_sha1_as_nginx_and_haproxy_print_it(pki, identity_format):
     digest = pki[0]["client-2"].sha1_fingerprint
     for value in (digest, digest.upper(), _colons(digest.upper())):  # nginx, HAProxy hex
-        assert _verdict(pki, "client-2", value, identity_format).outcome == "right"
+        assert _verdict(pki, "client-2", value, identity_format).kind == "right"
 
 
 def test_wrong_identity_says_who_was_sent_and_who_was_seen(pki):
     verdict = _verdict(pki, "client-1", pki[0]["client-3"].fingerprint)
-    assert verdict.outcome == "wrong"
-    assert verdict.detail == "sent client-1, server saw client-3"
+    assert verdict.kind == "wrong"
+    assert describe(verdict) == "sent client-1, server saw client-3"
 
 
 def test_sent_none_and_saw_a_certificate_is_bleed(pki):
     verdict = _verdict(pki, None, pki[0]["client-2"].sha1_fingerprint)
-    assert verdict.outcome == "bleed"
-    assert verdict.detail == "sent no certificate, server saw client-2"
+    assert verdict.kind == "bleed"
+    assert describe(verdict) == "sent no certificate, server saw client-2"
 
 
 def test_unknown_certificate_is_wrong_and_shortened(pki):
     verdict = _verdict(pki, "client-1", "ab12" * 16)
-    assert (verdict.outcome, verdict.detail) == (
+    assert (verdict.kind, describe(verdict)) == (
         "wrong",
         "sent client-1, server saw unknown certificate sha256:ab12ab12ab12ab12…",
     )
@@ -122,29 +123,29 @@ def test_unknown_certificate_is_wrong_and_shortened(pki):
 
 def test_sha1_read_as_sha256_is_unparsed_with_the_option_to_set(pki):
     verdict = _verdict(pki, "client-1", "ab12" * 10, "sha256")
-    assert verdict.outcome == "unparsed"
-    assert verdict.detail == (
+    assert verdict.kind == "unparsed"
+    assert describe(verdict) == (
         "sent client-1, server saw unknown certificate sha1:ab12ab12ab12ab12…, "
         "looks like SHA-1: use --mtls-identity-format sha1"
     )
     known = _verdict(pki, "client-1", pki[0]["client-1"].sha1_fingerprint, "sha256")
-    assert known.outcome == "unparsed"
-    assert known.detail.startswith("sent client-1, server saw client-1, looks like SHA-1")
+    assert known.kind == "unparsed"
+    assert describe(known).startswith("sent client-1, server saw client-1, looks like SHA-1")
 
 
 def test_truncated_hex_is_unparsed_and_says_why(pki):
     verdict = _verdict(pki, "client-1", "ab" * 16)
-    assert verdict.outcome == "unparsed"
-    assert "32 hex digits: neither SHA-256 (64) nor SHA-1 (40)" in verdict.detail
+    assert verdict.kind == "unparsed"
+    assert "32 hex digits: neither SHA-256 (64) nor SHA-1 (40)" in describe(verdict)
 
 
 @pytest.mark.parametrize("identity_format", IDENTITY_FORMATS)
 @pytest.mark.parametrize("value", ["none", "NONE", "", "  ", "-", "(null)"])
 def test_no_certificate_spellings(pki, identity_format, value):
     assert parse_reported(value, identity_format) == Seen("none")
-    assert _verdict(pki, None, value, identity_format).outcome == "right"
+    assert _verdict(pki, None, value, identity_format).kind == "right"
     verdict = _verdict(pki, "client-1", value, identity_format)
-    assert (verdict.outcome, verdict.detail) == (
+    assert (verdict.kind, describe(verdict)) == (
         "wrong",
         "sent client-1, server saw no certificate",
     )
@@ -153,24 +154,24 @@ def test_no_certificate_spellings(pki, identity_format, value):
 def test_absent_header_is_unreported_with_auto_and_no_certificate_when_format_is_named(pki):
     assert parse_reported(None) == Seen("unreported")
     verdict = _verdict(pki, "client-1", None)
-    assert (verdict.outcome, verdict.detail) == (
+    assert (verdict.kind, describe(verdict)) == (
         "unreported",
         "sent client-1, server did not report what it saw",
     )
-    assert _verdict(pki, None, None).outcome == "unreported"  # not a silent pass
+    assert _verdict(pki, None, None).kind == "unreported"  # not a silent pass
     assert parse_reported(None, "sha1") == Seen("none", "absent")
     named = _verdict(pki, "client-1", None, "sha1")
-    assert named.outcome == "wrong"
-    assert "header absent" in named.detail
+    assert named.kind == "wrong"
+    assert "header absent" in describe(named)
 
 
 @pytest.mark.parametrize("identity_format", ["auto", "subject"])
 def test_subject_in_rfc4514_order(pki, identity_format):
     subject = pki[1]["client-1"].subject.rfc4514_string()
     assert subject == "CN=client-1,OU=clients,O=Acme\\, Inc."
-    assert _verdict(pki, "client-1", subject, identity_format).outcome == "right"
+    assert _verdict(pki, "client-1", subject, identity_format).kind == "right"
     verdict = _verdict(pki, "client-2", subject, identity_format)
-    assert (verdict.outcome, verdict.detail) == ("wrong", "sent client-2, server saw client-1")
+    assert (verdict.kind, describe(verdict)) == ("wrong", "sent client-2, server saw client-1")
 
 
 def test_subject_in_nginx_legacy_order_and_other_spellings(pki):
@@ -179,21 +180,21 @@ def test_subject_in_nginx_legacy_order_and_other_spellings(pki):
         "cn=client-3, ou=clients, o=Acme\\2C Inc.",  # lower-case types, hex escape, spaces
         'CN=client-3,OU=clients,O="Acme, Inc."',  # RFC 1779 quoting
     ):
-        assert _verdict(pki, "client-3", value).outcome == "right", value
-        assert _verdict(pki, "client-1", value).outcome == "wrong", value
+        assert _verdict(pki, "client-3", value).kind == "right", value
+        assert _verdict(pki, "client-1", value).kind == "wrong", value
 
 
 def test_two_identities_with_one_subject(pki):
     subject = pki[0]["twin-a"].subject
     assert subject == pki[0]["twin-b"].subject
     # Either twin counts as right: a subject cannot tell them apart.
-    assert _verdict(pki, "twin-a", subject).outcome == "right"
-    assert _verdict(pki, "twin-b", subject).outcome == "right"
+    assert _verdict(pki, "twin-a", subject).kind == "right"
+    assert _verdict(pki, "twin-b", subject).kind == "right"
     wrong = _verdict(pki, "client-1", subject)
-    assert wrong.detail == "sent client-1, server saw one of twin-a, twin-b (same subject)"
-    assert _verdict(pki, None, subject).outcome == "bleed"
+    assert describe(wrong) == "sent client-1, server saw one of twin-a, twin-b (same subject)"
+    assert _verdict(pki, None, subject).kind == "bleed"
     unknown = _verdict(pki, "client-1", "CN=stranger,O=Elsewhere")
-    assert unknown.detail == "sent client-1, server saw unknown subject CN=stranger,O=Elsewhere"
+    assert describe(unknown) == "sent client-1, server saw unknown subject CN=stranger,O=Elsewhere"
 
 
 def _pem(cert: x509.Certificate) -> str:
@@ -213,16 +214,16 @@ def test_xfcc_first_element_is_the_client_and_quoted_subjects_keep_their_commas(
     )
     sidecar = f"By=spiffe://cluster.local/ns/api;Hash={identities['client-3'].fingerprint}"
     header = f"{edge},{sidecar}"
-    assert _verdict(pki, "client-1", header, "xfcc").outcome == "right"
-    assert _verdict(pki, "client-1", header).outcome == "right"
-    assert _verdict(pki, "client-3", header).detail == "sent client-3, server saw client-1"
+    assert _verdict(pki, "client-1", header, "xfcc").kind == "right"
+    assert _verdict(pki, "client-1", header).kind == "right"
+    assert describe(_verdict(pki, "client-3", header)) == "sent client-3, server saw client-1"
 
 
 def test_xfcc_with_subject_only_or_cert_only(pki):
     identities, certs, _ = pki
     subject_only = 'By=spiffe://edge;Subject="/O=Acme, Inc./OU=clients/CN=client-2";URI=x'
     assert parse_reported(subject_only).kind == "subject"
-    assert _verdict(pki, "client-2", subject_only).outcome == "right"
+    assert _verdict(pki, "client-2", subject_only).kind == "right"
     cert_only = f'By=spiffe://edge;Cert="{quote(_pem(certs["client-2"]), safe="")}"'
     assert parse_reported(cert_only) == Seen(
         "fingerprint", "sha256:" + identities["client-2"].fingerprint
@@ -245,14 +246,14 @@ def test_xfcc_with_subject_only_or_cert_only(pki):
 @pytest.mark.parametrize("identity_format", ["auto", "pem"])
 def test_certificate_as_url_encoded_pem_or_base64_der(pki, encode, identity_format):
     value = encode(pki[1]["client-3"])
-    assert _verdict(pki, "client-3", value, identity_format).outcome == "right"
-    assert _verdict(pki, None, value, identity_format).outcome == "bleed"
+    assert _verdict(pki, "client-3", value, identity_format).kind == "right"
+    assert _verdict(pki, None, value, identity_format).kind == "bleed"
 
 
 def test_values_that_are_nothing_we_know_are_unparsed(pki):
     for value in ("hello world", "true", "MIIB-not-a-cert"):
         verdict = _verdict(pki, "client-1", value)
-        assert verdict.outcome == "unparsed", value
+        assert verdict.kind == "unparsed", value
     assert parse_reported("CN=client-1", "sha256").kind == "unparsed"
     assert parse_reported(pki[0]["client-1"].fingerprint, "subject").kind == "unparsed"
 
@@ -263,7 +264,7 @@ def test_match_compares_fingerprints_not_whole_identity_objects(pki):
         loaded.name, loaded.cert_file, loaded.key_file, loaded.fingerprint, loaded.subject
     )
     index = pki[2]
-    assert match_seen(by_hand, parse_reported(loaded.fingerprint), index).outcome == "right"
+    assert match_seen(by_hand, parse_reported(loaded.fingerprint), index).kind == "right"
     # Without its SHA-1 a hand-made identity cannot be recognised from a SHA-1 report.
     sha1 = match_seen(by_hand, parse_reported(loaded.sha1_fingerprint), index)
-    assert sha1.outcome == "wrong"
+    assert sha1.kind == "wrong"

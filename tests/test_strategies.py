@@ -11,8 +11,9 @@ from collections import Counter
 import pytest
 
 from locust_mtls import settings
-from locust_mtls.engine.checks import check_identity
+from locust_mtls.engine.checks import failure_for
 from locust_mtls.engine.execution import execute_request
+from locust_mtls.engine.identity_check import IdentityChecker
 from locust_mtls.strategies import STRATEGIES, create
 from locust_mtls.strategies.identity_cache import IdentityCache
 from locust_mtls.tls import requests_path
@@ -33,8 +34,7 @@ def send(client, url, identity, identities, keepalive=False):
         client, "GET", url, identity, identity_header=HEADER, keepalive=keepalive
     )
     assert outcome.error is None, outcome.error
-    by_fingerprint = {i.fingerprint: i for i in identities}
-    failure = check_identity(identity, outcome.reported_fingerprint, by_fingerprint)
+    failure = failure_for(IdentityChecker(identities).verdict(identity, outcome.reported))
     return (failure.kind if failure else "ok"), outcome
 
 
@@ -102,7 +102,7 @@ def test_shared_mutable_contexts_bleed_even_one_request_at_a_time(
     assert send(client, pki_server.url, identities[0], identities)[0] == "ok"
     verdict, outcome = send(client, pki_server.url, None, identities)
     assert verdict == "bleed"
-    assert outcome.reported_fingerprint == identities[0].fingerprint
+    assert outcome.reported == identities[0].fingerprint
 
 
 def test_forced_interleaving_is_caught_as_wrong_identity(trust, identities, pki_server):
@@ -171,11 +171,11 @@ def test_handshakes_are_timed_per_new_connection(trust, identities, pki_server):
     _, first = send(client, pki_server.url, identities[0], identities, keepalive=True)
     _, second = send(client, pki_server.url, identities[0], identities, keepalive=True)
     _, closing = send(client, pki_server.url, identities[0], identities, keepalive=False)
-    assert len(first.handshakes_ms) == 1 and first.handshakes_ms[0] > 0
-    assert second.handshakes_ms == []  # reused the kept-alive connection
-    assert len(closing.handshakes_ms) == 0  # still the same connection, closed after
+    assert len(first.connections.full_ms) == 1 and first.connections.full_ms[0] > 0
+    assert second.connections.full_ms == []  # reused the kept-alive connection
+    assert len(closing.connections.full_ms) == 0  # still the same connection, closed after
     _, fresh = send(client, pki_server.url, identities[0], identities, keepalive=False)
-    assert len(fresh.handshakes_ms) == 1
+    assert len(fresh.connections.full_ms) == 1
 
 
 def test_requests_default_path_ignores_the_environment_unless_asked(

@@ -6,7 +6,7 @@ from locust_mtls.engine.timeline import SERIES, Timeline
 
 def requests(row, count: int, kind: str | None = None) -> None:
     for _ in range(count):
-        row.record(failed=kind is not None, failure_kind=kind, handshakes_ms=[], identity_name=None)
+        row.record(failed=kind is not None, failure_kind=kind, identity_name=None)
 
 
 def test_rates_are_per_interval_and_share_of_that_intervals_requests():

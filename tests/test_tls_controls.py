@@ -7,8 +7,10 @@ from collections import Counter
 
 import pytest
 
-from locust_mtls.engine.checks import WrongIdentity, check_identity
+from locust_mtls.engine.checkpoint import http_error_of
+from locust_mtls.engine.checks import WrongIdentity, failure_for
 from locust_mtls.engine.execution import execute_request
+from locust_mtls.engine.identity_check import IdentityChecker
 from locust_mtls.engine.run import MtlsRun
 from locust_mtls.engine.run_options import RunOptions
 from locust_mtls.errors import ConfigError
@@ -39,13 +41,13 @@ def run_users(run: MtlsRun, settings: RunSettings, url: str, users: int, request
     """`users` runners, round-robin, `requests` each (bounded); the verdicts by kind."""
     runners = [run.runner_for(settings, n) for n in range(users)]
     schedules = [run.schedule_for(n, 0.25) for n in range(users)]
+    checkpoint = run.checkpoint(settings)
     verdicts = Counter()
     for _ in range(requests):
         for runner, schedule in zip(runners, schedules, strict=True):
-            identity = schedule.next()
-            outcome = runner.run("GET", url, identity)
-            failure = run.judge(outcome, identity, HEADER)
-            run.record(settings, outcome, identity, failure)
+            sent = checkpoint.sent(schedule.next())
+            runner.run("GET", url, sent)
+            failure = checkpoint.check(sent, http_error_of(sent.outcome))
             verdicts[type(failure).__name__ if failure else "ok"] += 1
     for runner in runners:
         runner.close()
@@ -58,7 +60,7 @@ def test_resumption_per_identity_resumes_and_never_crosses(generated_pki, server
     run = MtlsRun(RunOptions(trust(generated_pki), generated_pki.identities, 0.25))
     settings = RunSettings("identity-cache", keepalive=False, tls=tls)
     verdicts = run_users(run, settings, server.url + "/", users=8, requests=6)
-    row = run.row(settings).to_dict()
+    row = run.checkpoint(settings).row.to_dict()
     echo = fetch_stats(server.url, generated_pki.ca_file)
     assert verdicts == {"ok": 48}  # 4 identities and a no-cert share: 0 wrong, 0 bleed
     assert row["resumed_handshakes"] > 0 and row["full_handshakes"] > 0
@@ -82,9 +84,9 @@ def test_a_client_offering_one_identitys_session_for_another_is_caught(
     context.load_cert_chain(*second.requests_cert())
     response, _ = get_with_session(context, server, session)
     reported = response.split(b"x-client-cert-fingerprint: ")[1].split(b"\r\n")[0].decode()
-    failure = check_identity(second, reported, {i.fingerprint: i for i in generated_pki.identities})
+    failure = failure_for(IdentityChecker(generated_pki.identities).verdict(second, reported))
     assert isinstance(failure, WrongIdentity)
-    assert failure.detail == f"sent {second.name}, server saw {first.name}"
+    assert (failure.verdict.sent, failure.verdict.seen) == (second.name, first.name)
 
 
 def get_with_session(context, server, session):
@@ -108,7 +110,7 @@ def test_pinned_tls_12_is_what_the_server_negotiates(generated_pki, server):
         outcome = execute_request(
             client, "GET", server.url + "/", identity, identity_header=HEADER, keepalive=keepalive
         )
-        assert outcome.status == 200 and outcome.tls_versions in ([], ["TLSv1.2"])
+        assert outcome.status == 200 and outcome.connections.versions in ([], ["TLSv1.2"])
     response = client.request("GET", server.url + "/", identity).json()
     assert response["tls_version"] == "TLSv1.2" and response["cipher"] in pinned
     assert fetch_stats(server.url, generated_pki.ca_file)["tls_versions"]["TLSv1.2"] == 2
@@ -146,7 +148,7 @@ def test_rotation_mid_run_judges_each_request_by_the_identity_it_was_sent_with(
         i.name for i in pki.identities
     ]
     assert new <= set(seen) and old <= set(seen)
-    assert run.row(settings).to_dict()["generations"] == {"0": 45, "1": 45}
+    assert run.checkpoint(settings).row.to_dict()["generations"] == {"0": 45, "1": 45}
 
 
 def test_the_context_cache_never_exceeds_its_bound(generated_pki):

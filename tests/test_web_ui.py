@@ -17,7 +17,10 @@ from pathlib import Path
 from locust_mtls.engine.stats import MtlsStats
 from locust_mtls.locust import web_ui
 from locust_mtls.results import tables
+from locust_mtls.settings import RunSettings
 from locust_mtls.strategies import STRATEGIES
+from locust_mtls.tls.connections import ConnectionLog
+from locust_mtls.tls.reported_identity import Verdict, VerdictKind
 
 from conftest import row_of, run_locust
 
@@ -28,10 +31,14 @@ MTLS = str(REPO / "locustfiles" / "mtls.py")
 def sample_stats() -> MtlsStats:
     stats = MtlsStats(client_path="requests 2.32.3: shared preloaded SSLContext <&>")
     shared = stats.row("shared-context", "greenlet", False)
-    shared.record(failed=True, failure_kind="bleed", handshakes_ms=[3.0], identity_name=None)
-    shared.record(failed=False, failure_kind=None, handshakes_ms=[5.0], identity_name="client-1")
+    shared.record(
+        failed=True, failure_kind="bleed", connections=ConnectionLog([3.0]), identity_name=None
+    )
+    shared.record(
+        failed=False, failure_kind=None, connections=ConnectionLog([5.0]), identity_name="client-1"
+    )
     cache = stats.row("identity-cache", "native-threads", True)
-    cache.record(failed=False, failure_kind=None, handshakes_ms=[], identity_name="client-2")
+    cache.record(failed=False, failure_kind=None, identity_name="client-2")
     return stats
 
 
@@ -54,13 +61,13 @@ def test_tls_controls_in_the_tab_csv_and_console():
     stats = MtlsStats()
     row = stats.row("identity-cache", "greenlet", False)
     row.record(
-        failed=False, failure_kind=None, handshakes_ms=[4.0], identity_name="client-1",
-        tls_versions=["TLSv1.3"], generation=0,
+        failed=False, identity_name="client-1", generation=0,
+        connections=ConnectionLog([4.0], versions=["TLSv1.3"]),
     )  # fmt: skip
     for _ in range(3):
         row.record(
-            failed=False, failure_kind=None, handshakes_ms=[], identity_name="client-1",
-            resumed_ms=[1.0], tls_versions=["TLSv1.3"], generation=1,
+            failed=False, identity_name="client-1", generation=1,
+            connections=ConnectionLog(resumed_ms=[1.0], versions=["TLSv1.3"]),
         )  # fmt: skip
     row.context_cache = {"size": 2, "limit": 2, "evictions": 1500}
     (cells,) = tables.rows(stats)
@@ -75,7 +82,7 @@ def test_tls_controls_in_the_tab_csv_and_console():
         " · context cache 2 / 2, 1,500 evicted" in tables.text_table(stats).splitlines()
     )
     empty = stats.row("shared-context", "greenlet", True)
-    empty.record(failed=False, failure_kind=None, handshakes_ms=[], identity_name=None)
+    empty.record(failed=False, failure_kind=None, identity_name=None)
     shared = {r["strategy"]: r for r in tables.rows(stats)}["shared-context"]
     assert (shared["tls"], shared["context_cache"]) == ("no handshakes", "")
 
@@ -188,7 +195,7 @@ def test_mtls_tab_csv_json_report_and_start_form_in_the_web_ui(tmp_path):
         assert re.fullmatch(r"[\d,]+ of [\d,]+", rows[0]["identity_checked"])
 
         status, body = get(f"{base}/{csv_link.removeprefix('./')}")
-        assert status == 200 and body.startswith("strategy,mode,requests,")
+        assert status == 200 and body.startswith("row,strategy,mode,requests,")
         status, body = get(f"{base}/mtls/stats")
         assert row_of(json.loads(body), "identity-cache")["requests"] > 0
         status, body = get(f"{base}/stats/report")
@@ -228,18 +235,15 @@ def unreported_stats() -> MtlsStats:
         trap.record(
             failed=False,
             failure_kind=None,
-            handshakes_ms=[],
             identity_name="client-1",
-            identity_verdict="unreported",
+            verdict=Verdict(VerdictKind.UNREPORTED, "client-1"),
         )
     shared = stats.row("shared-context")
     shared.record(
         failed=True,
         failure_kind="bleed",
-        handshakes_ms=[],
         identity_name=None,
-        identity_verdict="bleed",
-        seen="client-2",
+        verdict=Verdict(VerdictKind.BLEED, "no certificate", "client-2"),
     )
     return stats
 
@@ -267,9 +271,8 @@ def test_unchecked_responses_are_said_loudly_everywhere():
 
 def test_off_is_said_and_never_loud():
     stats = MtlsStats()
-    row = stats.row("identity-cache")
-    row.use_check("off")
-    row.record(failed=False, failure_kind=None, handshakes_ms=[], identity_name=None)
+    row = stats.row_for(RunSettings("identity-cache", identity_check="off"))
+    row.record(failed=False, failure_kind=None, identity_name=None)
     assert tables.unchecked_lines(stats) == []
     (table_row,) = tables.rows(stats)
     assert table_row["identity_checked"] == "off (--mtls-identity-check off)"

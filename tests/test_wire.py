@@ -24,7 +24,7 @@ def test_a_request_survives_json_and_is_sent_the_same(pki_server, trust, identit
     job = json.loads(json.dumps(wire.encode_request(request, (5, 10), None)))
     client = create("identity-cache", trust).new_client()
     try:
-        outcome = wire.send_encoded(client, job, identities[0])
+        outcome = wire.send_encoded(client, job, identities[0], "X-Client-Cert-Fingerprint")
     finally:
         client.close()
     assert outcome.error is None and outcome.status == 200

@@ -7,6 +7,8 @@ shared-context`). Values are checked by options.py; `choices` are checked by arg
 
 from __future__ import annotations
 
+import argparse
+
 from locust_mtls.results.thresholds import EXAMPLES, METRICS
 from locust_mtls.settings import (
     CONCURRENCY_MODES,
@@ -37,8 +39,9 @@ OPTIONS = (
     ("--mtls-keepalive", "on", "off: a new TLS connection per request", {"choices": ON_OFF}),
     (
         "--mtls-no-cert-fraction",
-        "0.5",
-        "fraction of requests sent without a client certificate (0..1)",
+        "",
+        "fraction of requests sent without a client certificate (0..1); not given: 0.5 for "
+        "MtlsUser (the probe that shows bleed), 0 for MtlsHttpUser and MtlsFastHttpUser",
         {},
     ),
     (
@@ -180,3 +183,18 @@ OPTIONS = (
 def env_var(option: str) -> str:
     """`--mtls-no-cert-fraction` -> `LOCUST_MTLS_NO_CERT_FRACTION`."""
     return "LOCUST_" + option.lstrip("-").upper().replace("-", "_")
+
+
+def dest(option: str) -> str:
+    """`--mtls-no-cert-fraction` -> `mtls_no_cert_fraction` (argparse's attribute name)."""
+    return option.lstrip("-").replace("-", "_")
+
+
+def default_options(**values) -> argparse.Namespace:
+    """Every option at its default (plus `values`, e.g. host): what a library use of
+    Locust, whose Environment has no parsed options, runs with."""
+    defaults = {
+        dest(name): list(default) if isinstance(default, list) else default
+        for name, default, _help, _extra in OPTIONS
+    }
+    return argparse.Namespace(**{**defaults, **values})

@@ -73,7 +73,8 @@ def _one_of(option: str, value, valid: tuple[str, ...]) -> str:
 
 
 def settings_from(options, strategy: str | None = None, **overrides) -> RunSettings:
-    """RunSettings from parsed options; user-class attributes come in as overrides."""
+    """RunSettings from parsed options; user-class attributes come in as overrides
+    (config/user_settings.py checks and passes them)."""
     name = strategy or options.mtls_strategy
     strategy_class(name)  # ConfigError listing the valid names
     concurrency = overrides.get("concurrency") or options.mtls_concurrency
@@ -89,7 +90,7 @@ def settings_from(options, strategy: str | None = None, **overrides) -> RunSetti
         keepalive=_on_off("mtls-keepalive", options.mtls_keepalive)
         if keepalive is None
         else keepalive,
-        identity_header=options.mtls_identity_header,
+        identity_header=overrides.get("identity_header") or options.mtls_identity_header,
         identity_check=_one_of(
             "mtls-identity-check",
             overrides.get("identity_check") or _identity_option(options, "check"),
@@ -103,6 +104,8 @@ def settings_from(options, strategy: str | None = None, **overrides) -> RunSetti
         timeout=_timeouts(options.mtls_timeout),
         crash_dir=options.mtls_crash_dir,
         tls=tls_settings,
+        client=overrides.get("client", "requests"),
+        identity=overrides.get("identity"),
     )
 
 
@@ -143,19 +146,24 @@ def tls_settings_from(options, strategy: str, overrides: dict) -> TlsSettings:
     return settings
 
 
-def _check_values(options) -> float:
-    """Every option that is a plain value; returns the no-cert fraction."""
-    settings_from(options)
-    _on_off("mtls-trust-env", options.mtls_trust_env)
+def no_cert_fraction_from(value, where: str = "--mtls-no-cert-fraction") -> float | None:
+    """A fraction from 0 to 1 (None: not given, "" from the option's default)."""
+    if value is None or value == "":
+        return None
     try:
-        fraction = float(options.mtls_no_cert_fraction)
-    except ValueError:
+        fraction = float(value)
+    except (TypeError, ValueError):
         fraction = -1.0
     if not 0.0 <= fraction <= 1.0:
-        raise ConfigError(
-            f"--mtls-no-cert-fraction must be between 0 and 1, "
-            f"not {options.mtls_no_cert_fraction!r}"
-        )
+        raise ConfigError(f"{where} must be between 0 and 1, not {value!r}")
+    return fraction
+
+
+def _check_values(options) -> float | None:
+    """Every option that is a plain value; returns the no-cert fraction (None: not given)."""
+    settings_from(options)
+    _on_off("mtls-trust-env", options.mtls_trust_env)
+    fraction = no_cert_fraction_from(options.mtls_no_cert_fraction)
     _non_negative_int(
         "mtls-context-cache", getattr(options, "mtls_context_cache", DEFAULT_CONTEXT_CACHE)
     )

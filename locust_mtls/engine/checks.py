@@ -1,4 +1,5 @@
-"""The identity check: did the server see the certificate this request meant to present?
+"""The identity check's failures: did the server see the certificate this request meant to
+present?
 
 The echo server (or a gateway, docs/gateways.md) reports, per request, the client
 certificate it saw on that connection: a fingerprint, a subject, XFCC or the certificate
@@ -8,10 +9,7 @@ failure, or not, according to `--mtls-identity-check`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-from locust_mtls.tls.identity import Identity
-from locust_mtls.tls.reported_identity import IdentityIndex, Verdict, match_seen, parse_reported
+from locust_mtls.tls.reported_identity import Verdict, VerdictKind
 
 DEFAULT_IDENTITY_HEADER = "X-Client-Cert-Fingerprint"
 
@@ -21,12 +19,11 @@ class IdentityCheckFailure(Exception):
 
     Messages are stable (no names or fingerprints in them) so that Locust's failures
     table keeps one row per kind even with 1,000 identities; `kind` names the counter
-    and `detail` says who was sent and who was seen.
+    and `verdict` says who was sent and who was seen.
     """
 
-    detail = ""
-
     kind = "identity_check"
+    verdict: Verdict | None = None
 
 
 class WrongIdentity(IdentityCheckFailure):
@@ -52,14 +49,13 @@ def failure_for(
     `unreported` and `unparsed` (the server did not say, or said it in a form we cannot
     read) fail only under `require`; under `auto` they are counted, not failed.
     """
-    if verdict.outcome == "wrong":
-        nothing = "saw no certificate" in verdict.detail
-        what = "no certificate" if nothing else "another client's certificate"
+    if verdict.kind == VerdictKind.WRONG:
+        what = "no certificate" if verdict.seen_kind == "none" else "another client's certificate"
         failure: IdentityCheckFailure = WrongIdentity(f"wrong identity: server saw {what}")
-    elif verdict.outcome == "bleed":
+    elif verdict.kind == VerdictKind.BLEED:
         failure = CertBleed("cert bleed: sent no certificate, server saw one")
-    elif verdict.outcome in ("unreported", "unparsed") and mode == "require":
-        if verdict.outcome == "unreported":
+    elif verdict.kind in (VerdictKind.UNREPORTED, VerdictKind.UNPARSED) and mode == "require":
+        if verdict.kind == VerdictKind.UNREPORTED:
             problem = f"response has no {header} header"
         else:
             problem = f"{header} is not readable as {identity_format}"
@@ -69,23 +65,5 @@ def failure_for(
         )
     else:
         return None
-    failure.detail = verdict.detail
+    failure.verdict = verdict
     return failure
-
-
-def check_identity(
-    expected: Identity | None,
-    reported: str | None,
-    identities: Mapping[str, Identity] | IdentityIndex | None = None,
-    header: str = DEFAULT_IDENTITY_HEADER,
-    *,
-    identity_format: str = "auto",
-    mode: str = "require",
-) -> IdentityCheckFailure | None:
-    """None when the server saw exactly the certificate `expected` (or none for None);
-    otherwise the failure to report. `reported` is the header value, None if absent;
-    `identities` the run's identities (an index, or a mapping whose values are them)."""
-    if not isinstance(identities, IdentityIndex):
-        identities = IdentityIndex.of((identities or {}).values())
-    verdict = match_seen(expected, parse_reported(reported, identity_format), identities)
-    return failure_for(verdict, mode, header, identity_format)

@@ -20,6 +20,8 @@ from locust_mtls.tls.reported_identity import (
     IdentityIndex,
     Seen,
     Verdict,
+    VerdictKind,
+    describe,
     match_seen,
     parse_reported,
 )
@@ -27,7 +29,7 @@ from locust_mtls.tls.reported_identity import (
 COMMON_NAME_OID = "2.5.4.3"
 LOG_INTERVAL_S = 10.0  # at most one line per (row, sent, seen) in this many seconds
 RIGHT_VERDICTS_KEPT = 4096  # (sent, header, format) triples known right; then start over
-LOG_KEYS_MAX = 1000  # forget the oldest log times beyond this many pairs
+LOG_KEYS_MAX = 1000  # forget the log times beyond this many (row, kind, sent, seen)
 
 logger = logging.getLogger("locust_mtls")
 
@@ -60,12 +62,12 @@ class IdentityChecker:
             return match_seen(sent, self.application_seen(reported), self.index)
         # Almost every response of a healthy run repeats one of a few (sent, header) pairs:
         # a "right" verdict depends on nothing else (not on the index, which rotation
-        # changes), so it is remembered; anything else is worked out again, with its detail.
+        # changes), so it is remembered; anything else is worked out again.
         key = (sent.fingerprint if sent else None, reported, identity_format)
         verdict = self._right.get(key)
         if verdict is None:
             verdict = match_seen(sent, parse_reported(reported, identity_format), self.index)
-            if verdict.outcome == "right":
+            if verdict.kind == VerdictKind.RIGHT:
                 if len(self._right) >= RIGHT_VERDICTS_KEPT:
                     self._right.clear()
                 self._right[key] = verdict
@@ -92,23 +94,19 @@ class IdentityChecker:
         return Seen("unparsed", text, "not the name, CN or fingerprint of any identity")
 
 
-def seen_label(verdict: Verdict) -> str:
-    """Who the server saw, from a verdict's detail ("sent a, server saw b" -> "b")."""
-    seen = verdict.detail.partition(", ")[2]
-    return seen.removeprefix("server saw ") or verdict.outcome
-
-
 class MismatchLog:
     """Logs mismatch details, at most one line per (row, sent, seen) every LOG_INTERVAL_S."""
 
     def __init__(self, interval_s: float = LOG_INTERVAL_S, clock=time.monotonic):
         self.interval_s = interval_s
         self.clock = clock
-        self.last_logged: dict[tuple[str, str], float] = {}
+        self.last_logged: dict[tuple, float] = {}
 
     def log(self, row: str, verdict: Verdict) -> bool:
-        """Log `verdict.detail` for `row` unless that pair was logged recently."""
-        key = (row, "unreported" if verdict.outcome == "unreported" else verdict.detail)
+        """Log who was sent and seen for `row` unless that pair was logged recently."""
+        # One "did not say" line per row, not one per identity.
+        pair = () if verdict.kind == VerdictKind.UNREPORTED else (verdict.sent, verdict.seen)
+        key = (row, verdict.kind, *pair)
         now = self.clock()
         last = self.last_logged.get(key)
         if last is not None and now - last < self.interval_s:
@@ -116,5 +114,5 @@ class MismatchLog:
         if len(self.last_logged) >= LOG_KEYS_MAX:
             self.last_logged.clear()
         self.last_logged[key] = now
-        logger.warning("locust-mtls: %s: %s: %s", row, verdict.outcome, verdict.detail)
+        logger.warning("locust-mtls: %s: %s: %s", row, verdict.kind, describe(verdict))
         return True

@@ -17,7 +17,7 @@ class RunOptions:
 
     trust: Trust
     identities: tuple[Identity, ...]
-    no_cert_fraction: float = 0.5
+    no_cert_fraction: float | None = None  # --mtls-no-cert-fraction; None: not given
     no_cert_split: str = "requests"  # see settings.NO_CERT_SPLITS
     identity_check: str = "auto"  # --mtls-identity-check, unless a user class says
     identity_format: str = "auto"  # --mtls-identity-format, unless a user class says

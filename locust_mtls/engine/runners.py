@@ -1,9 +1,10 @@
 """Where requests run: in the user's greenlet (Locust's way) or on native OS threads.
 
-`runner_for_user()` gives each Locust user a runner with one method,
-`run(method, url, identity) -> Outcome`. Greenlet runners call the strategy directly;
-native-thread runners hand the request to a `ThreadEngine` child process (see
-thread_engine.py) and wait for its answer without blocking other greenlets.
+`MtlsRun.runner_for()` gives each Locust user a runner with one method,
+`run(method, url, sent)`, which fills `sent.outcome`. Greenlet runners call the strategy
+directly; native-thread runners hand the request to a `ThreadEngine` child process (see
+thread_engine.py) and wait for its answer without blocking other greenlets. An answer
+whose user was stopped while waiting is still checked and counted, by the engine's reader.
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ from gevent import subprocess  # cooperative pipes, with or without monkey-patch
 from gevent.event import AsyncResult
 from gevent.lock import Semaphore
 
+from locust_mtls.engine.checkpoint import Sent, http_error_of, seen_by_hook
 from locust_mtls.engine.execution import Outcome, execute_request
 from locust_mtls.engine.failures import NO_ENGINE_ANSWER
 from locust_mtls.settings import RunSettings, child_environment
 from locust_mtls.strategies import Strategy
 from locust_mtls.tls import key_material
-from locust_mtls.tls.identity import Identity
+from locust_mtls.tls.connections import ConnectionLog
 
 
 class GreenletRunner:
@@ -37,18 +39,17 @@ class GreenletRunner:
         self.client = strategy.new_client()
         self.settings = settings
 
-    def run(
-        self, method: str, url: str, identity: Identity | None, keep_body: bool = False
-    ) -> Outcome:
-        return execute_request(
+    def run(self, method: str, url: str, sent: Sent, keep_body: bool = False) -> None:
+        execute_request(
             self.client,
             method,
             url,
-            identity,
+            sent.identity,
             identity_header=self.settings.identity_header,
             keepalive=self.settings.keepalive,
             timeout=self.settings.timeout,
             keep_body=keep_body,
+            into=sent.outcome,
         )
 
     def close(self) -> None:
@@ -62,15 +63,13 @@ class NativeThreadRunner:
         self.engine = engine
         self.thread_id = thread_id
 
-    def run(
-        self, method: str, url: str, identity: Identity | None, keep_body: bool = False
-    ) -> Outcome:
-        return self.engine.call(self.thread_id, method, url, identity, keep_body)
+    def run(self, method: str, url: str, sent: Sent, keep_body: bool = False) -> None:
+        sent.outcome = self.engine.call(self.thread_id, method, url, sent, keep_body)
 
-    def send(self, request: dict, identity: Identity | None) -> Outcome:
+    def send(self, request: dict, sent: Sent) -> Outcome:
         """One full-API request encoded by wire.encode_request; the answer in `response`."""
         return self.engine.call(
-            self.thread_id, request["method"], request["url"], identity, request=request
+            self.thread_id, request["method"], request["url"], sent, request=request
         )
 
     def close(self) -> None:
@@ -90,7 +89,9 @@ class ThreadEngine:
         self.identities = list(identities)
         self.on_crash = on_crash
         self.process: subprocess.Popen | None = None
-        self.pending: dict[int, AsyncResult] = {}
+        # job id -> (its waiter, the request); `orphans`: jobs whose user stopped waiting
+        self.pending: dict[int, tuple[AsyncResult, Sent]] = {}
+        self.orphans: set[int] = set()
         self.job_ids = itertools.count()
         self.generation = 0
         self.requests_done = 0
@@ -139,18 +140,29 @@ class ThreadEngine:
         for line in process.stdout:
             result = json.loads(line)
             self.requests_done += 1
-            waiter = self.pending.pop(result.pop("id"), None)
-            if waiter is not None:
-                waiter.set(Outcome(**result))
+            self._answer(result.pop("id"), Outcome.from_dict(result))
         returncode = process.wait()
         if process is self.process:
             self.process = None
         if returncode < 0 and not self.closed:
             self._crashed(signal.Signals(-returncode).name, self._keep_stacks(stack_log))
         stack_log.close()
-        for waiter in self.pending.values():  # their answers will never come
-            waiter.set(Outcome(error="ClientCrash: native-thread engine exited", crash="exit"))
-        self.pending.clear()
+        self._answer_all(Outcome(error="ClientCrash: native-thread engine exited", crash="exit"))
+
+    def _answer(self, job_id: int, outcome: Outcome) -> None:
+        """Hand an answer to its user, or check and count it if the user stopped."""
+        waiter, sent = self.pending.pop(job_id, (None, None))
+        if job_id in self.orphans:
+            self.orphans.discard(job_id)
+            sent.outcome = outcome
+            sent.checkpoint.check(sent, http_error_of(outcome), seen=seen_by_hook(sent))
+        elif waiter is not None:
+            waiter.set(outcome)
+
+    def _answer_all(self, outcome: Outcome) -> None:
+        """Every pending job gets `outcome` (their own answers will never come)."""
+        for job_id in list(self.pending):
+            self._answer(job_id, dataclasses.replace(outcome, connections=ConnectionLog()))
 
     def _keep_stacks(self, stack_log) -> str | None:
         """The crash's faulthandler stacks as a file in the crash dir (None: none written)."""
@@ -175,9 +187,7 @@ class ThreadEngine:
             "requests_done": self.requests_done,
             "faulthandler_file": faulthandler_file,
         }
-        for waiter in self.pending.values():
-            waiter.set(Outcome(error=f"ClientCrash: {signal_name}", crash=signal_name))
-        self.pending.clear()
+        self._answer_all(Outcome(error=f"ClientCrash: {signal_name}", crash=signal_name))
         self.on_crash(record)
 
     def call(
@@ -185,7 +195,7 @@ class ThreadEngine:
         thread_id: int,
         method: str,
         url: str,
-        identity: Identity | None,
+        sent: Sent,
         keep_body: bool = False,
         request: dict | None = None,
     ) -> Outcome:
@@ -195,7 +205,9 @@ class ThreadEngine:
             if self.process is None:
                 self._start()
         job_id = next(self.job_ids)
-        waiter = self.pending[job_id] = AsyncResult()
+        waiter = AsyncResult()
+        self.pending[job_id] = (waiter, sent)
+        identity = sent.identity
         job = {
             "id": job_id,
             "thread": thread_id,
@@ -215,7 +227,15 @@ class ThreadEngine:
         # Bounded: a wedged engine must not hang the user forever.
         timeout = (request or {}).get("timeout") or self.settings.timeout
         wait = sum(t or 0.0 for t in timeout) + 10.0
-        outcome = waiter.get(timeout=wait, block=True) if waiter.wait(wait) else None
+        try:
+            outcome = waiter.get(timeout=wait, block=True) if waiter.wait(wait) else None
+        except BaseException:  # the user was stopped: its answer is still checked
+            if job_id in self.pending:
+                self.orphans.add(job_id)  # the reader checks it when it comes
+            elif waiter.ready():  # it came just before the stop: check it now
+                sent.outcome = waiter.value
+                sent.checkpoint.check(sent, http_error_of(sent.outcome), seen=seen_by_hook(sent))
+            raise
         if outcome is None:
             self.pending.pop(job_id, None)
             return Outcome(
@@ -238,9 +258,20 @@ class ThreadEngine:
         except (BrokenPipeError, OSError, AttributeError):
             pass  # a dead child restarts with self.identities
 
+    def drain(self, timeout: float) -> None:
+        """Wait up to `timeout` s for the child to answer every job it was given."""
+        deadline = time.monotonic() + timeout
+        while self.pending and self.process is not None and time.monotonic() < deadline:
+            gevent.sleep(0.05)
+
     def close(self, timeout: float = 5.0) -> None:
         """End the child: closing its stdin ends its loop; SIGKILL by PID if it lingers."""
         self.closed = True
+        for job_id in list(self.orphans):  # given to the child, not answered in time
+            waiter, sent = self.pending.pop(job_id)
+            sent.outcome.connections.requests_written += 1  # the child had it: assume sent
+            sent.checkpoint.stopped(sent)
+        self.orphans.clear()
         process = self.process
         if process is None:
             return

@@ -18,12 +18,18 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 
-from locust_mtls.settings import TlsSettings, row_name
+from locust_mtls.settings import RunSettings, TlsSettings
+from locust_mtls.tls.connections import ConnectionLog
+from locust_mtls.tls.reported_identity import NO_CERTIFICATE, Verdict, VerdictKind
 
 FAILURE_KINDS = ("wrong_identity", "bleed", "unreported")
-COUNTERS = ("requests", "failures", "crashes", "checked", *FAILURE_KINDS)
-CHECKED_VERDICTS = ("right", "wrong", "bleed")  # the server said who it saw, and we read it
-UNCHECKED_VERDICTS = ("unreported", "unparsed")  # counted as unreported
+# in_flight_at_stop: requests written to the server whose answer never came back to be
+# checked because the test stopped (sent = requests + in_flight_at_stop).
+COUNTERS = ("requests", "failures", "crashes", "checked", "in_flight_at_stop", *FAILURE_KINDS)
+# The server said who it saw, and we read it; the others are counted as unreported.
+CHECKED_VERDICTS = (VerdictKind.RIGHT, VerdictKind.WRONG, VerdictKind.BLEED)
+UNCHECKED_VERDICTS = (VerdictKind.UNREPORTED, VerdictKind.UNPARSED)
+MISMATCHES = (VerdictKind.WRONG, VerdictKind.BLEED)
 SEEN_PAIRS_MAX = 100  # distinct (sent, seen) pairs kept per row; later ones go to OTHER
 SEEN_PAIRS_SHOWN = 10  # the most frequent pairs in snapshots, the tab and the summary
 OTHER_PAIR = ("…", "other pairs")
@@ -60,12 +66,15 @@ class StrategyStats:
     """Counters of one run setting (a row) in one process (or summed over workers)."""
 
     strategy: str = ""
+    row: str = ""  # the row's name (settings.row_name): what every exported series carries
+    client: str = "requests"
     requests: int = 0
     failures: int = 0
     wrong_identity: int = 0
     bleed: int = 0
     unreported: int = 0  # responses that did not say (readably) who the server saw
     checked: int = 0  # responses whose identity was checked
+    in_flight_at_stop: int = 0  # written to the server, never answered: the test stopped
     identity_check: str = ""  # --mtls-identity-check of this row's user classes
     seen_pairs: Counter = field(default_factory=Counter)  # (sent, seen) of mismatches
     crashes: int = 0
@@ -91,37 +100,36 @@ class StrategyStats:
         self,
         *,
         failed: bool,
-        failure_kind: str | None,
-        handshakes_ms,
-        identity_name,
+        failure_kind: str | None = None,
         failure_class: str | None = None,
-        identity_verdict: str | None = None,
-        seen: str | None = None,
-        resumed_ms=(),
-        tls_versions=(),
+        connections: ConnectionLog | None = None,
+        identity_name: str | None = None,
+        verdict: Verdict | None = None,
         generation: int | None = None,
-    ):
-        """Count one request; `identity_verdict` and `seen` come from MtlsRun.judge."""
+    ) -> None:
+        """Count one judged request (engine/checkpoint.py is the one caller in a run)."""
         now = time.time()
         self.first_request_at = self.first_request_at or now
         self.last_request_at = now
         self.requests += 1
         self.failures += failed
+        kind = verdict.kind if verdict is not None else None
         if failure_kind in FAILURE_KINDS:
             setattr(self, failure_kind, getattr(self, failure_kind) + 1)
-        elif identity_verdict in UNCHECKED_VERDICTS:  # auto: counted, not failed
+        elif kind in UNCHECKED_VERDICTS:  # auto: counted, not failed
             self.unreported += 1
-        self.checked += identity_verdict in CHECKED_VERDICTS
-        if seen is not None and identity_verdict in ("wrong", "bleed"):
-            self.count_pair(identity_name or "no certificate", seen)
+        self.checked += kind in CHECKED_VERDICTS
+        if kind in MISMATCHES:
+            self.count_pair(verdict.sent or NO_CERTIFICATE, verdict.seen)
         if failure_class:
             self.failure_classes[failure_class] += 1
-        for ms in handshakes_ms:
-            self.handshake_histogram[handshake_bucket(ms)] += 1
-        for ms in resumed_ms:
-            self.resumed_histogram[handshake_bucket(ms)] += 1
-        if tls_versions:  # none on a kept-alive connection: skip Counter.update's Python
-            self.tls_versions.update(tls_versions)
+        if connections is not None:
+            for ms in connections.full_ms:
+                self.handshake_histogram[handshake_bucket(ms)] += 1
+            for ms in connections.resumed_ms:
+                self.resumed_histogram[handshake_bucket(ms)] += 1
+            if connections.versions:  # none on a kept-alive connection: skip Counter.update
+                self.tls_versions.update(connections.versions)
         if generation is not None:
             self.generations[str(generation)] += 1
         if identity_name:
@@ -156,6 +164,7 @@ class StrategyStats:
             "bleed": self.bleed,
             "unreported": self.unreported,
             "checked": self.checked,
+            "in_flight_at_stop": self.in_flight_at_stop,
             "identity_check": self.identity_check,
             "seen_pairs": [
                 {"sent": sent, "seen": seen, "count": count}
@@ -190,6 +199,8 @@ class StrategyStats:
             "last_request_at": self.last_request_at,
             "elapsed_s": round(elapsed, 2),
             "strategy": self.strategy,
+            "row": self.row,
+            "client": self.client,
             "concurrency": self.concurrency,
             "keepalive": self.keepalive,
             "client_path": self.client_path,
@@ -199,6 +210,8 @@ class StrategyStats:
     def from_dict(cls, data: dict) -> StrategyStats:
         stats = cls(
             strategy=data.get("strategy", ""),
+            row=data.get("row", ""),
+            client=data.get("client", "requests"),
             concurrency=data.get("concurrency", ""),
             keepalive=data.get("keepalive", True),
             client_path=data.get("client_path", ""),
@@ -248,7 +261,7 @@ class StrategyStats:
         self.first_request_at = min(starts, default=0.0)
         self.last_request_at = max(self.last_request_at, other.last_request_at)
         if not self.strategy:
-            self.strategy = other.strategy
+            self.strategy, self.row, self.client = other.strategy, other.row, other.client
             self.concurrency, self.keepalive = other.concurrency, other.keepalive
             self.tls = other.tls
         self.client_path = self.client_path or other.client_path
@@ -257,9 +270,8 @@ class StrategyStats:
 class MtlsStats:
     """Counters of every run setting in this process, plus the facts of the run.
 
-    Rows are keyed by `settings.row_name`: the strategy name, plus the concurrency and
-    keep-alive when they are not the defaults, so two user classes with one strategy but
-    different modes never merge into one row.
+    Rows are keyed by `settings.row_name`: the strategy name, plus every mode that changes
+    a result, so two user classes with one strategy but different modes never merge.
     """
 
     def __init__(self, client_path: str = ""):
@@ -269,6 +281,22 @@ class MtlsStats:
         # Master only: workers that died, {client_id: what they reported, what may be missing}
         self.workers_lost: dict[str, dict] = {}
 
+    def row_for(self, settings: RunSettings) -> StrategyStats:
+        """The counters of one run setting, created on first use."""
+        name = settings.row
+        stats = self.rows.get(name)
+        if stats is None:
+            stats = self.rows[name] = StrategyStats(
+                strategy=settings.strategy,
+                row=name,
+                client=settings.client,
+                concurrency=settings.concurrency,
+                keepalive=settings.keepalive,
+                tls=asdict(settings.tls),
+                identity_check=settings.identity_check,
+            )
+        return stats
+
     def row(
         self,
         strategy: str,
@@ -276,17 +304,8 @@ class MtlsStats:
         keepalive: bool = True,
         tls: TlsSettings | None = None,
     ) -> StrategyStats:
-        """The counters of one run setting, created on first use."""
-        name = row_name(strategy, concurrency, keepalive, tls)
-        stats = self.rows.get(name)
-        if stats is None:
-            stats = self.rows[name] = StrategyStats(
-                strategy=strategy,
-                concurrency=concurrency,
-                keepalive=keepalive,
-                tls=asdict(tls or TlsSettings()),
-            )
-        return stats
+        """The row of a strategy in these modes (for callers without whole settings)."""
+        return self.row_for(RunSettings(strategy, concurrency, keepalive, tls=tls or TlsSettings()))
 
     def to_dict(self) -> dict:
         document = {

@@ -4,7 +4,7 @@ Locust runs users on gevent greenlets, where OpenSSL's data races cannot happen 
 greenlet runs at a time). To reproduce them, requests must run on OS threads, and a
 race can end in SIGSEGV; so they run in this child process, without gevent, one
 thread per Locust user. The Locust process stays up, records the crash and restarts
-the engine. The parent side lives in concurrency.py.
+the engine. The parent side lives in runners.py.
 
 Protocol (JSON lines): the first stdin line is the configuration, then one job per
 line `{"id", "thread", "method", "url", "identity", "keep_body"}` (identity: a fingerprint;
@@ -75,7 +75,7 @@ class Engine:
             job = jobs.get()
             identity = self.identities.get(job["identity"]) if job["identity"] else None
             if "request" in job:  # a full-API request (MtlsHttpUser), see wire.py
-                outcome = send_encoded(client, job["request"], identity)
+                outcome = send_encoded(client, job["request"], identity, config["identity_header"])
             else:
                 outcome = execute_request(
                     client,

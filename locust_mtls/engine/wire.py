@@ -19,10 +19,9 @@ from requests.structures import CaseInsensitiveDict
 from urllib3 import HTTPHeaderDict, HTTPResponse
 
 from locust_mtls.engine.execution import Outcome
-from locust_mtls.engine.failures import classify
 from locust_mtls.errors import ConfigError
 from locust_mtls.strategies import Client
-from locust_mtls.tls.connections import recording_handshakes
+from locust_mtls.tls.connections import recording_connections
 from locust_mtls.tls.identity import Identity
 
 # What requests turns into bytes in this process; anything else (a file, a generator)
@@ -79,7 +78,9 @@ def encode_request(request: requests.PreparedRequest, timeout, proxies) -> dict:
     }
 
 
-def send_encoded(client: Client, job: dict, identity: Identity | None) -> Outcome:
+def send_encoded(
+    client: Client, job: dict, identity: Identity | None, identity_header: str
+) -> Outcome:
     """In the child: send one encoded request through `client`; never raises for
     transport errors. The answer, undecoded as it came off the wire, is in `response`."""
     request = requests.PreparedRequest()
@@ -90,7 +91,7 @@ def send_encoded(client: Client, job: dict, identity: Identity | None) -> Outcom
     timeout = tuple(job["timeout"]) if job["timeout"] else None
     outcome = Outcome()
     started = time.perf_counter()
-    with recording_handshakes() as handshakes:
+    with recording_connections(outcome.connections):
         try:
             sent = adapter.send(
                 request,
@@ -103,10 +104,10 @@ def send_encoded(client: Client, job: dict, identity: Identity | None) -> Outcom
             body = raw.read(decode_content=False)  # the parent decodes, as requests would
             raw.release_conn()
         except Exception as error:  # every failure of the target is a result, not a crash
-            outcome.error = f"{type(error).__name__}: {error}"
-            outcome.failure_class = classify(error)
+            outcome.fail(error)
         else:
             outcome.status, outcome.length = sent.status_code, len(body)
+            outcome.reported = raw.headers.get(identity_header)
             outcome.response = {
                 "status": sent.status_code,
                 "reason": sent.reason,
@@ -114,9 +115,6 @@ def send_encoded(client: Client, job: dict, identity: Identity | None) -> Outcom
                 "body": base64.b64encode(body).decode("ascii"),
             }
     outcome.elapsed_ms = (time.perf_counter() - started) * 1000.0
-    outcome.handshakes_ms = handshakes.full_ms
-    outcome.resumed_ms = handshakes.resumed_ms
-    outcome.tls_versions = handshakes.versions
     return outcome
 
 

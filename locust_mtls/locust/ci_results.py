@@ -26,7 +26,7 @@ def check_paths(options) -> None:
     check_output_file(options.mtls_markdown, "--mtls-markdown")
 
 
-def write_ci_results(environment, totals: MtlsStats, document: dict) -> None:
+def write_ci_results(environment, state, totals: MtlsStats, document: dict) -> None:
     """Write the files asked for; `document` is the summary document of `totals`."""
     options = environment.parsed_options
     if not (options.mtls_junit or options.mtls_markdown):
@@ -34,7 +34,7 @@ def write_ci_results(environment, totals: MtlsStats, document: dict) -> None:
     gate = (options.mtls_fail_on, getattr(options, "mtls_identity_check", "auto"))
     try:
         if options.mtls_junit:
-            started = environment.mtls_started_at
+            started = state.started_at
             suite = run_suite(
                 document, *gate, datetime.fromtimestamp(started, UTC), time.time() - started
             )

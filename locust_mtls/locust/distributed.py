@@ -4,7 +4,7 @@ Workers send their *cumulative* counters (`MtlsStats.to_dict()`) with every
 `report_to_master`; the master keeps only the latest one per worker `client_id` and
 sums on demand. A lost report is made good by the next one and a repeated one replaces
 itself, so nothing is counted twice (Locust's own stats send deltas instead, which a
-lost message would lose for good). No Locust import: plugin.py wires the events.
+lost message would lose for good). No Locust import: workers.py wires Locust's events.
 
 A worker that dies (SIGKILL, OOM) takes the requests it made since its last report
 with it: `mark_lost` keeps what it reported, and says how many more it may have made.

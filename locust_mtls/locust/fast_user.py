@@ -5,96 +5,66 @@ Several times the requests/s of a plain HttpUser per core with keep-alive
 with its whole API (`json=`, `catch_response=True`, `self.rest()`, ...), plus
 `identity=` per call: each identity (and "no certificate") gets its own
 geventhttpclient agent and connections on the frozen context identity-cache built for
-it, so nothing ever loads a chain into a shared context. Every response goes through
-the same identity check and counters as MtlsUser's (row `fasthttp/identity-cache`).
+it, so nothing ever loads a chain into a shared context. Every response passes the same
+checked request event as the other user classes (row `fasthttp/identity-cache`).
 Greenlets only, and no handshake times: geventhttpclient does not expose them.
 """
 
 from __future__ import annotations
 
-import contextvars
-import dataclasses
 import functools
 import ipaddress
 from http.cookiejar import CookieJar
 
-from locust import FastHttpUser, task
+from locust import FastHttpUser
 from locust.contrib.fasthttp import FastHttpSession, LocustUserAgent
 
-from locust_mtls.config.validation import settings_from
-from locust_mtls.engine.execution import Outcome
-from locust_mtls.engine.failures import classify
+from locust_mtls.config.user_settings import MtlsAttributes
+from locust_mtls.engine import checkpoint
+from locust_mtls.engine.checkpoint import sending
 from locust_mtls.errors import ConfigError
-from locust_mtls.locust import plugin
-from locust_mtls.locust.request_checks import SCHEDULED, CheckedSession, RequestChecks
-
-STRATEGY = "identity-cache"
-ROW = f"fasthttp/{STRATEGY}"
-
-# The identity of the request being sent by this greenlet (greenlet-local under gevent).
-_presenting: contextvars.ContextVar = contextvars.ContextVar("locust_mtls_fast_identity")
-NOT_SENDING = object()  # _presenting outside request(): the user's own identity
-UNTAGGED = object()  # a response our session did not send (never reported by it anyway)
+from locust_mtls.locust.checked_event import checked_request_event, remember
+from locust_mtls.locust.user_checks import SCHEDULED, SessionIdentity, UserChecks
 
 
-class CheckedRequestEvent:
-    """The session's request event: each report, made at once or when a catch_response
-    block ends, first passes the identity check and our counters (request_checks.py).
+def watch_client_pool(client_pool) -> None:
+    """Each connection pool geventhttpclient makes for this agent, seen once when made:
 
-    Hooked at the event rather than by wrapping Locust's response: a request without
-    catch_response then costs what it costs in a plain FastHttpUser, plus the check.
+    - it resolves the host at every new connection, through gevent's resolver threads (a
+      thread hop per handshake, ~3% of a new connection's CPU). An IP address resolves to
+      itself: its pool resolves once. A host name is still resolved at every connection,
+      so DNS changes during a run are followed as before.
+    - a socket taken from it carries the request being sent: a request the test stops
+      after that point has reached the server (counted in flight, checkpoint.sending).
     """
-
-    def __init__(self, event, checks: RequestChecks):
-        self.event = event
-        self.checks = checks
-
-    def fire(self, **request_meta) -> None:
-        response = request_meta["response"]
-        sent = getattr(response, "mtls_sent", UNTAGGED)
-        if sent is not UNTAGGED:  # every response of this session is tagged when sent
-            header = self.checks.settings.identity_header
-            outcome = outcome_of(response, request_meta, header)
-            self.checks.report(request_meta, outcome, sent, response)
-        self.event.fire(**request_meta)
-
-    def __getattr__(self, name):
-        return getattr(self.event, name)  # add_listener and the rest: Locust's event's
-
-
-def outcome_of(response, request_meta: dict, identity_header: str) -> Outcome:
-    """What the identity check and the counters need from a FastHttpSession response."""
-    headers = response.headers
-    outcome = Outcome(
-        status=response.status_code or 0,
-        elapsed_ms=request_meta.get("response_time", 0.0),
-        length=request_meta["response_length"],
-        reported_fingerprint=headers.get(identity_header) if headers is not None else None,
-    )
-    error = getattr(response, "error", None)  # only a failed request carries one
-    if error is not None:
-        outcome.error = f"{type(error).__name__}: {error}"
-        outcome.failure_class = classify(error)
-    return outcome
-
-
-def resolve_ip_literals_once(client_pool) -> None:
-    """geventhttpclient resolves the host at every new connection, through gevent's
-    resolver threads (a thread hop per handshake, ~3% of a new connection's CPU). An IP
-    address resolves to itself: its pool resolves once. A host name is still resolved at
-    every connection, so DNS changes during a run are followed as before."""
     get_client = client_pool.get_client
 
-    def get_resolved_client(url):
+    def get_watched_client(url):
         client = get_client(url)
         pool = getattr(client, "_connection_pool", None)
-        resolve = getattr(pool, "_resolve", None)
-        if resolve is not None and "_resolve" not in vars(pool) and is_ip_literal(client.host):
-            addresses = resolve()
-            pool._resolve = lambda: addresses
+        if pool is not None and "get_socket" not in vars(pool):
+            resolve = getattr(pool, "_resolve", None)
+            if resolve is not None and is_ip_literal(client.host):
+                addresses = resolve()
+                pool._resolve = lambda: addresses
+            pool.get_socket = socket_getter(pool.get_socket)
         return client
 
-    client_pool.get_client = get_resolved_client
+    client_pool.get_client = get_watched_client
+
+
+def socket_getter(get_socket):
+    """`get_socket` that notes, on the request being sent, that it goes out now (the
+    request is written right after, without waiting, unless its body fills the buffer)."""
+
+    def get_socket_for_request():
+        sock = get_socket()
+        sent = checkpoint.current()
+        if sent is not None:
+            sent.outcome.connections.requests_written += 1
+        return sock
+
+    return get_socket_for_request
 
 
 @functools.lru_cache(maxsize=1024)  # asked at every request for a host-name pool
@@ -122,27 +92,35 @@ class SkippingCookieJar(CookieJar):
             super().extract_cookies(response, request)
 
 
-class MtlsFastHttpSession(CheckedSession, FastHttpSession):
-    """FastHttpSession with one agent (and connection pool) per identity."""
+class MtlsFastHttpSession(SessionIdentity, FastHttpSession):
+    """FastHttpSession with one agent (and connection pool) per identity.
 
-    def __init__(self, user: MtlsFastHttpUser, checks: RequestChecks, **agent_options):
+    Built like Locust's FastHttpSession (`base_url`, `request_event`, `user`, agent
+    options); the checks are the user's own when it is an mTLS user."""
+
+    def __init__(self, base_url, request_event=None, user=None, **agent_options):
+        checks = getattr(user, "mtls_checks", None) or UserChecks(user, "fasthttp")
         self.mtls_checks = checks
-        self.contexts = checks.run.strategy(STRATEGY, checks.settings.tls)
+        self.contexts = checks.run.strategy(checks.settings.strategy, checks.settings.tls)
+        agent_options.pop("insecure", None)  # never: the server's certificate is verified
+        agent_options.pop("ssl_context_factory", None)  # ours are per identity
+        if agent_options.pop("client_pool", None) is not None:
+            raise ConfigError(
+                "client_pool: MtlsFastHttpUser keeps one pool per identity (a shared pool "
+                "would mix certificates); remove the client_pool attribute"
+            )
         self._agent_options = agent_options
         self._agents: dict = {}
         super().__init__(
-            base_url=user.host,
-            request_event=CheckedRequestEvent(user.environment.events.request, checks),
-            user=user,
-            insecure=False,
-            **agent_options,
+            base_url, checked_request_event(user.environment), user, insecure=False, **agent_options
         )
         self.cookiejar = SkippingCookieJar()  # shared by every identity's agent
 
     @property
     def client(self) -> LocustUserAgent:
         """The agent of the identity being presented (FastHttpSession sends through it)."""
-        identity = self.presenting()
+        sent = checkpoint.current()
+        identity = sent.identity if sent is not None else self.mtls_checks.identity
         # Keyed by fingerprint (hashing the Identity dataclass costs more at every request);
         # a rotated identity has a new one, so it gets a new agent and context.
         key = identity.fingerprint if identity is not None else None
@@ -155,22 +133,12 @@ class MtlsFastHttpSession(CheckedSession, FastHttpSession):
                 insecure=False,
                 **self._agent_options,
             )
-            resolve_ip_literals_once(agent.clientpool)
+            watch_client_pool(agent.clientpool)
         return agent
 
     @client.setter
     def client(self, agent) -> None:
         pass  # FastHttpSession.__init__ builds one agent; ours are built per identity
-
-    def _send_request_safe_mode(self, method, url, **kwargs):
-        response = super()._send_request_safe_mode(method, url, **kwargs)
-        response.mtls_sent = self.presenting()  # read when reported
-        return response
-
-    def presenting(self):
-        """The identity of the request being sent (outside request(): the user's)."""
-        identity = _presenting.get(NOT_SENDING)  # a default argument would be computed always
-        return self.mtls_checks.identity if identity is NOT_SENDING else identity
 
     def request(self, method, url, name=None, catch_response=False, *, identity=SCHEDULED, **kw):
         """FastHttpSession.request, plus `identity=` (a name, or None for no certificate)."""
@@ -180,15 +148,12 @@ class MtlsFastHttpSession(CheckedSession, FastHttpSession):
             kw["headers"] = {"Connection": "close", **(kw.get("headers") or {})}
         given = kw.get("context")
         kw["context"] = {**checks.context(chosen), **given} if given else checks.context(chosen)
-        token = _presenting.set(chosen)
-        try:
-            return super().request(method, url, name=name, catch_response=catch_response, **kw)
-        finally:
-            _presenting.reset(token)
-
-    def next_identity(self):
-        """The identity the next scheduled request would present (advances the schedule)."""
-        return self.mtls_checks.choose()
+        sent = checks.sent(chosen)
+        with sending(sent):
+            response = super().request(method, url, name=name, catch_response=catch_response, **kw)
+        if catch_response:
+            remember(response, sent)  # its report comes when the task's block ends
+        return response
 
     def close(self) -> None:
         for agent in self._agents.values():
@@ -196,70 +161,40 @@ class MtlsFastHttpSession(CheckedSession, FastHttpSession):
         self._agents.clear()
 
 
-class MtlsFastHttpUser(FastHttpUser):
-    """A FastHttpUser that presents client certificates through identity-cache."""
+class MtlsFastHttpUser(FastHttpUser, MtlsAttributes):
+    """A FastHttpUser that presents client certificates through identity-cache.
+
+    Class attributes as MtlsHttpUser's (see MtlsAttributes), except: the strategy is
+    always identity-cache (geventhttpclient takes a whole SSLContext), it runs on
+    greenlets, `concurrency` keeps FastHttpUser's meaning (connections per host), and
+    resumption does not apply (geventhttpclient gives no hook to read a session back).
+    """
 
     abstract = True
     insecure = False  # never: the server's certificate is always verified
-    strategy = STRATEGY  # the only one: geventhttpclient takes a whole SSLContext
-    keepalive: bool | None = None  # None: --mtls-keepalive
-    no_cert_fraction: float | None = None  # None: --mtls-no-cert-fraction
-    identity: str | None = None  # None: round-robin over --mtls-identities
-    identity_check: str | None = None  # None: --mtls-identity-check (auto|require|off)
-    identity_format: str | None = None  # None: --mtls-identity-format
-    tls_version: str | None = None  # "1.2", "1.3", "auto"; None: --mtls-tls-version
-    ciphers: str | None = None  # OpenSSL cipher string (TLS 1.2); None: --mtls-ciphers
-    path = "/"
+    mtls_client = "fasthttp"
 
     def __init__(self, environment):
         super().__init__(environment)
-        if self.client_pool is not None:
-            raise ConfigError(
-                "client_pool: MtlsFastHttpUser keeps one pool per identity (a shared pool "
-                "would mix certificates); remove the client_pool attribute"
-            )
-        options = environment.parsed_options
-        defaults = settings_from(
-            options,
-            STRATEGY,
-            keepalive=self.keepalive,
-            identity_check=self.identity_check,
-            identity_format=self.identity_format,
-            tls_version=self.tls_version,
-            ciphers=self.ciphers,
-        )
-        # Versions and ciphers apply (they live in the contexts); resumption does not:
-        # geventhttpclient gives no hook to read a connection's session back.
-        tls = dataclasses.replace(defaults.tls, resumption=False)
-        settings = dataclasses.replace(defaults, strategy=ROW, concurrency="greenlet", tls=tls)
-        checks = RequestChecks(self, settings)
-        stats = plugin.mtls_run(environment).row(settings)
-        stats.client_path = "geventhttpclient with identity-cache's frozen SSLContexts"
+        self.mtls_checks = UserChecks(self, self.mtls_client)
+        timeout = self.mtls_checks.settings.timeout
         self.client: MtlsFastHttpSession = MtlsFastHttpSession(
-            self,
-            checks,
+            self.host,
+            user=self,
             network_timeout=self.network_timeout
             if self.network_timeout != FastHttpUser.network_timeout
-            else settings.timeout[1],
+            else timeout[1],
             connection_timeout=self.connection_timeout
             if self.connection_timeout != FastHttpUser.connection_timeout
-            else settings.timeout[0],
+            else timeout[0],
             max_redirects=self.max_redirects,
             max_retries=self.max_retries,
             concurrency=self.concurrency,  # FastHttpUser's: connections per agent
             headers=self.default_headers,
             proxy_host=self.proxy_host,
             proxy_port=self.proxy_port,
+            client_pool=self.client_pool,
         )
-        # The row's context counts are identity-cache's (MtlsRun.record would otherwise look
-        # for a strategy of this row's name at every request).
-        stats.context_cache_source = self.client.contexts.context_cache_counts
-
-    @task
-    def echo(self) -> None:
-        identity = self.client.next_identity()
-        label = "cert" if identity else "no cert"
-        self.client.get(self.path, identity=identity, name=f"{ROW} {self.path} ({label})")
 
     def on_stop(self) -> None:
         self.client.close()

@@ -1,11 +1,11 @@
 """MtlsHttpUser: Locust's HttpUser, whose HttpSession sends through a client strategy.
 
-Convert an existing locustfile by changing its base class (and choosing a strategy):
+Convert an existing locustfile by changing its base class:
 
     from locust_mtls import MtlsHttpUser
 
     class ApiUser(MtlsHttpUser):          # was: HttpUser
-        strategy = "identity-cache"       # or --mtls-strategy
+        ...
 
 `self.client` is Locust's own HttpSession, so its whole API works unchanged (`json=`,
 `params=`, `headers=`, `cookies=`, `files=`, `catch_response=True`, `self.rest()`,
@@ -13,39 +13,35 @@ cookies kept across requests). The strategy's transport is mounted on `https://`
 Locust's own adapter and its preloaded SSLContext are never used for HTTPS. Each
 response is checked for the identity the server saw and counted in the mTLS tab;
 `identity=None` or `identity="svc-b"` on one call presents no or another certificate.
+A second session for another host is `MtlsHttpSession(base_url=..., request_event=...,
+user=self)`, as with Locust's HttpSession: it presents the user's identity too.
 """
 
 from __future__ import annotations
 
-import time
-
 from locust import HttpUser
-from locust.clients import HttpSession, ResponseContextManager
+from locust.clients import HttpSession
 
-from locust_mtls.engine.transports import EngineTransport, StrategyTransport, presenting
+from locust_mtls.config.user_settings import MtlsAttributes
+from locust_mtls.engine.checkpoint import sending
+from locust_mtls.engine.transports import EngineTransport, StrategyTransport
 from locust_mtls.engine.wire import check_sendable
 from locust_mtls.errors import ConfigError
-from locust_mtls.locust.request_checks import SCHEDULED, CheckedSession, RequestChecks
+from locust_mtls.locust.checked_event import checked_request_event, remember
+from locust_mtls.locust.user_checks import SCHEDULED, SessionIdentity, UserChecks
 
 
-class CheckedResponse(ResponseContextManager):
-    """Locust's response, whose report carries the identity check (request_checks.py)."""
+class MtlsHttpSession(SessionIdentity, HttpSession):
+    """Locust's HttpSession with a strategy's transport and an identity per request.
 
-    def _report_request(self, exc=None):
-        checks, outcome, identity = self.mtls_check
-        checks.report(self.request_meta, outcome, identity, self)
-        super()._report_request(exc)
+    Built like Locust's HttpSession (`base_url`, `request_event`, `user`); the checks
+    (identity, strategy, counters) are the user's own when it is an mTLS user."""
 
-
-class MtlsHttpSession(CheckedSession, HttpSession):
-    """Locust's HttpSession with a strategy's transport and an identity per request."""
-
-    def __init__(self, user: MtlsHttpUser):
-        super().__init__(
-            base_url=user.host, request_event=user.environment.events.request, user=user
-        )
+    def __init__(self, base_url, request_event=None, user=None, *args, **kwargs):
+        checks = getattr(user, "mtls_checks", None) or UserChecks(user, "requests")
+        super().__init__(base_url, checked_request_event(user.environment), user, *args, **kwargs)
         self.trust_env = False  # as HttpUser: no REQUESTS_CA_BUNDLE or proxy variables
-        checks = self.mtls_checks = RequestChecks(user)
+        self.mtls_checks = checks
         settings = checks.settings
         runner = checks.run.runner_for(settings, checks.user_number)
         self.native_threads = settings.concurrency != "greenlet"
@@ -79,51 +75,41 @@ class MtlsHttpSession(CheckedSession, HttpSession):
         kwargs.setdefault("timeout", checks.settings.timeout)
         if self.native_threads:
             check_sendable(kwargs.get("data"), kwargs["timeout"])
-        started = time.perf_counter()
-        with presenting(chosen) as exchange:
-            # catch_response=True always, so that the report waits for the check below.
+        sent = checks.sent(chosen)
+        with sending(sent):
             response = super().request(
                 method,
                 url,
                 name=name,
-                catch_response=True,
+                catch_response=catch_response,
                 context={**checks.context(chosen), **context},
                 **kwargs,
             )
-        elapsed_ms = (time.perf_counter() - started) * 1000.0
-        length = response.request_meta["response_length"]
-        outcome = exchange.outcome(response, elapsed_ms, length, checks.settings.identity_header)
-        return self.checked(response, CheckedResponse, outcome, chosen, catch_response)
+        if catch_response:
+            remember(response, sent)  # its report comes when the task's block ends
+        return response
 
     def close(self) -> None:
         super().close()
         self.transport.close()
 
 
-class MtlsHttpUser(HttpUser):
+class MtlsHttpUser(HttpUser, MtlsAttributes):
     """An HttpUser that presents client certificates through a strategy.
 
-    Class attributes (None: the `--mtls-*` option): `strategy`, `concurrency`,
-    `keepalive`; `identity` names this user's identity (None: round-robin over the
-    identities file); `no_cert_fraction` is 0 (real APIs), None for the option.
+    Class attributes (None: the `--mtls-*` option; see MtlsAttributes): `strategy`,
+    `concurrency`, `keepalive`, `identity` (None: round-robin over the identities),
+    `no_cert_fraction` (None: the option, else 0: every request with a certificate), ...
     """
 
     abstract = True
-    strategy: str | None = None  # None: --mtls-strategy
-    concurrency: str | None = None  # None: --mtls-concurrency
-    keepalive: bool | None = None  # None: --mtls-keepalive
-    no_cert_fraction: float | None = 0.0  # None: --mtls-no-cert-fraction
-    identity: str | None = None  # None: round-robin over --mtls-identities
-    identity_check: str | None = None  # None: --mtls-identity-check (auto|require|off)
-    identity_format: str | None = None  # None: --mtls-identity-format
-    tls_version: str | None = None  # "1.2", "1.3", "auto"; None: --mtls-tls-version
-    ciphers: str | None = None  # OpenSSL cipher string (TLS 1.2); None: --mtls-ciphers
-    resumption: bool | None = None  # None: --mtls-resumption
+    mtls_client = "requests"
 
     def __init__(self, environment):
         super().__init__(environment)
         self.client.close()  # HttpUser's own session: replaced, its transport is not ours
-        self.client: MtlsHttpSession = MtlsHttpSession(self)
+        self.mtls_checks = UserChecks(self, self.mtls_client)
+        self.client: MtlsHttpSession = MtlsHttpSession(self.host, user=self)
 
     def on_stop(self) -> None:
         self.client.close()

@@ -15,7 +15,9 @@ from collections.abc import Callable, Iterator
 from locust_mtls.engine import failures
 from locust_mtls.engine.stats import MtlsStats, StrategyStats
 
-LABELS = ("strategy", "concurrency", "keepalive")
+# `row` tells apart every row (user classes whose settings differ in anything that
+# changes a result); the others are for grouping: no two rows ever share a series.
+LABELS = ("row", "strategy", "concurrency", "keepalive")
 # `kind` label of locust_mtls_failures_total: every failed request is in exactly one kind.
 FAILURE_KINDS = ("wrong_identity", "bleed", "unreported", "crash", "transport", "http")
 # Histogram bounds in seconds: a loopback handshake takes ~1-5 ms, a remote one 10-300 ms.
@@ -51,7 +53,12 @@ def scrape_config(target: str, interval: str = "5s", base_path: str = "") -> str
 
 
 def labels_of(row: StrategyStats) -> list[str]:
-    return [row.strategy, row.concurrency or "greenlet", "on" if row.keepalive else "off"]
+    return [
+        row.row or row.strategy,
+        row.strategy,
+        row.concurrency or "greenlet",
+        "on" if row.keepalive else "off",
+    ]
 
 
 def failures_by_kind(row: StrategyStats) -> dict[str, int]:

@@ -13,7 +13,7 @@ import os
 import gevent
 
 from locust_mtls.errors import ConfigError
-from locust_mtls.locust import plugin  # at call time: plugin imports this module too
+from locust_mtls.locust.state import state_of
 from locust_mtls.tls.identity import load_identities
 
 logger = logging.getLogger("locust_mtls")
@@ -24,8 +24,8 @@ def rotate_identities(environment, path: str | None = None) -> int:
     the run), e.g. a new generation from 'locust-mtls certs --rotate'. New connections
     present the new certificates, open ones finish with the old; returns the generation.
     Raises ConfigError (nothing changed) if the file cannot be loaded."""
-    run = plugin.mtls_run(environment)
-    options = environment.parsed_options
+    state = state_of(environment)
+    run, options = state.mtls_run(), state.options
     path = (
         path or options.mtls_identities or os.path.join(options.mtls_certs_dir, "identities.json")
     )
@@ -36,10 +36,11 @@ def rotate_identities(environment, path: str | None = None) -> int:
 
 def watch_identities(environment, seconds: float) -> None:
     """Rotate when the identities file's mtime changes (--mtls-watch-identities)."""
-    options = environment.parsed_options
+    state = state_of(environment)
+    options = state.options
     path = options.mtls_identities or os.path.join(options.mtls_certs_dir, "identities.json")
     seen = os.path.getmtime(path) if os.path.exists(path) else 0.0
-    while not getattr(environment, "mtls_finished", False):
+    while not state.finished:
         gevent.sleep(seconds)
         mtime = os.path.getmtime(path) if os.path.exists(path) else seen
         if mtime != seen:

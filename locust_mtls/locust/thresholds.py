@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable
 
 import gevent
 from locust.runners import STATE_RUNNING, STATE_SPAWNING
@@ -98,38 +97,36 @@ def measured(environment, totals: MtlsStats) -> tuple[dict, dict]:
     return rows, total_values(totals, stats.total if stats is not None else None)
 
 
-def threshold_verdicts(environment, totals: MtlsStats) -> list[dict]:
+def threshold_verdicts(environment, state, totals: MtlsStats) -> list[dict]:
     """Every threshold's verdict on the run so far (the summary file's "thresholds")."""
-    thresholds = getattr(environment, "mtls_thresholds", None)
-    if not thresholds:
+    if not state.thresholds:
         return []
-    aborted = frozenset(getattr(environment, "mtls_threshold_aborted", ()))
-    return evaluate(thresholds, *measured(environment, totals), aborted=aborted)
+    aborted = frozenset(state.threshold_aborted)
+    return evaluate(state.thresholds, *measured(environment, totals), aborted=aborted)
 
 
-def start(environment, current_totals: Callable[[], MtlsStats]) -> None:
+def start(environment, state) -> None:
     """At init (master or local): parse the thresholds, and with --mtls-abort-on-threshold
     watch the safety ones while the test runs."""
     options = environment.parsed_options
-    environment.mtls_thresholds = configured(options)
-    environment.mtls_threshold_aborted = set()
-    if environment.mtls_thresholds and getattr(options, "mtls_abort_on_threshold", False):
-        gevent.spawn(abort_on_failure, environment, current_totals)
+    state.thresholds = configured(options)
+    if state.thresholds and getattr(options, "mtls_abort_on_threshold", False):
+        gevent.spawn(abort_on_failure, environment, state)
 
 
-def abort_on_failure(environment, current_totals: Callable[[], MtlsStats]) -> None:
+def abort_on_failure(environment, state) -> None:
     """Stop the test once a safety threshold has failed for good (k6's abortOnFail)."""
-    safety = [t for t in environment.mtls_thresholds if t.can_fail_for_good]
-    while not getattr(environment, "mtls_finished", False):
+    safety = [t for t in state.thresholds if t.can_fail_for_good]
+    while not state.finished:
         gevent.sleep(1.0)
         runner = environment.runner
         if runner is None or runner.state not in (STATE_SPAWNING, STATE_RUNNING):
             continue
-        failed = failed_for_good(safety, *measured(environment, current_totals()))
+        failed = failed_for_good(safety, *measured(environment, state.totals()))
         if not failed:
             continue
         for threshold, row, value in failed:
-            environment.mtls_threshold_aborted.add((threshold.expression, row))
+            state.threshold_aborted.add((threshold.expression, row))
             logger.error(
                 "locust-mtls: threshold %s failed on %s (%s %g): stopping the run "
                 "(--mtls-abort-on-threshold)",
@@ -142,10 +139,10 @@ def abort_on_failure(environment, current_totals: Callable[[], MtlsStats]) -> No
             runner.stop()
 
 
-def finish(environment, totals: MtlsStats) -> list[dict]:
+def finish(environment, state, totals: MtlsStats) -> list[dict]:
     """At quitting: the verdicts, kept for the tab; print them with `report`."""
-    environment.mtls_threshold_verdicts = threshold_verdicts(environment, totals)
-    return environment.mtls_threshold_verdicts
+    state.threshold_verdicts = threshold_verdicts(environment, state, totals)
+    return state.threshold_verdicts
 
 
 def report(environment, verdicts: list[dict]) -> None:
@@ -159,15 +156,19 @@ def report(environment, verdicts: list[dict]) -> None:
         environment.process_exit_code = max(environment.process_exit_code or 0, 1)
 
 
-def install(web_ui, environment, current_totals: Callable[[], MtlsStats], base_path="") -> None:
+def install(web_ui, state, base_path="") -> None:
     """`/mtls/thresholds`: the verdicts so far (final ones after the run), for the tab."""
     from flask import jsonify
+
+    environment = web_ui.environment
 
     @web_ui.app.route(f"{base_path}/mtls/thresholds")
     @web_ui.auth_required_if_enabled
     def mtls_thresholds():
-        final = getattr(environment, "mtls_threshold_verdicts", None)
-        verdicts = final if final is not None else threshold_verdicts(environment, current_totals())
+        final = state.threshold_verdicts
+        verdicts = (
+            final if final is not None else threshold_verdicts(environment, state, state.totals())
+        )
         # The texts the console printed (results/thresholds.py formats them once).
         texts = [{"line": verdict_line(v), "measured_text": measured_text(v)} for v in verdicts]
         return jsonify([{**v, **text} for v, text in zip(verdicts, texts, strict=True)])

@@ -25,6 +25,7 @@ SECTION_ID = "locust-mtls"
 
 # (key, title): one row per strategy; the keys are also the CSV header and JSON fields.
 COLUMNS = (
+    ("row", "Row"),
     ("strategy", "Strategy"),
     ("mode", "Mode"),
     ("requests", "Requests"),
@@ -104,6 +105,7 @@ def rows(stats: MtlsStats) -> list[dict]:
         strategy = data.get("strategy") or name
         table.append(
             {
+                "row": name,
                 "strategy": strategy,
                 "mode": f"{data['concurrency'] or '?'}, keep-alive "
                 + ("on" if data["keepalive"] else "off"),
@@ -134,6 +136,7 @@ def rows(stats: MtlsStats) -> list[dict]:
         table.append(
             {
                 **blank,
+                "row": "worker lost",
                 "strategy": "worker lost",
                 "mode": client_id,
                 "requests": lost["requests_reported"],

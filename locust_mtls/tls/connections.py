@@ -21,31 +21,44 @@ from urllib3.connection import HTTPSConnection
 from urllib3.connectionpool import HTTPSConnectionPool
 
 
-@dataclass
-class Handshakes:
-    """The TLS handshakes of the connections opened by one request: times (ms) of full
-    and of resumed ones, and the TLS version each negotiated."""
+@dataclass(slots=True)
+class ConnectionLog:
+    """What the connections of one request did: the time (ms) of each full and of each
+    resumed TLS handshake, the version each negotiated, and how many HTTP requests were
+    written out (a request stopped after that point has reached the server)."""
 
     full_ms: list[float] = field(default_factory=list)
     resumed_ms: list[float] = field(default_factory=list)
     versions: list[str] = field(default_factory=list)
+    requests_written: int = 0
+
+    def add(self, other: ConnectionLog) -> None:
+        """Another hop of the same request (a redirect, or the engine child's part)."""
+        self.full_ms += other.full_ms
+        self.resumed_ms += other.resumed_ms
+        self.versions += other.versions
+        self.requests_written += other.requests_written
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> ConnectionLog:
+        return cls(**data) if data else cls()
 
 
 # One log per thread or greenlet (contextvars are greenlet-local under gevent).
-_handshakes: contextvars.ContextVar[Handshakes | None] = contextvars.ContextVar(
-    "locust_mtls_handshakes", default=None
+_log: contextvars.ContextVar[ConnectionLog | None] = contextvars.ContextVar(
+    "locust_mtls_connection_log", default=None
 )
 
 
 @contextmanager
-def recording_handshakes() -> Iterator[Handshakes]:
-    """Collect the handshakes of every connection opened inside the block."""
-    handshakes = Handshakes()
-    token = _handshakes.set(handshakes)
+def recording_connections(log: ConnectionLog | None = None) -> Iterator[ConnectionLog]:
+    """Log every connection opened and request written inside the block (into `log`)."""
+    log = ConnectionLog() if log is None else log
+    token = _log.set(log)
     try:
-        yield handshakes
+        yield log
     finally:
-        _handshakes.reset(token)
+        _log.reset(token)
 
 
 class TimedHTTPSConnection(HTTPSConnection):
@@ -69,17 +82,20 @@ class TimedHTTPSConnection(HTTPSConnection):
         self._keep_session = getattr(getattr(self.sock, "context", None), "keep_session", None)
         if self._keep_session is not None:
             self._keep_session(self.sock)
-        handshakes = _handshakes.get()
-        if handshakes is not None:
+        log = _log.get()
+        if log is not None:
             reused = getattr(self.sock, "session_reused", False)
-            (handshakes.resumed_ms if reused else handshakes.full_ms).append(elapsed_ms)
+            (log.resumed_ms if reused else log.full_ms).append(elapsed_ms)
             version = getattr(self.sock, "version", None)
-            handshakes.versions.append((version and version()) or "unknown")
+            log.versions.append((version and version()) or "unknown")
 
     def getresponse(self, *args, **kwargs):
         # The socket before the call: with "Connection: close" http.client drops it
         # from the connection inside getresponse (the response still reads from it).
         sock, keep_session = self.sock, self._keep_session
+        log = _log.get()
+        if log is not None:  # http.client wrote the whole request before this call
+            log.requests_written += 1
         response = super().getresponse(*args, **kwargs)
         if keep_session is not None and sock is not None:
             keep_session(sock)

@@ -82,11 +82,6 @@ def fingerprint_of(cert: bytes | str | x509.Certificate, algorithm: str = "sha25
     return hashlib.new(algorithm, der).hexdigest()
 
 
-def subject_of(cert: bytes | str | x509.Certificate) -> str:
-    """RFC 4514 subject of a certificate (PEM, DER or parsed), e.g. "CN=client-1,O=x"."""
-    return _parse_cert(cert).subject.rfc4514_string()
-
-
 def load_identity(
     name: str, cert: str, key: str | None = None, password: str | bytes | None = None
 ) -> Identity:

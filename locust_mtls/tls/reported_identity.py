@@ -22,6 +22,7 @@ import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from urllib.parse import unquote
 
 from locust_mtls.tls.distinguished_names import subject_key
@@ -53,17 +54,45 @@ class Seen:
     hint: str = ""
 
 
+class VerdictKind(StrEnum):
+    """What the identity check found for one response."""
+
+    RIGHT = "right"  # the server saw exactly what the request presented
+    WRONG = "wrong"  # another certificate, or none when one was presented
+    BLEED = "bleed"  # the request presented none, the server saw one
+    UNREPORTED = "unreported"  # the response did not say
+    UNPARSED = "unparsed"  # it said, in a form we cannot read
+    OFF = "off"  # not checked (--mtls-identity-check off)
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """Result of matching a `Seen` against the identity a request sent.
+    """The identity check of one response, as facts: `sent` is the identity presented
+    (its name, or "no certificate"), `seen` who the server saw as far as we can name it,
+    `seen_kind` the kind of what it reported (Seen.kind), `hint` what to set when the
+    report was unreadable. Words for people are made by `describe`."""
 
-    outcome: "right", "wrong" (a certificate other than the one sent, or none when one
-    was sent), "bleed" (sent none, the server saw one), "unreported" or "unparsed".
-    `detail` is for people: "sent client-1, server saw client-3".
-    """
+    kind: VerdictKind
+    sent: str = ""
+    seen: str = ""
+    seen_kind: str = ""
+    hint: str = ""
 
-    outcome: str
-    detail: str = ""
+
+NO_CERTIFICATE = "no certificate"
+
+
+def describe(verdict: Verdict) -> str:
+    """One line for people: "sent client-1, server saw client-3"."""
+    if verdict.kind == VerdictKind.UNREPORTED:
+        return f"sent {verdict.sent}, server did not report what it saw"
+    if verdict.kind == VerdictKind.UNPARSED and verdict.seen_kind == "fingerprint":
+        return f"sent {verdict.sent}, server saw {verdict.seen}, {verdict.hint}"
+    if verdict.kind == VerdictKind.UNPARSED:
+        return f"sent {verdict.sent}, server sent {verdict.seen}: {verdict.hint}"
+    if verdict.kind in (VerdictKind.RIGHT, VerdictKind.OFF):
+        return f"sent {verdict.sent}, {verdict.kind}"
+    return f"sent {verdict.sent}, server saw {verdict.seen}"
 
 
 @dataclass(frozen=True)
@@ -118,19 +147,20 @@ def match_seen(sent: Identity | None, seen: Seen, index: IdentityIndex) -> Verdi
     identity has that subject, wrong only when it has another one, so a mix-up
     between two identities that share a subject goes unnoticed (use a fingerprint).
     """
-    sent_name = sent.name if sent else "no certificate"
+    sent_name = sent.name if sent else NO_CERTIFICATE
     if seen.kind == "unreported":
-        return Verdict("unreported", f"sent {sent_name}, server did not report what it saw")
+        return Verdict(VerdictKind.UNREPORTED, sent_name, seen_kind=seen.kind)
     if seen.kind == "unparsed":
-        return Verdict("unparsed", f"sent {sent_name}, {_describe(seen, index)}")
+        who, kind = _describe_unparsed(seen, index)
+        return Verdict(VerdictKind.UNPARSED, sent_name, who, kind, seen.hint)
     if seen.kind == "none":
         if sent is None:
-            return Verdict("right")
-        return Verdict("wrong", f"sent {sent_name}, server saw {_describe(seen, index)}")
+            return Verdict(VerdictKind.RIGHT, sent_name, NO_CERTIFICATE, seen.kind)
+        return Verdict(VerdictKind.WRONG, sent_name, _describe(seen, index), seen.kind)
     if sent is not None and _is(sent, seen):
-        return Verdict("right")
-    outcome = "bleed" if sent is None else "wrong"
-    return Verdict(outcome, f"sent {sent_name}, server saw {_describe(seen, index)}")
+        return Verdict(VerdictKind.RIGHT, sent_name, sent_name, seen.kind)
+    kind = VerdictKind.BLEED if sent is None else VerdictKind.WRONG
+    return Verdict(kind, sent_name, _describe(seen, index), seen.kind)
 
 
 def _is(identity: Identity, seen: Seen) -> bool:
@@ -144,17 +174,11 @@ def _is(identity: Identity, seen: Seen) -> bool:
 
 
 def _describe(seen: Seen, index: IdentityIndex) -> str:
+    """Who a readable report names: an identity, or what we know of an unknown one."""
     if seen.kind == "none":
         if seen.value == "absent":
-            return "no certificate (header absent; see docs/gateways.md if it is never set)"
-        return "no certificate"
-    if seen.kind == "unparsed":
-        algorithm, colon, digest = seen.value.partition(":")
-        if colon and algorithm in ALGORITHM_NAMES:  # a fingerprint of the other algorithm
-            identity = index.by_fingerprint.get(seen.value)
-            who = identity.name if identity else f"unknown certificate {algorithm}:{_short(digest)}"
-            return f"server saw {who}, {seen.hint}"
-        return f"server sent {_short(seen.value, 40)!r}: {seen.hint}"
+            return f"{NO_CERTIFICATE} (header absent; see docs/gateways.md if it is never set)"
+        return NO_CERTIFICATE
     if seen.kind == "fingerprint":
         identity = index.by_fingerprint.get(seen.value)
         if identity:
@@ -167,6 +191,17 @@ def _describe(seen: Seen, index: IdentityIndex) -> str:
     if names:
         return f"one of {', '.join(names[:3])}{'…' if len(names) > 3 else ''} (same subject)"
     return f"unknown subject {_short(seen.value, 40)}"
+
+
+def _describe_unparsed(seen: Seen, index: IdentityIndex) -> tuple[str, str]:
+    """What an unreadable report names, and its kind: "fingerprint" when it is one of the
+    other algorithm (who it is, if known), else "unparsed" (the value as sent)."""
+    algorithm, colon, digest = seen.value.partition(":")
+    if colon and algorithm in ALGORITHM_NAMES:
+        identity = index.by_fingerprint.get(seen.value)
+        who = identity.name if identity else f"unknown certificate {algorithm}:{_short(digest)}"
+        return who, "fingerprint"
+    return repr(_short(seen.value, 40)), "unparsed"
 
 
 def _short(text: str, length: int = 16) -> str:

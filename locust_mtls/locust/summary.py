@@ -1,0 +1,73 @@
+"""What a run leaves when it ends (master or local): the summary document, the summary
+file (also rewritten every second while users run), the CSV and HTML report sections,
+the console table and the exit code's gate. Words come from results/.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from locust_mtls.engine.stats import MtlsStats, write_json
+from locust_mtls.locust import charts
+from locust_mtls.locust.state import RunState
+from locust_mtls.results import tables
+from locust_mtls.results.run_checks import safety_checks
+
+logger = logging.getLogger("locust_mtls")
+
+
+def summary_document(state: RunState, totals: MtlsStats, extra: dict | None = None) -> dict:
+    """The run's totals as --mtls-summary-file holds them, plus `extra`."""
+    document = totals.to_dict()
+    if state.worker_reports is not None:
+        document["workers_reported"] = sorted(state.worker_reports.by_worker)
+    document.update(extra or {})
+    return document
+
+
+def write_summary(state: RunState, path: str, document: dict | None = None) -> None:
+    """Rewrite the summary file atomically with `document` (default: the totals now)."""
+    if path and state.run is not None:
+        write_json(path, document or summary_document(state, state.totals()))
+
+
+def write_reports(options, state: RunState, totals: MtlsStats) -> None:
+    """The mTLS table next to Locust's own: `{--csv}_mtls.csv` and inside `--html`."""
+    if getattr(options, "csv_prefix", None):
+        with open(f"{options.csv_prefix}_mtls.csv", "w") as file:
+            file.write(tables.csv_text(totals))
+    html_file = getattr(options, "html_file", None)
+    # Locust writes the report just before quitting; an older file is another run's.
+    if html_file and os.path.exists(html_file) and os.path.getmtime(html_file) >= state.started_at:
+        with open(html_file, encoding="utf-8") as file:
+            report = file.read()
+        report = tables.insert_into_report(report, totals)
+        state.timeline.sample(totals)  # the last seconds, up to the end of the run
+        report = charts.insert_into_report(report, state.timeline)
+        with open(html_file, "w", encoding="utf-8") as file:
+            file.write(report)
+
+
+def gate_failed(options, document: dict) -> bool:
+    """Whether the mTLS gate failed: results/run_checks.py's safety checks of the summary
+    `document`, the very checks the JUnit file and the Markdown summary report."""
+    identity_check = getattr(options, "mtls_identity_check", "auto")
+    hits: dict[str, dict[str, int]] = {}
+    for check in safety_checks(document, options.mtls_fail_on, identity_check):
+        if check.failed:
+            hits.setdefault(check.row, {})[check.counter] = check.count
+    for name, counts in hits.items():
+        logger.error("locust-mtls: %s failed its mTLS gate: %s", name, counts)
+    return bool(hits)
+
+
+def print_summary(totals: MtlsStats, server_counts: dict | None, crash_dir: str) -> None:
+    print(tables.text_table(totals))
+    for line in tables.unchecked_lines(totals):
+        print(line)
+    if server_counts is not None:
+        print(f"echo server saw {server_counts['requests']} requests")
+    crashes = sum(row.crashes for row in totals.rows.values())
+    if crashes:
+        print(f"locust-mtls: {crashes} client crash(es); stacks in {os.path.abspath(crash_dir)}")
