@@ -40,7 +40,7 @@ MTLS = str(ROOT / "locustfiles" / "mtls.py")
 LOCUST = os.path.join(os.path.dirname(sys.executable), "locust")
 
 
-def start_locust(*args, cwd, env=None) -> subprocess.Popen:
+def start_locust(*args, cwd, env=None, **popen) -> subprocess.Popen:
     command = [LOCUST, "-f", MTLS, "--headless", "--only-summary", *args]
     return subprocess.Popen(
         command,
@@ -50,6 +50,7 @@ def start_locust(*args, cwd, env=None) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        **popen,
     )
 
 

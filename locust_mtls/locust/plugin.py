@@ -42,12 +42,15 @@ from locust_mtls.locust import charts, ci_results, metrics, otel, rotation, thre
 from locust_mtls.locust.distributed import WorkerReports
 from locust_mtls.results import tables
 from locust_mtls.results.run_checks import safety_checks
+from locust_mtls.tls import key_material
 
 logger = logging.getLogger("locust_mtls")
 
 
 @events.init_command_line_parser.add_listener
 def add_options(parser) -> None:
+    # Before Locust parses (os.environ keeps the password) and forks --processes workers.
+    key_material.scrub_secret_environment()
     # On the parser itself, not an argument group: only LocustArgumentParser
     # understands include_in_web_ui / is_secret.
     for name, default, help_text, extra in OPTIONS:
@@ -108,6 +111,7 @@ def on_init(environment, **_kwargs) -> None:
     options = environment.parsed_options
     if options is None or not hasattr(options, "mtls_strategy"):
         return  # a library use of Locust without our options
+    key_material.forbid_core_dumps()  # master, workers (forked before init) and local runs
     environment.mtls_started_at = time.time()
     # A Ctrl-C lands in whichever greenlet runs (often a user's): gevent would print a
     # KeyboardInterrupt traceback before passing it to Locust's main greenlet, which

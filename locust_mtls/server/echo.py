@@ -49,6 +49,7 @@ from locust_mtls.server.process import (
 )
 from locust_mtls.server.routes import Connection, EchoStats, Routes, is_private
 from locust_mtls.tls import contexts as tls
+from locust_mtls.tls import key_material
 
 # The server's public face; the subprocess handle, HTTP parsing, routes and fault modes
 # live in process.py, http.py, routes.py and faults.py.
@@ -404,6 +405,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """`locust-mtls serve`: serve until SIGTERM / Ctrl-C."""
+    key_material.forbid_core_dumps()  # it holds the server's private key
     # Explicit files win one by one; the rest come from --certs.
     files = [
         given or default
