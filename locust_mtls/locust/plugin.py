@@ -9,6 +9,7 @@ file and the gate, all from the counters of every worker summed (distributed.py)
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -35,12 +36,13 @@ from locust_mtls.config.validation import (
 )
 from locust_mtls.engine.run import MtlsRun
 from locust_mtls.engine.run_options import RunOptions
-from locust_mtls.engine.stats import MtlsStats, write_json
+from locust_mtls.engine.stats import MtlsStats
 from locust_mtls.engine.timeline import Timeline
 from locust_mtls.errors import ConfigError
 from locust_mtls.locust import charts, ci_results, metrics, otel, rotation, thresholds, web_ui
 from locust_mtls.locust.distributed import WorkerReports
 from locust_mtls.results import tables
+from locust_mtls.results.files import write_output
 from locust_mtls.results.run_checks import safety_checks
 from locust_mtls.tls import key_material
 
@@ -258,7 +260,8 @@ def write_summary(environment, document: dict | None = None) -> None:
     path = environment.parsed_options.mtls_summary_file
     if not path or is_worker(environment) or getattr(environment, "mtls_run", None) is None:
         return
-    write_json(path, document or summary_document(environment, run_totals(environment)))
+    document = document or summary_document(environment, run_totals(environment))
+    write_output(path, json.dumps(document, indent=1), "--mtls-summary-file")
 
 
 def sample_timeline(environment) -> None:
@@ -325,8 +328,7 @@ def write_reports(environment, totals: MtlsStats, started_at: float) -> None:
     """The mTLS table next to Locust's own: `{--csv}_mtls.csv` and inside `--html`."""
     options = environment.parsed_options
     if getattr(options, "csv_prefix", None):
-        with open(f"{options.csv_prefix}_mtls.csv", "w") as file:
-            file.write(tables.csv_text(totals))
+        write_output(f"{options.csv_prefix}_mtls.csv", tables.csv_text(totals), "--csv")
     html_file = getattr(options, "html_file", None)
     # Locust writes the report just before quitting; an older file is another run's.
     if html_file and os.path.exists(html_file) and os.path.getmtime(html_file) >= started_at:
@@ -337,8 +339,7 @@ def write_reports(environment, totals: MtlsStats, started_at: float) -> None:
         if timeline is not None:
             timeline.sample(totals)  # the last seconds, up to the end of the run
             report = charts.insert_into_report(report, timeline)
-        with open(html_file, "w", encoding="utf-8") as file:
-            file.write(report)
+        write_output(html_file, report, "--html")  # on a full disk Locust's report stays
 
 
 def set_exit_code(environment, document: dict) -> None:
