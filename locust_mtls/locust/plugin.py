@@ -26,7 +26,7 @@ from locust.runners import (
     WorkerRunner,
 )
 
-from locust_mtls.config.input_checks import check_output_dir, check_output_file
+from locust_mtls.config.input_checks import check_output_dir, check_output_file, check_users
 from locust_mtls.config.options import OPTIONS, env_var
 from locust_mtls.config.validation import (
     preflight,
@@ -122,6 +122,7 @@ def on_init(environment, **_kwargs) -> None:
     hub.NOT_ERROR = (*hub.NOT_ERROR, KeyboardInterrupt)
     try:
         settings_from(options)  # cheap checks first: no server started for a typo
+        check_users(options)  # before Locust's runner meets a negative -u
         if is_worker(environment):
             # A worker runs with the master's options, which arrive with each spawn
             # message (test_start); its own may point at files only the master has.
