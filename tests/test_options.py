@@ -29,7 +29,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from locust_mtls.config.input_checks import check_output_dir
+from locust_mtls.config.input_checks import check_host, check_output_dir
 from locust_mtls.config.options import parse_options
 from locust_mtls.config.validation import preflight, probe_host, run_options_from, settings_from
 from locust_mtls.errors import ConfigError
@@ -784,6 +784,12 @@ def test_settings_for_a_user_class_override(generated_pki):
     assert (settings.identity_check, settings.identity_format) == ("require", "sha1")
     with pytest.raises(ConfigError, match="--mtls-identity-check must be one of .*'strict'"):
         settings_from(options(), identity_check="strict")  # a typo in a user-class attribute
+
+
+def test_a_base_path_in_host_is_accepted():
+    """Paths are appended to it, as Locust's HttpSession does (only a query is refused)."""
+    for url in ("https://127.0.0.1:8443/api", "https://[::1]:8443/api/v1/", "https://host"):
+        check_host(url)
 
 
 def test_the_probe_tolerates_faults_the_run_will_count(generated_pki):
