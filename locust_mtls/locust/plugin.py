@@ -122,7 +122,6 @@ def on_init(environment, **_kwargs) -> None:
     hub.NOT_ERROR = (*hub.NOT_ERROR, KeyboardInterrupt)
     try:
         settings_from(options)  # cheap checks first: no server started for a typo
-        check_users(options)  # before Locust's runner meets a negative -u
         if is_worker(environment):
             # A worker runs with the master's options, which arrive with each spawn
             # message (test_start); its own may point at files only the master has.
@@ -130,6 +129,7 @@ def on_init(environment, **_kwargs) -> None:
                 lambda data, **_: report_to_master(environment, data)
             )
             return
+        check_users(options)  # before Locust's runner meets a negative -u
         thresholds.start(environment, lambda: run_totals(environment))
         check_output_file(options.mtls_summary_file, "--mtls-summary-file")
         check_output_dir(options.mtls_crash_dir, "--mtls-crash-dir")
