@@ -13,6 +13,8 @@ import subprocess
 import sys
 import textwrap
 import time
+import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
 
 import psutil
 import pytest
@@ -197,6 +199,83 @@ def test_stuck_clients_are_timed_out(echo_pki):
         idle.close()
         stats = fetch_stats(server.url, echo_pki.ca_file)
     assert stats["handshake_failures"] == {"timeout": 1}
+
+
+def test_a_request_head_must_be_whole_in_time_but_a_keep_alive_wait_need_not(echo_pki):
+    """The head deadline runs from the head's first byte: a trickled head gets 408, a
+    connection idle between requests for longer than the deadline is still served."""
+    with EchoServer(
+        echo_pki.cert_file, echo_pki.key_file, echo_pki.ca_file, head_timeout=0.3
+    ) as server:
+        quiet = connect(server, client_context(echo_pki))
+        assert get(quiet)[0].status == 200
+        time.sleep(0.6)  # the scenario: longer than the head deadline, between requests
+        assert get(quiet)[0].status == 200
+        quiet.close()
+        slow = raw_tls(server, client_context(echo_pki))
+        started = time.monotonic()
+        answer = trickle_head(slow, give_up_s=5.0)
+        slow.close()
+    assert answer == b"HTTP/1.1 408 Request Timeout"
+    assert 0.3 <= time.monotonic() - started < 2.0
+
+
+def trickle_head(tls_socket, give_up_s: float, every_s: float = 0.1) -> bytes:
+    """Send a request head one header line every `every_s`, never its end; the status line
+    of the answer (b"" if none within `give_up_s` or the connection closed)."""
+    deadline = time.monotonic() + give_up_s
+    try:
+        tls_socket.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        tls_socket.settimeout(every_s)
+        while time.monotonic() < deadline:
+            try:
+                return tls_socket.recv(4096).partition(b"\r\n")[0]
+            except TimeoutError:
+                tls_socket.sendall(b"X-Slow: 1\r\n")
+    except OSError:
+        pass
+    return b""
+
+
+def slow_client(url: str, ca_file: str, give_up_s: float) -> bytes:
+    """One slowloris connection: TLS handshake (it may wait in the listen backlog), then a
+    trickled head; the status line it got."""
+    port = urllib.parse.urlsplit(url).port
+    context = ssl.create_default_context(cafile=ca_file)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=give_up_s) as raw:
+            with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls_socket:
+                return trickle_head(tls_socket, give_up_s)
+    except OSError:
+        return b""
+
+
+def test_slow_heads_under_a_descriptor_limit_do_not_starve_other_clients(echo_pki, tmp_path):
+    """200 connections that trickle header lines into a server allowed 128 file descriptors
+    (#27: 248 of them under `ulimit -n 256` timed out every other client, and accept's
+    EMFILE logged a traceback a second). Each gets 408 once its head is 1 s old, the
+    server says "out of file descriptors" once, without a traceback, and then a normal
+    request answers within 2 s."""
+    log = tmp_path / "server.log"
+    with start_echo_server_process(echo_pki.dir, log_file=str(log), head_timeout=1.0) as server:
+        psutil.Process(server.pid).rlimit(psutil.RLIMIT_NOFILE, (128, 128))
+        with ThreadPoolExecutor(max_workers=200) as pool:
+            slow = [
+                pool.submit(slow_client, server.url, echo_pki.ca_file, 30.0) for _ in range(200)
+            ]
+            answers = [future.result() for future in slow]
+        started = time.monotonic()
+        port = urllib.parse.urlsplit(server.url).port
+        normal = http.client.HTTPSConnection(
+            "127.0.0.1", port, context=client_context(echo_pki), timeout=5
+        )
+        response, _ = get(normal)
+        elapsed = time.monotonic() - started
+    assert answers == [b"HTTP/1.1 408 Request Timeout"] * 200
+    assert response.status == 200 and elapsed < 2.0
+    said = log.read_text()
+    assert "Traceback" not in said
+    assert said.count("echo server: out of file descriptors (errno EMFILE)") == 1, said
 
 
 def test_port_in_use_is_a_config_error(echo_pki):
@@ -494,16 +573,20 @@ def test_malformed_bodies_get_an_error_and_the_server_goes_on(echo_pki, server, 
     connection.close()
 
 
-@pytest.mark.parametrize("port", ["70000", "-1", "abc"])
-def test_serve_rejects_a_port_out_of_range_in_one_line(port):
+@pytest.mark.parametrize(
+    "option, value, kind",
+    [
+        *(("--port", port, "port (0-65535)") for port in ("70000", "-1", "abc")),
+        *(("--head-timeout", seconds, "seconds (> 0)") for seconds in ("nan", "inf", "0")),
+    ],
+)
+def test_serve_rejects_a_bad_number_in_one_line(option, value, kind):
     done = subprocess.run(
-        [sys.executable, "-m", "locust_mtls.cli", "serve", f"--port={port}"],
+        [sys.executable, "-m", "locust_mtls.cli", "serve", f"{option}={value}"],
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert done.returncode == 2 and "Traceback" not in done.stderr
     last = done.stderr.strip().splitlines()[-1]
-    assert (
-        last == f"locust-mtls serve: error: argument --port: invalid port (0-65535) value: '{port}'"
-    )
+    assert last == f"locust-mtls serve: error: argument {option}: invalid {kind} value: '{value}'"

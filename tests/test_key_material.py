@@ -9,12 +9,15 @@ from __future__ import annotations
 import base64
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import psutil
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
@@ -25,6 +28,7 @@ from locust_mtls.server.process import start_echo_server_process
 from locust_mtls.tls import key_material
 
 PASSWORD = "Corr3ct-Horse"
+ENGINE = "locust_mtls.engine.thread_engine"
 
 
 def protected_identities(pki_dir: str, directory: Path) -> tuple[Path, list[bytes]]:
@@ -140,25 +144,84 @@ def environ_of(pid: int) -> dict[str, str]:
     return dict(item.split("=", 1) for item in items if "=" in item)
 
 
-def test_the_key_password_reaches_no_child(generated_pki, tmp_path):
-    """LOCUST_MTLS_KEY_PASSWORD is for Locust: the engine child and the echo server get
-    none of it (the engine gets a per-process password over its stdin)."""
+def test_a_process_scrubs_the_password_from_its_environment_block_and_is_undumpable():
+    """In one child: /proc/self/environ loses the value, os.environ keeps it (options are
+    parsed from it), a child exec'd without an environment gets none, no core dumps."""
+    script = """if True:
+        import ctypes, json, os, resource, subprocess, sys
+        from locust_mtls.tls import key_material
+        key_material.scrub_secret_environment()
+        key_material.forbid_core_dumps()
+        inherited = subprocess.run(["cat", "/proc/self/environ"], capture_output=True).stdout
+        print(json.dumps({
+            "block": open("/proc/self/environ", "rb").read().decode(errors="replace"),
+            "os.environ": os.environ.get("LOCUST_MTLS_KEY_PASSWORD"),
+            "exec'd child": inherited.decode(errors="replace"),
+            "dumpable": ctypes.CDLL(None).prctl(3, 0, 0, 0, 0),  # PR_GET_DUMPABLE
+            "RLIMIT_CORE": resource.getrlimit(resource.RLIMIT_CORE)[0],
+        }))
+    """
+    env = {**os.environ, "LOCUST_MTLS_KEY_PASSWORD": PASSWORD, "AFTER": "kept"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=30
+    )
+    seen = json.loads(done.stdout)
+    assert seen["os.environ"] == PASSWORD
+    assert PASSWORD not in seen["block"] and PASSWORD not in seen["exec'd child"]
+    assert "LOCUST_MTLS_KEY_PASSWORD=\0" in seen["block"] and "AFTER=kept" in seen["block"]
+    assert (seen["dumpable"], seen["RLIMIT_CORE"]) == (0, 0)
+
+
+def leaves_a_core(directory: Path) -> bool:
+    """Whether a process that segfaults in `directory` (RLIMIT_CORE unlimited) leaves a core
+    there: the control that proves this machine writes core files where we look."""
+    script = "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"
+    subprocess.run([sys.executable, "-c", script], cwd=directory, preexec_fn=unlimited_cores)
+    return any(directory.glob("core*"))
+
+
+def unlimited_cores() -> None:
+    resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+
+
+def test_no_process_of_a_run_shows_the_password_or_dumps_a_core(generated_pki, tmp_path):
+    """`locust --processes 2` on native threads with a protected key: master, workers and
+    their engine children (and the echo server) have no password in /proc/PID/environ, and
+    a SIGSEGV of each, with RLIMIT_CORE unlimited, leaves no core file (#27)."""
+    control = tmp_path / "control"
+    control.mkdir()
+    cores_are_written = leaves_a_core(control)
     certs, _ = protected_identities(os.path.dirname(generated_pki.ca_file), tmp_path)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
     env = {**os.environ, "LOCUST_MTLS_KEY_PASSWORD": PASSWORD}
-    command = ["-u", "2", "-r", "2", "-t", "60s", "--mtls-certs-dir", str(tmp_path / "embedded")]
+    command = ["-u", "2", "-r", "2", "-t", "60s", "--processes", "2"]
     command += ["--mtls-cert", str(certs / "client-2.pem"), "--mtls-key", str(certs / "two.key")]
     command += ["--mtls-ca", str(certs / "ca.pem"), "--mtls-concurrency", "native-threads"]
-    command += ["--mtls-summary-file", "summary.json"]
-    locust = start_locust(*command, cwd=tmp_path, env=env)
+    command += ["--mtls-certs-dir", str(tmp_path / "embedded"), "--mtls-summary-file", "s.json"]
+    locust = start_locust(*command, cwd=run_dir, env=env, preexec_fn=unlimited_cores)
+    ours: set[int] = set()
     try:
-        wait_for(lambda: requests_done(tmp_path / "summary.json") >= 4, 60, "requests")
-        children = descendants(locust.pid)
-        assert len(children) >= 2  # the echo server and the engine
-        environments = [environ_of(pid) for pid in children]
-        assert environ_of(locust.pid).get("LOCUST_MTLS_KEY_PASSWORD") == PASSWORD
+        wait_for(lambda: requests_done(run_dir / "s.json") >= 4, 90, "requests")
+        ours = {locust.pid, *descendants(locust.pid)}
+        command_lines = {pid: psutil.Process(pid).cmdline() for pid in ours}
+        engines = [pid for pid, line in command_lines.items() if ENGINE in line]
+        workers = [
+            pid for pid in ours - {locust.pid} if command_lines[pid] == command_lines[locust.pid]
+        ]
+        assert (len(engines), len(workers)) == (2, 2), command_lines
+        environments = {pid: environ_of(pid) for pid in ours}
+        for pid in [*engines, *workers, locust.pid]:  # children first
+            os.kill(pid, signal.SIGSEGV)
+            wait_for(lambda pid=pid: not alive(pid), 30, f"{command_lines[pid]} to end")
     finally:
-        locust.kill()
+        for pid in ours:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
         locust.communicate(timeout=30)
-    assert all(environments)
-    assert [e for e in environments if "LOCUST_MTLS_KEY_PASSWORD" in e] == []
-    assert not any(PASSWORD in " ".join(e.values()) for e in environments)
+    assert all(environments.values()), environments.keys()
+    holding = {pid for pid, env in environments.items() if PASSWORD in "\0".join(env.values())}
+    assert holding == set()
+    assert sorted(path.name for path in run_dir.iterdir() if path.name.startswith("core")) == []
+    if not cores_are_written:
+        pytest.skip("this machine writes no core file into the working directory")

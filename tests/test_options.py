@@ -2,26 +2,41 @@
 
 BAD_INPUT is also the table in docs/troubleshooting.md (and in README.md once it holds
 the table's markers): `python tests/test_options.py` rewrites the tables from it, and
-test_the_troubleshooting_table_matches_the_cases fails when they differ. Every case runs
-the real `locust` command (in subprocesses, in parallel).
+test_the_troubleshooting_table_matches_the_cases fails when they differ.
+
+Most cases are about our own options: they go through the option table's own parser and
+the start checks in this process (milliseconds each). A few run the real `locust` command
+(in subprocesses, in parallel) to prove the wiring, or need Locust's own options; the echo
+server's cases run `locust-mtls serve`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
+import shlex
 import shutil
+import stat
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
+from locust_mtls.config.input_checks import check_host, check_output_dir
+from locust_mtls.config.options import parse_options
 from locust_mtls.config.validation import preflight, probe_host, run_options_from, settings_from
 from locust_mtls.errors import ConfigError
+from locust_mtls.results.files import check_output_file
+from locust_mtls.results.thresholds import parse_thresholds
+from locust_mtls.strategies import STRATEGIES
+from locust_mtls.tls.pki import generate_pki
 
 ROOT = Path(__file__).resolve().parent.parent
 MTLS = str(ROOT / "locustfiles" / "mtls.py")
@@ -29,6 +44,9 @@ DOC = ROOT / "docs" / "troubleshooting.md"
 TABLE_START, TABLE_END = "<!-- bad-input table: start -->", "<!-- bad-input table: end -->"
 PASSWORD = "s3cret-Pa55"
 IDS = ("--mtls-identities", "pki/identities.json")
+ENC = ("--mtls-cert", "enc/client-1.pem", "--mtls-key", "enc/client-1.key")
+NOT_UTF8 = os.fsdecode(b"\xff")  # how Python hands over an argv byte that is not UTF-8
+IN_PROCESS, LOCUST, SERVE = "options", "locust", "serve"
 
 
 @dataclass(frozen=True)
@@ -38,6 +56,10 @@ class Case:
     case: str
     args: tuple[str, ...]
     message: str  # {port}: the test's closed or non-TLS port
+    # IN_PROCESS: our option parser and start checks, here; LOCUST: a real `locust`
+    # start-up (the wiring, and Locust's own options); SERVE: `locust-mtls serve`.
+    runs: str = IN_PROCESS
+    unprivileged: bool = False  # checked as user nobody (root may read any file)
 
 
 STRATEGY_NAMES = (
@@ -50,6 +72,7 @@ BAD_INPUT = [
         ("--mtls-strategy", "fastest"),
         "locust: error: argument --mtls-strategy: invalid choice: 'fastest' "
         f"(choose from {STRATEGY_NAMES})",
+        runs=LOCUST,
     ),
     Case(
         "unknown concurrency",
@@ -62,6 +85,7 @@ BAD_INPUT = [
         ("--mtls-identities", "missing.json"),
         "locust-mtls: error: --mtls-identities: missing.json not found; "
         "create it with 'locust-mtls certs'",
+        runs=LOCUST,
     ),
     Case(
         "identities file is not JSON",
@@ -147,6 +171,7 @@ BAD_INPUT = [
         (*IDS, "--host", "https://127.0.0.1:{port}"),
         "locust-mtls: error: --host https://127.0.0.1:{port}: nothing listens on "
         "127.0.0.1:{port}; start the server or fix the port",
+        runs=LOCUST,
     ),
     Case(
         "--host does not speak TLS",
@@ -182,6 +207,7 @@ BAD_INPUT = [
         "locust-mtls: error: --mtls-abort-on-threshold needs a --mtls-threshold on a count that "
         "only grows (bleed, wrong_identity, unreported, crashes, failures with <, <= or ==), "
         "e.g. --mtls-threshold bleed<=0",
+        runs=LOCUST,
     ),
     Case(
         "--host port out of range",
@@ -208,8 +234,8 @@ BAD_INPUT = [
     ),
     Case(
         "key is a device",
-        ("--mtls-cert", "pki/client-1.pem", "--mtls-key", "/dev/zero", "--mtls-ca", "pki/ca.pem"),
-        "locust-mtls: error: --mtls-cert: /dev/zero is not a regular file (a device or a "
+        ("--mtls-cert", "pki/client-1.pem", "--mtls-key", "dev-zero", "--mtls-ca", "pki/ca.pem"),
+        "locust-mtls: error: --mtls-cert: dev-zero is not a regular file (a device or a "
         "pipe); name a file",
     ),
     Case(
@@ -298,6 +324,145 @@ BAD_INPUT = [
         ("--mtls-context-cache", "-1"),
         "locust-mtls: error: --mtls-context-cache must be a whole number >= 0, not '-1'",
     ),
+    Case(
+        "NUL in a path in the identities file",
+        ("--mtls-identities", "nul/identities.json"),
+        'locust-mtls: error: --mtls-identities: nul/identities.json: identities[0] "cert" '
+        "holds a NUL character (\\u0000); fix the entry",
+    ),
+    Case(
+        "identities file nested 100,000 deep",
+        ("--mtls-identities", "deep.json"),
+        "locust-mtls: error: --mtls-identities: deep.json is not valid JSON (nested too "
+        "deeply); regenerate with 'locust-mtls certs --force'",
+    ),
+    Case(
+        "identities file with a 5,000-digit number",
+        ("--mtls-identities", "digits.json"),
+        "locust-mtls: error: --mtls-identities: digits.json is not valid JSON (a number longer "
+        "than 4300 digits); regenerate with 'locust-mtls certs --force'",
+    ),
+    Case(
+        "--host IPv6 address without its closing bracket",
+        (*IDS, "--host", "https://[::1:28443"),
+        "locust-mtls: error: --host https://[::1:28443: the brackets do not match; "
+        "write one like https://[::1]:8443",
+    ),
+    Case(
+        "key password not UTF-8 (and wrong)",
+        (*ENC, "--mtls-key-password", NOT_UTF8, "--mtls-ca", "pki/ca.pem"),
+        "locust-mtls: error: --mtls-cert: enc/client-1.key: wrong password for the "
+        "private key; fix it",
+    ),
+    Case(
+        'a lone surrogate ("\\ud800") as a password in the identities file',
+        ("--mtls-identities", "surrogate-password/identities.json"),
+        "locust-mtls: error: --mtls-identities: surrogate-password/identities.json: "
+        'identities[0] "password" holds a lone surrogate (\\ud800), not text; fix the entry',
+    ),
+    Case(
+        'a lone surrogate ("\\ud800") as a certificate path in the identities file',
+        ("--mtls-identities", "surrogate-cert/identities.json"),
+        "locust-mtls: error: --mtls-identities: surrogate-cert/identities.json: "
+        'identities[0] "cert" holds a lone surrogate (\\ud800), not text; fix the entry',
+    ),
+    Case(
+        "negative number of users",
+        ("-u", "-5"),
+        "locust-mtls: error: -u/--users must be 0 or more, not -5",
+        runs=LOCUST,
+    ),
+    Case(
+        "CA file holds only a CRL",
+        (*IDS, "--mtls-ca", "crl.pem"),
+        "locust-mtls: error: --mtls-ca: crl.pem: cannot load CA certificates (only CRLs, no "
+        "certificate); give a PEM file of CA certificates",
+    ),
+    Case(
+        "echo server's CA file holds only a CRL",
+        ("--certs", "pki", "--ca", "crl.pem"),
+        "locust-mtls serve: error: crl.pem: cannot load CA certificates (only CRLs, no "
+        "certificate); give a PEM file of CA certificates",
+        runs=SERVE,
+    ),
+    Case(
+        "identities file in a directory this user may not enter",
+        ("--mtls-identities", "locked/identities.json"),
+        "locust-mtls: error: --mtls-identities: locked/identities.json: permission denied "
+        "(the file or a directory above it); fix the permissions",
+        unprivileged=True,
+    ),
+    Case(
+        "--host with a query",
+        (*IDS, "--host", "https://127.0.0.1:{port}/api?x=1"),
+        "locust-mtls: error: --host https://127.0.0.1:{port}/api?x=1 has a query or fragment; "
+        "give --host as https://HOST[:PORT][/PATH] and the query in each request's path",
+    ),
+    Case(
+        "--mtls-key without --mtls-cert",
+        ("--mtls-key", "pki/client-1.key", "--mtls-ca", "pki/ca.pem"),
+        "locust-mtls: error: --mtls-key without --mtls-cert; pass the certificate it belongs "
+        "to with --mtls-cert",
+    ),
+    Case(
+        "--mtls-cert and --mtls-identities together",
+        ("--mtls-cert", "pki/client-1.pem", "--mtls-identities", "broken.json"),
+        "locust-mtls: error: --mtls-cert and --mtls-identities both given; pass one "
+        "(--mtls-cert for one identity, --mtls-identities for a file of them)",
+    ),
+    Case(
+        "empty identity name",
+        ("--mtls-identities", "noname/identities.json"),
+        "locust-mtls: error: --mtls-identities: noname/identities.json: identities[0] needs a "
+        '"name"; fix the entry',
+    ),
+    Case(
+        "watch interval not a number",
+        ("--mtls-watch-identities", "nan"),
+        "locust-mtls: error: --mtls-watch-identities must be seconds >= 0, not 'nan'",
+    ),
+    Case(
+        "watch interval infinite",
+        ("--mtls-watch-identities", "inf"),
+        "locust-mtls: error: --mtls-watch-identities must be seconds >= 0, not 'inf'",
+    ),
+    Case(
+        "identity header empty",
+        ("--mtls-identity-header", ""),
+        "locust-mtls: error: --mtls-identity-header '' is not an HTTP header name; give one "
+        "like X-Client-Cert-Fingerprint",
+    ),
+    Case(
+        "identity header not a header name",
+        ("--mtls-identity-header", "X Client Cert"),
+        "locust-mtls: error: --mtls-identity-header 'X Client Cert' is not an HTTP header "
+        "name; give one like X-Client-Cert-Fingerprint",
+    ),
+    Case(
+        "echo server's handshake delay not a number",
+        ("--certs", "pki", "--delay-ms", "nan"),
+        "locust-mtls serve: error: --delay-ms must be 0 or more, and finite, not nan",
+        runs=SERVE,
+    ),
+    Case(
+        "echo server's handshake delay infinite",
+        ("--certs", "pki", "--delay-ms", "inf"),
+        "locust-mtls serve: error: --delay-ms must be 0 or more, and finite, not inf",
+        runs=SERVE,
+    ),
+    Case(
+        "summary file is a device",
+        ("--mtls-summary-file", "dev-full"),
+        "locust-mtls: error: --mtls-summary-file dev-full is not a regular file (a device or "
+        "a pipe); name a file",
+        runs=LOCUST,
+    ),
+    Case(
+        "JUnit file is a FIFO",
+        ("--mtls-junit", "fifo.json"),
+        "locust-mtls: error: --mtls-junit fifo.json is not a regular file (a device or a "
+        "pipe); name a file",
+    ),
 ]
 
 
@@ -307,19 +472,37 @@ def write_bad_files(directory: Path, pki_dir: str) -> None:
 
     shutil.copytree(pki_dir, directory / "pki")
     (directory / "broken.json").write_text("{not json\n")
+    (directory / "deep.json").write_text("[" * 100_000)
+    (directory / "digits.json").write_text(
+        '{"identities": [{"name": "a", "n": %s}]}' % ("1" * 5000)
+    )
     (directory / "lost").mkdir()
     (directory / "lost" / "identities.json").write_text(
         '{"ca": "../pki/ca.pem", "identities": [{"name": "a", "cert": "gone.pem"}]}\n'
     )
     (directory / "not-a-ca.pem").write_text("this is not a certificate\n")
+    (directory / "crl.pem").write_bytes(crl_pem())
     os.mkfifo(directory / "fifo.json")
-    one = (
-        '"identities": [{"name": "a", "cert": "../pki/client-1.pem", "key": "../pki/client-1.key"}]'
-    )
-    for name, ca in (("cadir", '"ca": "pki", '), ("noca", "")):
+    for name, numbers in (("dev-zero", (1, 5)), ("dev-full", (1, 7))):  # our own nodes
+        os.mknod(directory / name, stat.S_IFCHR | 0o666, os.makedev(*numbers))
+    pair = '"cert": "../pki/client-1.pem", "key": "../pki/client-1.key"'
+    one = '"identities": [{"name": "a", ' + pair + "}]"
+    entries = {  # directory: identities.json's text
+        "cadir": '{"ca": "pki", ' + one + "}",
+        "noca": "{" + one + "}",
+        "nul": '{"identities": [{"name": "a", "cert": "a\\u0000.pem"}]}',
+        "surrogate-password": '{"identities": [{"name": "a", '
+        + pair
+        + ', "password": "\\ud800"}]}',
+        "surrogate-cert": '{"identities": [{"name": "a", "cert": "\\ud800.pem"}]}',
+        "noname": '{"identities": [{"name": "", ' + pair + "}]}",
+        "locked": "{" + one + "}",
+    }
+    for name, text in entries.items():
         (directory / name).mkdir()
-        (directory / name / "pki").mkdir()
-        (directory / name / "identities.json").write_text("{" + ca + one + "}\n")
+        (directory / name / "identities.json").write_text(text + "\n")
+    (directory / "cadir" / "pki").mkdir()
+    (directory / "locked").chmod(0)
     (directory / "enc").mkdir()
     shutil.copy(directory / "pki" / "client-1.pem", directory / "enc")
     plain_key = (directory / "pki" / "client-1.key").read_bytes()
@@ -334,20 +517,87 @@ def write_bad_files(directory: Path, pki_dir: str) -> None:
         file.write(encrypted)
 
 
+def crl_pem() -> bytes:
+    """A PEM file holding one (empty) certificate revocation list and no certificate."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    now = datetime.now(UTC)
+    crl = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "a CA")]))
+        .last_update(now)
+        .next_update(now + timedelta(days=1))
+        .sign(ec.generate_private_key(ec.SECP256R1()), hashes.SHA256())
+    )
+    return crl.public_bytes(serialization.Encoding.PEM)
+
+
 def listing(directory: Path) -> set[str]:
     return {str(path.relative_to(directory)) for path in directory.rglob("*")}
 
 
-def run_case(case: Case, cwd: Path, ports: dict) -> SimpleNamespace:
-    """Run `locust` with the case's options in `cwd`; what came out and what it wrote."""
+def start_checks(options) -> None:
+    """What plugin.on_init checks at start, in its order, without Locust (the LOCUST rows
+    prove that on_init runs them): values, the files a run writes, then identities, CA
+    and target (or, with no --host, the certs dir of the embedded server)."""
+    settings_from(options)
+    parse_thresholds(options.mtls_threshold, STRATEGIES)
+    check_output_file(options.mtls_summary_file, "--mtls-summary-file")
+    check_output_dir(options.mtls_crash_dir, "--mtls-crash-dir")
+    check_output_file(options.mtls_junit, "--mtls-junit")
+    check_output_file(options.mtls_markdown, "--mtls-markdown")
+    if options.host:
+        run_options_from(options)
+    else:
+        if options.mtls_identities or options.mtls_cert:
+            run_options_from(options, probe=False)
+        else:
+            preflight(options)
+        generate_pki(options.mtls_certs_dir, option="--mtls-certs-dir")
+
+
+@contextlib.contextmanager
+def as_nobody(unprivileged: bool):
+    """With `unprivileged`, nobody's effective uid and gid while the block runs, if root."""
+    if not unprivileged or os.geteuid() != 0:
+        yield
+        return
+    os.setegid(65534)
+    os.seteuid(65534)
+    try:
+        yield
+    finally:
+        os.seteuid(0)
+        os.setegid(0)
+
+
+def check_in_process(case: Case, cwd: Path, ports: dict) -> SimpleNamespace:
+    """The case's options through parse_options and start_checks, in `cwd`: the line a
+    user would get (argparse's, or "locust-mtls: error: ..." as plugin.fail prints it)."""
     before = listing(cwd)
-    locust = os.path.join(os.path.dirname(sys.executable), "locust")
-    # Not --csv: Locust itself opens its CSV files before any plugin can check options.
-    reports = ["--mtls-summary-file", "summary.json", "--html", "report.html"]
-    command = [locust, "-f", MTLS, "--headless", "-t", "3s", *reports]
-    command += [arg.format(**ports) for arg in case.args]
+    stderr, returncode = io.StringIO(), 0
+    args = [arg.format(**ports) for arg in case.args]
+    with contextlib.chdir(cwd), contextlib.redirect_stderr(stderr), as_nobody(case.unprivileged):
+        try:
+            start_checks(parse_options(args, environ={}))
+        except SystemExit as exit:
+            returncode = exit.code
+        except ConfigError as error:
+            stderr.write(f"locust-mtls: error: {error}\n")
+            returncode = error.exit_code
+    lines = stderr.getvalue().splitlines()
+    return SimpleNamespace(
+        returncode=returncode, stderr="", lines=lines, written=listing(cwd) - before, cwd=cwd
+    )
+
+
+def run_command(command: list[str], cwd: Path, timeout: float = 60) -> SimpleNamespace:
+    """Run `command` in `cwd`; what came out and what it wrote."""
+    before = listing(cwd)
     done = subprocess.run(
-        command, cwd=cwd, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+        command, cwd=cwd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
     )
     return SimpleNamespace(
         returncode=done.returncode,
@@ -359,6 +609,24 @@ def run_case(case: Case, cwd: Path, ports: dict) -> SimpleNamespace:
     )
 
 
+def run_locust(case: Case, cwd: Path, ports: dict) -> SimpleNamespace:
+    """`locust` with the case's options, a summary file and an HTML report asked for."""
+    locust = os.path.join(os.path.dirname(sys.executable), "locust")
+    # Not --csv: Locust itself opens its CSV files before any plugin can check options.
+    reports = ["--mtls-summary-file", "summary.json", "--html", "report.html"]
+    command = [locust, "-f", MTLS, "--headless", "-t", "3s", *reports]
+    return run_command(command + [arg.format(**ports) for arg in case.args], cwd)
+
+
+def run_serve(case: Case, cwd: Path, ports: dict) -> SimpleNamespace:
+    """`locust-mtls serve` with the case's options (on any free port, should it start)."""
+    command = [sys.executable, "-m", "locust_mtls.cli", "serve", *case.args, "--port", "0"]
+    return run_command(command, cwd, timeout=30)
+
+
+RUNNERS = {LOCUST: run_locust, SERVE: run_serve}
+
+
 @pytest.fixture(scope="module")
 def ports(closed_port, plain_tcp_listener):
     return {"port": closed_port, "tcp_port": plain_tcp_listener}
@@ -366,16 +634,28 @@ def ports(closed_port, plain_tcp_listener):
 
 @pytest.fixture(scope="module")
 def results(generated_pki, tmp_path_factory, ports):
-    """Every case at once (a few Locust start-ups in parallel keep this file fast)."""
+    """Every case: the commands in parallel, the in-process checks meanwhile; the
+    unprivileged ones last (a child forked while this process is nobody would be too)."""
     pki_dir = os.path.dirname(generated_pki.ca_file)
-    directories = []
-    for number, _ in enumerate(BAD_INPUT):
-        directory = tmp_path_factory.mktemp(f"bad-input-{number}")
-        write_bad_files(directory, pki_dir)
-        directories.append(directory)
+    directories = {}
+    for number, case in enumerate(BAD_INPUT):
+        directories[case.case] = tmp_path_factory.mktemp(f"bad-input-{number}")
+        write_bad_files(directories[case.case], pki_dir)
+    done = {}
     with ThreadPoolExecutor(max_workers=4) as pool:
-        done = pool.map(run_case, BAD_INPUT, directories, [ports] * len(BAD_INPUT))
-        return dict(zip((case.case for case in BAD_INPUT), done, strict=True))
+        started = {
+            case.case: pool.submit(RUNNERS[case.runs], case, directories[case.case], ports)
+            for case in BAD_INPUT
+            if case.runs != IN_PROCESS
+        }
+        for case in BAD_INPUT:
+            if case.runs == IN_PROCESS and not case.unprivileged:
+                done[case.case] = check_in_process(case, directories[case.case], ports)
+        done.update({name: future.result() for name, future in started.items()})
+    for case in BAD_INPUT:
+        if case.unprivileged:
+            done[case.case] = check_in_process(case, directories[case.case], ports)
+    return done
 
 
 @pytest.mark.parametrize("case", BAD_INPUT, ids=[case.case for case in BAD_INPUT])
@@ -401,10 +681,21 @@ def render_table() -> str:
     placeholders = {"port": "PORT", "tcp_port": "PORT", "cwd": "."}
     rows = ["| case | options | message (stderr, exit code 2) |", "|---|---|---|"]
     for case in BAD_INPUT:
-        args = " ".join(case.args).format(**placeholders)
+        command = ["locust-mtls", "serve"] if case.runs == SERVE else []
+        args = " ".join(shell_word(arg.format(**placeholders)) for arg in [*command, *case.args])
         message = case.message.format(**placeholders).replace("|", "\\|")
         rows.append(f"| {case.case} | `{args}` | `{message}` |")
     return "\n".join(rows)
+
+
+def shell_word(arg: str) -> str:
+    """`arg` as a shell would need it typed; bytes that are not UTF-8 as bash's $'\\xff'."""
+    try:
+        arg.encode("utf-8")
+    except UnicodeEncodeError:  # surrogate escapes: the bytes Python could not decode
+        raw = os.fsencode(arg)
+        return "$'" + "".join(chr(b) if b < 0x80 else f"\\x{b:02x}" for b in raw) + "'"
+    return shlex.quote(arg)
 
 
 def doc_with_table(text: str) -> str:
@@ -495,6 +786,12 @@ def test_settings_for_a_user_class_override(generated_pki):
         settings_from(options(), identity_check="strict")  # a typo in a user-class attribute
 
 
+def test_a_base_path_in_host_is_accepted():
+    """Paths are appended to it, as Locust's HttpSession does (only a query is refused)."""
+    for url in ("https://127.0.0.1:8443/api", "https://[::1]:8443/api/v1/", "https://host"):
+        check_host(url)
+
+
 def test_the_probe_tolerates_faults_the_run_will_count(generated_pki):
     """Only "nothing listens" and "not TLS" stop a run: a server that drops or delays
     handshakes is the very thing under test."""
@@ -548,6 +845,44 @@ def test_the_key_password_may_come_from_a_file(generated_pki, tmp_path):
     assert loaded.identities[0].fingerprint == client.fingerprint
     with pytest.raises(ConfigError, match="both given; pass one"):
         run_options_from(options(**{**vars(given), "mtls_key_password": "x"}), probe=False)
+
+
+def test_a_password_that_is_not_utf8_is_tried_as_the_bytes_given(generated_pki, tmp_path):
+    """A Latin-1 password file (once decoded with errors="replace": always "wrong"), and
+    the same bytes typed in a Latin-1 terminal (argv as surrogate escapes)."""
+    from test_reliability import encrypt_key
+
+    client = generated_pki.identities[0]
+    latin1 = "café".encode("latin-1")
+    key = encrypt_key(client.key_file, tmp_path, latin1)
+    (tmp_path / "password.txt").write_bytes(latin1 + b"\r\n")
+    given = options(mtls_cert=client.cert_file, mtls_key=key, mtls_ca=generated_pki.ca_file)
+    for password in ({"mtls_key_password_file": str(tmp_path / "password.txt")},
+                     {"mtls_key_password": os.fsdecode(latin1)}):  # fmt: skip
+        loaded = run_options_from(options(**{**vars(given), **password}), probe=False)
+        assert loaded.identities[0].fingerprint == client.fingerprint
+
+
+def test_parse_options_reads_the_environment_like_locust(monkeypatch):
+    """Each option's LOCUST_MTLS_* variable, checked like the command line; the command
+    line wins; a list for a repeatable option."""
+    environ = {
+        "LOCUST_MTLS_STRATEGY": "shared-context",
+        "LOCUST_MTLS_THRESHOLD": "[bleed<=0, rps>=1]",
+        "LOCUST_MTLS_ABORT_ON_THRESHOLD": "true",
+        "LOCUST_MTLS_TIMEOUT": "1,2",
+    }
+    parsed = parse_options(["--mtls-timeout", "3,4"], environ)
+    assert parsed.mtls_strategy == "shared-context"
+    assert parsed.mtls_threshold == ["bleed<=0", "rps>=1"]
+    assert parsed.mtls_abort_on_threshold is True
+    assert parsed.mtls_timeout == "3,4"
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr), pytest.raises(SystemExit) as exited:
+        parse_options([], {"LOCUST_MTLS_STRATEGY": "fastest"})
+    assert exited.value.code == 2
+    unknown = next(case for case in BAD_INPUT if case.case == "unknown strategy")
+    assert argparse_neutral(stderr.getvalue().strip()) == argparse_neutral(unknown.message)
 
 
 if __name__ == "__main__":  # rewrite the table in docs/troubleshooting.md (and README.md)

@@ -40,7 +40,7 @@ MTLS = str(ROOT / "locustfiles" / "mtls.py")
 LOCUST = os.path.join(os.path.dirname(sys.executable), "locust")
 
 
-def start_locust(*args, cwd, env=None) -> subprocess.Popen:
+def start_locust(*args, cwd, env=None, **popen) -> subprocess.Popen:
     command = [LOCUST, "-f", MTLS, "--headless", "--only-summary", *args]
     return subprocess.Popen(
         command,
@@ -50,6 +50,7 @@ def start_locust(*args, cwd, env=None) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        **popen,
     )
 
 
@@ -263,7 +264,7 @@ def test_keys_are_private_files(generated_pki, tmp_path):
     assert os.readlink(identity.key_file).startswith("/memfd:")
 
 
-def encrypt_key(key_file: str, directory: Path, password: str) -> str:
+def encrypt_key(key_file: str, directory: Path, password: str | bytes) -> str:
     from cryptography.hazmat.primitives import serialization
 
     with open(key_file, "rb") as file:
@@ -272,7 +273,7 @@ def encrypt_key(key_file: str, directory: Path, password: str) -> str:
     data = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
-        serialization.BestAvailableEncryption(password.encode()),
+        serialization.BestAvailableEncryption(os.fsencode(password)),
     )
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
     with os.fdopen(descriptor, "wb") as file:

@@ -2,12 +2,15 @@
 
 Plain data (no Locust import), registered by plugin.py on Locust's parser. Each option
 is also a `LOCUST_MTLS_*` environment variable and a locust.conf key (`mtls-strategy =
-shared-context`). Values are checked by options.py; `choices` are checked by argparse.
+shared-context`). Values are checked by validation.py; `choices` are checked by argparse.
+`parse_options` reads them the same way without Locust, for checks that need no run.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+from collections.abc import Mapping, Sequence
 
 from locust_mtls.results.thresholds import EXAMPLES, METRICS
 from locust_mtls.settings import (
@@ -185,16 +188,49 @@ def env_var(option: str) -> str:
     return "LOCUST_" + option.lstrip("-").upper().replace("-", "_")
 
 
-def dest(option: str) -> str:
-    """`--mtls-no-cert-fraction` -> `mtls_no_cert_fraction` (argparse's attribute name)."""
-    return option.lstrip("-").replace("-", "_")
+LOCUST_ONLY_KEYWORDS = ("include_in_web_ui", "is_secret")  # LocustArgumentParser's own
+TRUE_WORDS = ("true", "yes", "on", "1")  # a store_true option's env value that sets it
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str):
+        # Locust's parser says only this line (no usage), exit code 2.
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def plain_parser() -> argparse.ArgumentParser:
+    """OPTIONS on a plain argparse parser named like Locust's, plus the one option of
+    Locust's that the checks read (--host)."""
+    parser = _OneLineParser(prog="locust", add_help=False)
+    parser.add_argument("-H", "--host", default=None)
+    for name, default, help_text, extra in OPTIONS:
+        keywords = {k: v for k, v in extra.items() if k not in LOCUST_ONLY_KEYWORDS}
+        parser.add_argument(name, default=default, help=help_text, **keywords)
+    return parser
+
+
+def parse_options(args: Sequence[str], environ: Mapping[str, str] = os.environ):
+    """`args` parsed as Locust would parse our options, without Locust: an option not in
+    `args` comes from its `LOCUST_MTLS_*` variable (checked like a command-line value, as
+    ConfigArgParse does), else its default. SystemExit(2) with one line on bad input."""
+    given = {arg.partition("=")[0] for arg in args}
+    from_environment = []
+    for name, _default, _help, extra in OPTIONS:
+        value = environ.get(env_var(name))
+        if value is None or name in given:
+            continue
+        if extra.get("action") == "store_true":
+            from_environment += [name] if value.strip().lower() in TRUE_WORDS else []
+        elif extra.get("action") == "append":  # ConfigArgParse's list syntax: [a, b]
+            items = value.strip().removeprefix("[").removesuffix("]").split(",")
+            from_environment += [f"{name}={item.strip()}" for item in items if item.strip()]
+        else:
+            from_environment.append(f"{name}={value}")
+    return plain_parser().parse_args([*from_environment, *args])
 
 
 def default_options(**values) -> argparse.Namespace:
     """Every option at its default (plus `values`, e.g. host): what a library use of
     Locust, whose Environment has no parsed options, runs with."""
-    defaults = {
-        dest(name): list(default) if isinstance(default, list) else default
-        for name, default, _help, _extra in OPTIONS
-    }
+    defaults = vars(plain_parser().parse_args([]))
     return argparse.Namespace(**{**defaults, **values})

@@ -12,6 +12,7 @@ import hashlib
 import logging
 import math
 import os
+import re
 import socket
 import ssl
 import tempfile
@@ -42,6 +43,9 @@ UNTRUSTED_SERVER = {
     failures.SERVER_CERT_NOT_YET_VALID,
     failures.WRONG_HOST_NAME,
 }
+
+# RFC 9110 5.6.2: token = 1*tchar
+HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 logger = logging.getLogger("locust_mtls")
 
@@ -90,7 +94,9 @@ def settings_from(options, strategy: str | None = None, **overrides) -> RunSetti
         keepalive=_on_off("mtls-keepalive", options.mtls_keepalive)
         if keepalive is None
         else keepalive,
-        identity_header=overrides.get("identity_header") or options.mtls_identity_header,
+        identity_header=_header_name(
+            overrides.get("identity_header") or options.mtls_identity_header
+        ),
         identity_check=_one_of(
             "mtls-identity-check",
             overrides.get("identity_check") or _identity_option(options, "check"),
@@ -107,6 +113,17 @@ def settings_from(options, strategy: str | None = None, **overrides) -> RunSetti
         client=overrides.get("client", "requests"),
         identity=overrides.get("identity"),
     )
+
+
+def _header_name(value) -> str:
+    """--mtls-identity-header as an HTTP field name (RFC 9110 5.1: a token): an empty or
+    invalid one would never be found in a response, and every check would say unreported."""
+    if not isinstance(value, str) or not HEADER_NAME.fullmatch(value):
+        raise ConfigError(
+            f"--mtls-identity-header {value!r} is not an HTTP header name; "
+            "give one like X-Client-Cert-Fingerprint"
+        )
+    return value
 
 
 def _identity_option(options, which: str) -> str:
@@ -168,6 +185,7 @@ def _check_values(options) -> float | None:
         "mtls-context-cache", getattr(options, "mtls_context_cache", DEFAULT_CONTEXT_CACHE)
     )
     watch_interval(options)
+    _check_identity_options(options)
     if options.host:
         check_host(options.host)
     key_password(options)  # a bad password file is an error even before it is needed
@@ -177,6 +195,19 @@ def _check_values(options) -> float | None:
                 f"--mtls-fail-on: unknown {kind!r}; use any of {', '.join(FAIL_ON_KINDS)}"
             )
     return fraction
+
+
+def _check_identity_options(options) -> None:
+    """One way to name identities: --mtls-cert (with its --mtls-key), or a file of them."""
+    if options.mtls_key and not options.mtls_cert:
+        raise ConfigError(
+            "--mtls-key without --mtls-cert; pass the certificate it belongs to with --mtls-cert"
+        )
+    if options.mtls_cert and options.mtls_identities:
+        raise ConfigError(
+            "--mtls-cert and --mtls-identities both given; pass one (--mtls-cert for one "
+            "identity, --mtls-identities for a file of them)"
+        )
 
 
 def _identity_set(options) -> IdentitySet:
@@ -262,12 +293,13 @@ def run_options_from(
 
 
 def _non_negative(name: str, value, cast=int, unit: str = "a whole number"):
-    """`value` as a number >= 0, or ConfigError naming --`name`."""
+    """`value` as a finite number >= 0, or ConfigError naming --`name` (nan, which
+    compares false with everything, and inf are refused too)."""
     try:
         number = cast(str(value).strip())
     except ValueError:
         number = -1
-    if number < 0:
+    if not 0 <= number < math.inf:
         raise ConfigError(f"--{name} must be {unit} >= 0, not {value!r}")
     return number
 

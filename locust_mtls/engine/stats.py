@@ -8,8 +8,6 @@ does not count: wrong identities, cert bleed, client crashes and TLS handshakes.
 from __future__ import annotations
 
 import functools
-import json
-import os
 import platform
 import ssl
 import time
@@ -331,14 +329,6 @@ class MtlsStats:
                 else:
                     total.rows[name] = incoming
         return total
-
-
-def write_json(path: str, document: dict) -> None:
-    """Replace `path` atomically, so a crash mid-write never leaves half a file."""
-    temporary = f"{path}.tmp"
-    with open(temporary, "w") as file:
-        json.dump(document, file, indent=1)
-    os.replace(temporary, path)
 
 
 def _version(distribution: str) -> str:

@@ -98,6 +98,7 @@ class Engine:
 
 
 def main() -> None:
+    key_material.forbid_core_dumps()  # an exec resets the flag Locust's process set
     config = json.loads(sys.stdin.readline())
     faulthandler.enable(file=config["faulthandler_fd"], all_threads=True)
     key_material.adopt_password(config["key_password"])

@@ -7,17 +7,14 @@ replaces its file atomically. Their paths are checked at start like every file a
 
 from __future__ import annotations
 
-import logging
 import time
 from datetime import UTC, datetime
 
 from locust_mtls.engine.stats import MtlsStats
-from locust_mtls.results.files import check_output_file, write_text_atomically
-from locust_mtls.results.junit import write_junit
+from locust_mtls.results.files import check_output_file, write_output
+from locust_mtls.results.junit import junit_xml
 from locust_mtls.results.markdown_summary import markdown_summary
 from locust_mtls.results.run_checks import failed_checks, run_suite
-
-logger = logging.getLogger("locust_mtls")
 
 
 def check_paths(options) -> None:
@@ -29,19 +26,16 @@ def check_paths(options) -> None:
 def write_ci_results(environment, state, totals: MtlsStats, document: dict) -> None:
     """Write the files asked for; `document` is the summary document of `totals`."""
     options = environment.parsed_options
-    if not (options.mtls_junit or options.mtls_markdown):
-        return
     gate = (options.mtls_fail_on, getattr(options, "mtls_identity_check", "auto"))
-    try:
-        if options.mtls_junit:
-            started = state.started_at
-            suite = run_suite(
-                document, *gate, datetime.fromtimestamp(started, UTC), time.time() - started
-            )
-            write_junit(options.mtls_junit, [suite])
-        if options.mtls_markdown:
-            thresholds = document.get("thresholds", [])
-            text = markdown_summary(totals, thresholds, failed_checks(document, *gate))
-            write_text_atomically(options.mtls_markdown, text)
-    except OSError as error:  # checked at start; the directory may have gone since
-        logger.error("locust-mtls: could not write a CI result file: %s", error)
+    # Each file on its own: one that cannot be written (a full disk) is one line, and the
+    # other file, the console summary and the gate still follow.
+    if options.mtls_junit:
+        started = state.started_at
+        suite = run_suite(
+            document, *gate, datetime.fromtimestamp(started, UTC), time.time() - started
+        )
+        write_output(options.mtls_junit, junit_xml([suite]), "--mtls-junit")
+    if options.mtls_markdown:
+        thresholds = document.get("thresholds", [])
+        text = markdown_summary(totals, thresholds, failed_checks(document, *gate))
+        write_output(options.mtls_markdown, text, "--mtls-markdown")

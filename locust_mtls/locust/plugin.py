@@ -17,7 +17,12 @@ import gevent
 from locust import events
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 
-from locust_mtls.config.input_checks import check_host, check_output_dir, check_output_file
+from locust_mtls.config.input_checks import (
+    check_host,
+    check_output_dir,
+    check_output_file,
+    check_users,
+)
 from locust_mtls.config.options import OPTIONS, env_var
 from locust_mtls.config.validation import preflight, probe_host, settings_from, watch_interval
 from locust_mtls.engine.run import MtlsRun
@@ -34,12 +39,15 @@ from locust_mtls.locust import (
     workers,
 )
 from locust_mtls.locust.state import RunState, options_key, state_of
+from locust_mtls.tls import key_material
 
 logger = logging.getLogger("locust_mtls")
 
 
 @events.init_command_line_parser.add_listener
 def add_options(parser) -> None:
+    # Before Locust parses (os.environ keeps the password) and forks --processes workers.
+    key_material.scrub_secret_environment()
     # On the parser itself, not an argument group: only LocustArgumentParser
     # understands include_in_web_ui / is_secret.
     for name, default, help_text, extra in OPTIONS:
@@ -55,6 +63,7 @@ def on_init(environment, **_kwargs) -> None:
     options = environment.parsed_options
     if options is None or not hasattr(options, "mtls_strategy"):
         return  # a library use of Locust: the users build the state with our defaults
+    key_material.forbid_core_dumps()  # master, workers (forked before init) and local runs
     state = state_of(environment)
     # A Ctrl-C lands in whichever greenlet runs (often a user's): gevent would print a
     # KeyboardInterrupt traceback before passing it to Locust's main greenlet, which
@@ -68,6 +77,7 @@ def on_init(environment, **_kwargs) -> None:
             # message (test_start); its own may point at files only the master has.
             workers.start_worker(environment, state)
             return
+        check_users(options)  # before Locust's runner meets a negative -u
         thresholds.start(environment, state)
         check_output_file(options.mtls_summary_file, "--mtls-summary-file")
         check_output_dir(options.mtls_crash_dir, "--mtls-crash-dir")

@@ -5,13 +5,15 @@ the console table and the exit code's gate. Words come from results/.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 
-from locust_mtls.engine.stats import MtlsStats, write_json
+from locust_mtls.engine.stats import MtlsStats
 from locust_mtls.locust import charts
 from locust_mtls.locust.state import RunState
 from locust_mtls.results import tables
+from locust_mtls.results.files import write_output
 from locust_mtls.results.run_checks import safety_checks
 
 logger = logging.getLogger("locust_mtls")
@@ -29,14 +31,14 @@ def summary_document(state: RunState, totals: MtlsStats, extra: dict | None = No
 def write_summary(state: RunState, path: str, document: dict | None = None) -> None:
     """Rewrite the summary file atomically with `document` (default: the totals now)."""
     if path and state.run is not None:
-        write_json(path, document or summary_document(state, state.totals()))
+        document = document or summary_document(state, state.totals())
+        write_output(path, json.dumps(document, indent=1), "--mtls-summary-file")
 
 
 def write_reports(options, state: RunState, totals: MtlsStats) -> None:
     """The mTLS table next to Locust's own: `{--csv}_mtls.csv` and inside `--html`."""
     if getattr(options, "csv_prefix", None):
-        with open(f"{options.csv_prefix}_mtls.csv", "w") as file:
-            file.write(tables.csv_text(totals))
+        write_output(f"{options.csv_prefix}_mtls.csv", tables.csv_text(totals), "--csv")
     html_file = getattr(options, "html_file", None)
     # Locust writes the report just before quitting; an older file is another run's.
     if html_file and os.path.exists(html_file) and os.path.getmtime(html_file) >= state.started_at:
@@ -45,8 +47,7 @@ def write_reports(options, state: RunState, totals: MtlsStats) -> None:
         report = tables.insert_into_report(report, totals)
         state.timeline.sample(totals)  # the last seconds, up to the end of the run
         report = charts.insert_into_report(report, state.timeline)
-        with open(html_file, "w", encoding="utf-8") as file:
-            file.write(report)
+        write_output(html_file, report, "--html")  # on a full disk Locust's report stays
 
 
 def gate_failed(options, document: dict) -> bool:

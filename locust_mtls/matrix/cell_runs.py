@@ -14,6 +14,7 @@ from locust_mtls.matrix.cells import ArgvBuilder, Cell, CellSettings, locust_arg
 from locust_mtls.matrix.envs import Env
 from locust_mtls.matrix.progress import Progress, StatusLog
 from locust_mtls.matrix.repeats import UntilCrash, same_cell
+from locust_mtls.results.files import write_atomically
 
 
 def execute(
@@ -103,8 +104,7 @@ def reuse_earlier_rows(out_dir: Path, settings: CellSettings, must_be_clean) -> 
     # One matrix, one policy: earlier rows follow this run's --must-be-clean too.
     for row in earlier:
         row["must_be_clean"] = row["strategy"] in must_be_clean
-    results.with_suffix(".tmp").write_text("".join(json.dumps(r) + "\n" for r in earlier))
-    results.with_suffix(".tmp").replace(results)
+    write_atomically(str(results), "".join(json.dumps(r) + "\n" for r in earlier))
     said = ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in wanted.items())
     print(f"resuming: reusing {len(earlier)} cell runs with {said}", file=sys.stderr)
     if superseded:

@@ -16,7 +16,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from locust_mtls.results.files import write_text_atomically
+from locust_mtls.results.files import write_atomically
 
 # XML 1.0 has no way to write these (not even escaped); a crash detail may carry one.
 NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -112,4 +112,4 @@ def junit_xml(suites: list[Suite]) -> str:
 
 def write_junit(path: str, suites: list[Suite]) -> None:
     """Replace `path` atomically with the JUnit XML of `suites`."""
-    write_text_atomically(path, junit_xml(suites))
+    write_atomically(path, junit_xml(suites))

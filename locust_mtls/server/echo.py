@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import errno
 import hashlib
-import ipaddress
+import math
 import os
 import signal
 import socket
@@ -30,14 +30,13 @@ from collections.abc import Callable
 
 import gevent
 import gevent.monkey
-import gevent.pool
-import gevent.server
 import gevent.ssl
 from cryptography import x509
 
 from locust_mtls.errors import ConfigError
 from locust_mtls.server.faults import HANDSHAKE_TIMEOUT_S, Faults, InjectedFaults
-from locust_mtls.server.http import BadRequest, read_request, send_response
+from locust_mtls.server.http import HEAD_TIMEOUT_S, BadRequest, read_request, send_response
+from locust_mtls.server.listener import Listener, bind_listener, check_loopback
 from locust_mtls.server.process import (
     CHILD_ERROR_PREFIX,
     READY_PREFIX,
@@ -49,6 +48,7 @@ from locust_mtls.server.process import (
 )
 from locust_mtls.server.routes import Connection, EchoStats, Routes, is_private
 from locust_mtls.tls import contexts as tls
+from locust_mtls.tls import key_material
 
 # The server's public face; the subprocess handle, HTTP parsing, routes and fault modes
 # live in process.py, http.py, routes.py and faults.py.
@@ -95,6 +95,7 @@ class ConnectionHandler:
         faults: Faults,
         handshake_timeout: float,
         idle_timeout: float,
+        head_timeout: float = HEAD_TIMEOUT_S,
     ) -> None:
         self.context = context
         self.stats = stats
@@ -102,6 +103,7 @@ class ConnectionHandler:
         self.faults = faults
         self.handshake_timeout = handshake_timeout
         self.idle_timeout = idle_timeout
+        self.head_timeout = head_timeout
         self.subjects: dict[str, str] = {}  # fingerprint -> RFC 4514 subject
         self.last_connection_id = 0
 
@@ -171,7 +173,7 @@ class ConnectionHandler:
         identity = connection.fingerprint, connection.subject
         while True:
             try:
-                request = read_request(tls_socket, buffer)
+                request = read_request(tls_socket, buffer, self.head_timeout)
             except BadRequest as error:
                 send_response(tls_socket, error.status, {"error": str(error)}, False, *identity)
                 close_gently(tls_socket, linger=True)
@@ -237,31 +239,6 @@ def close_gently(sock: socket.socket, linger: bool) -> None:
         sock.close()
 
 
-def check_loopback(host: str, allow_non_loopback: bool) -> None:
-    """Refuse to listen beyond loopback unless explicitly allowed (--bind)."""
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not (loopback or allow_non_loopback):
-        raise ConfigError(f"--host {host} is not a loopback address; add --bind to serve on it")
-
-
-def bind_listener(host: str, port: int) -> socket.socket:
-    """Listening socket, or ConfigError if the port is taken."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    try:
-        listener = socket.create_server((host, port), family=family, backlog=1024)
-    except OSError as error:
-        if error.errno == errno.EADDRINUSE:
-            raise ConfigError(
-                f"port {port} on {host} is in use; pick another with --port or stop what holds it"
-            ) from None
-        raise ConfigError(f"cannot listen on {host} port {port}: {error.strerror}") from None
-    listener.setblocking(False)
-    return listener
-
-
 class EchoServer:
     """The echo server in this process: `start()` / `stop()`, or a `with` block.
 
@@ -280,6 +257,7 @@ class EchoServer:
         allow_non_loopback: bool = False,
         handshake_timeout: float = HANDSHAKE_TIMEOUT_S,
         idle_timeout: float = IDLE_TIMEOUT_S,
+        head_timeout: float = HEAD_TIMEOUT_S,
         faults: Faults | None = None,
     ) -> None:
         check_loopback(host, allow_non_loopback)
@@ -289,9 +267,9 @@ class EchoServer:
         self.stats = EchoStats()
         context = tls.server_context(cert_file, key_file, ca_file)
         self.handler = ConnectionHandler(
-            context, self.stats, faults or Faults(), handshake_timeout, idle_timeout
+            context, self.stats, faults or Faults(), handshake_timeout, idle_timeout, head_timeout
         )
-        self._server: gevent.server.StreamServer | None = None
+        self._server: Listener | None = None
         self._thread: threading.Thread | None = None
         self._hub = None
 
@@ -302,8 +280,7 @@ class EchoServer:
         return f"https://{host}:{self.port}"
 
     def _listen_here(self, listener: socket.socket) -> None:
-        # The pool lets stop() end keep-alive connections instead of waiting for them.
-        self._server = gevent.server.StreamServer(listener, self.handler, spawn=gevent.pool.Pool())
+        self._server = Listener(listener, self.handler)
         self._server.start()
 
     def _bind(self) -> socket.socket:
@@ -375,6 +352,17 @@ def port_number(text: str) -> int:
 port_number.__name__ = "port (0-65535)"  # argparse's message: "invalid port (0-65535) value"
 
 
+def seconds(text: str) -> float:
+    """argparse type: a finite number of seconds > 0."""
+    value = float(text)
+    if not 0 < value < math.inf:
+        raise ValueError(text)
+    return value
+
+
+seconds.__name__ = "seconds (> 0)"
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `locust-mtls serve`."""
     parser.add_argument("--certs", default="certs", help="directory from 'locust-mtls certs'")
@@ -384,6 +372,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cert", help="server certificate (default: CERTS/server.pem)")
     parser.add_argument("--key", help="server key (default: CERTS/server.key)")
     parser.add_argument("--ca", help="CA that client certificates must chain to")
+    parser.add_argument(
+        "--head-timeout",
+        type=seconds,
+        default=HEAD_TIMEOUT_S,
+        help="seconds a request head may take from its first byte, else 408 (default %(default)g)",
+    )
     parser.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)
     faults = parser.add_argument_group("fault modes (for testing load tools)")
     faults.add_argument(
@@ -404,6 +398,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """`locust-mtls serve`: serve until SIGTERM / Ctrl-C."""
+    key_material.forbid_core_dumps()  # it holds the server's private key
     # Explicit files win one by one; the rest come from --certs.
     files = [
         given or default
@@ -413,7 +408,12 @@ def run(args: argparse.Namespace) -> int:
     ]
     faults = InjectedFaults(args.reject_identity, args.drop_percent, args.delay_ms)
     server = EchoServer(
-        *files, host=args.host, port=args.port, allow_non_loopback=args.bind, faults=faults
+        *files,
+        host=args.host,
+        port=args.port,
+        allow_non_loopback=args.bind,
+        head_timeout=args.head_timeout,
+        faults=faults,
     )
     if args.exit_with_parent:
         threading.Thread(target=exit_when_stdin_closes, daemon=True).start()

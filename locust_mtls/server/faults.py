@@ -6,6 +6,7 @@ Used by the reliability tests (and `locust-mtls serve --reject-identity/--drop-p
 
 from __future__ import annotations
 
+import math
 import socket
 import ssl
 import struct
@@ -57,8 +58,8 @@ class InjectedFaults(Faults):
     def __init__(self, reject=(), drop_percent: float = 0.0, delay_ms: float = 0.0) -> None:
         if not 0.0 <= drop_percent <= 100.0:
             raise ConfigError(f"--drop-percent must be between 0 and 100, not {drop_percent:g}")
-        if delay_ms < 0:
-            raise ConfigError(f"--delay-ms must be 0 or more, not {delay_ms:g}")
+        if not 0 <= delay_ms < math.inf:  # nan or inf: every handshake would wait for ever
+            raise ConfigError(f"--delay-ms must be 0 or more, and finite, not {delay_ms:g}")
         self.reject = tuple(reject)
         self._rejected = {_fingerprint_or_name(value) for value in self.reject}
         self.drop_percent = drop_percent

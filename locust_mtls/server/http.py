@@ -9,8 +9,14 @@ from __future__ import annotations
 
 import http.client
 import json
+import time
 
 MAX_HEAD_BYTES = 64 * 1024
+# A request head must be whole this long after its first byte (nginx's client_header_timeout):
+# the idle timeout starts again at every byte, so a header line every few seconds held a
+# connection, and its file descriptor, for ever (#27). Waiting for a next request on a
+# keep-alive connection is the idle timeout's business, not this one's.
+HEAD_TIMEOUT_S = 10.0
 MAX_BODY_BYTES = 16 * 1024 * 1024
 MAX_TRAILER_LINES = 100
 HEX_DIGITS = b"0123456789abcdefABCDEF"
@@ -47,12 +53,13 @@ def header_safe(text: str) -> str:
     )
 
 
-def read_request(sock, buffer: bytearray) -> Request | None:
+def read_request(sock, buffer: bytearray, head_timeout: float = HEAD_TIMEOUT_S) -> Request | None:
     """Read one request (head and body) from sock; None at EOF before a request started.
 
-    Raises BadRequest (400, 413 or 501) for what it will not serve; EOFError when the
-    connection closes inside a body.
+    Raises BadRequest (400, 408, 413 or 501) for what it will not serve; EOFError when
+    the connection closes inside a body.
     """
+    deadline = None
     while True:
         end = buffer.find(b"\r\n\r\n")
         if end >= 0:
@@ -63,7 +70,9 @@ def read_request(sock, buffer: bytearray) -> Request | None:
             continue
         if len(buffer) > MAX_HEAD_BYTES:
             raise BadRequest("request head larger than 64 KiB")
-        chunk = sock.recv(65536)
+        if buffer and deadline is None:
+            deadline = time.monotonic() + head_timeout
+        chunk = recv_before(sock, deadline, head_timeout) if deadline else sock.recv(65536)
         if not chunk:
             return None
         buffer += chunk
@@ -77,6 +86,23 @@ def read_request(sock, buffer: bytearray) -> Request | None:
     connection_tokens = headers.get(b"connection", b"").lower()
     keep_alive = version == b"HTTP/1.1" and b"close" not in connection_tokens
     return Request(method, target, headers, body, keep_alive)
+
+
+def recv_before(sock, deadline: float, head_timeout: float) -> bytes:
+    """sock.recv, bounded by `deadline` as well as by the socket's own (idle) timeout;
+    BadRequest 408 once the deadline has passed."""
+    idle = sock.gettimeout()
+    remaining = deadline - time.monotonic()
+    if remaining > 0:
+        sock.settimeout(remaining if idle is None else min(idle, remaining))
+        try:
+            return sock.recv(65536)
+        except TimeoutError:
+            if time.monotonic() < deadline:
+                raise  # the idle timeout: the client went quiet
+        finally:
+            sock.settimeout(idle)
+    raise BadRequest(f"request head not complete within {head_timeout:g} s", status=408)
 
 
 def parse_headers(lines: list[bytes]) -> dict[bytes, bytes]:

@@ -74,10 +74,12 @@ def start_echo_server_process(
     allow_non_loopback: bool = False,
     ready_timeout: float = 15.0,
     faults: InjectedFaults | None = None,
+    head_timeout: float | None = None,
 ) -> EchoServerProcess:
     """Start `python -m locust_mtls.server.echo` and wait until it serves.
 
-    Pass `certs_dir` or all three files; `faults` become the child's fault-mode options.
+    Pass `certs_dir` or all three files; `faults` become the child's fault-mode options,
+    `head_timeout` its --head-timeout.
     The child exits by itself when this process dies (it watches its stdin pipe for EOF).
     Raises ConfigError with the child's own message if it cannot start.
     """
@@ -102,6 +104,7 @@ def start_echo_server_process(
         "--exit-with-parent",
     ] + (["--bind"] if allow_non_loopback else [])
     command += faults.to_args() if faults else []
+    command += ["--head-timeout", f"{head_timeout:g}"] if head_timeout else []
     # The child must import this very package, installed or not.
     package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = child_environment(os.environ)  # the server needs no key password of Locust's

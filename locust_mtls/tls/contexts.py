@@ -195,17 +195,30 @@ def client_context(
         context.__class__ = ResumingContext if tls.resumption else FrozenSSLContext
     context.check_hostname = True
     apply_tls_settings(context, tls)
-    try:
-        context.load_verify_locations(cafile=ca_file)
-    except (OSError, ssl.SSLError) as error:
-        raise ConfigError(
-            f"{ca_file}: cannot load CA certificates ({_reason(error)}); "
-            "give a PEM file of CA certificates"
-        ) from None
+    load_trust(context, ca_file)
     if identity is not None:
         load_identity_chain(context, identity, ca_file)
     context.set_alpn_protocols(URLLIB3_ALPN)
     return context.freeze() if frozen else context
+
+
+def load_trust(context: ssl.SSLContext, ca_file: str) -> None:
+    """Trust the certificates of `ca_file`; ConfigError naming it when it holds none.
+
+    OpenSSL loads a file of CRLs alone without complaint, and every handshake then fails
+    to verify: such a file is refused here, like one OpenSSL cannot read.
+    """
+    try:
+        context.load_verify_locations(cafile=ca_file)
+    except (OSError, ssl.SSLError) as error:
+        reason = _reason(error)
+    else:
+        if context.cert_store_stats()["x509"]:
+            return
+        reason = "only CRLs, no certificate"
+    raise ConfigError(
+        f"{ca_file}: cannot load CA certificates ({reason}); give a PEM file of CA certificates"
+    )
 
 
 def load_identity_chain(context: ssl.SSLContext, identity, ca_file: str | None = None) -> None:
@@ -257,12 +270,7 @@ def server_context(cert_file: str, key_file: str, ca_file: str) -> ssl.SSLContex
             f"cannot use {cert_file} with key {key_file} ({error.reason or error}); "
             "regenerate them with 'locust-mtls certs --force'"
         ) from None
-    try:
-        context.load_verify_locations(cafile=ca_file)
-    except ssl.SSLError as error:
-        raise ConfigError(
-            f"CA file {ca_file} holds no usable PEM certificate ({error.reason or error})"
-        ) from None
+    load_trust(context, ca_file)
     # OPTIONAL, not REQUIRED: the echo server must be able to report "none" so that a
     # client strategy that silently drops its certificate is caught, not just refused.
     context.verify_mode = ssl.CERT_OPTIONAL

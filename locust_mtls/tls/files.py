@@ -15,16 +15,24 @@ PEM_LIMIT = 1 << 20  # a certificate chain or key: a few KB; 1 MiB is plenty
 JSON_LIMIT = 64 << 20  # identities.json: about 300 bytes per identity
 
 
-def read_regular_file(path: str, limit: int = PEM_LIMIT) -> bytes:
-    """The bytes of `path`, or ConfigError naming it (missing, unreadable, not a regular
-    file, larger than `limit`)."""
+def read_regular_file(
+    path: str, limit: int = PEM_LIMIT, if_missing: str = "fix the path or run 'locust-mtls certs'"
+) -> bytes:
+    """The bytes of `path`, or ConfigError naming it (missing: then `if_missing` says what
+    to do; unreadable, not a regular file, larger than `limit`)."""
     try:
         # O_NONBLOCK: opening a FIFO for reading must not wait for a writer.
         descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
-        raise ConfigError(f"{path} not found; fix the path or run 'locust-mtls certs'") from None
+        raise ConfigError(f"{path} not found; {if_missing}") from None
     except IsADirectoryError:
         raise ConfigError(f"{path} is a directory; name a file") from None
+    except PermissionError:
+        # Also when a directory above it may not be searched (which os.path.exists
+        # reports as "does not exist").
+        raise ConfigError(
+            f"{path}: permission denied (the file or a directory above it); fix the permissions"
+        ) from None
     except OSError as error:
         raise ConfigError(f"{path} cannot be read ({error.strerror}); fix the path") from None
     mode = os.fstat(descriptor).st_mode

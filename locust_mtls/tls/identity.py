@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -157,27 +158,36 @@ def load_identities(path: str) -> IdentitySet:
 
 
 def _read_json(path: str) -> dict:
-    if not os.path.lexists(path):
-        raise ConfigError(f"{path} not found; create it with 'locust-mtls certs'")
+    data = read_regular_file(path, JSON_LIMIT, if_missing="create it with 'locust-mtls certs'")
     try:
-        document = json.loads(read_regular_file(path, JSON_LIMIT).decode("utf-8"))
+        document = json.loads(data.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path} is not valid JSON ({error}); {REGENERATE}") from None
+        why = str(error)
+    except RecursionError:
+        why = "nested too deeply"
+    except ValueError:  # CPython's limit on int("..."), gh-95778
+        why = f"a number longer than {sys.get_int_max_str_digits()} digits"
+    else:
+        why = ""
+    if why:
+        raise ConfigError(f"{path} is not valid JSON ({why}); {REGENERATE}")
     if not isinstance(document, dict):
         raise ConfigError(f"{path} must hold a JSON object; {REGENERATE}")
     return document
 
 
 def _load_entry(path: str, index: int, entry: object) -> Identity:
-    if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+    name = entry.get("name") if isinstance(entry, dict) else None
+    if not isinstance(name, str) or not name.strip():
         raise ConfigError(f'{path}: identities[{index}] needs a "name"; fix the entry')
-    name = entry["name"]
     cert = entry.get("cert") or entry.get("p12")
     if not isinstance(cert, str):
         raise ConfigError(f'{path}: identity {name!r} needs "cert" or "p12"; add it')
     key, password, recorded = entry.get("key"), entry.get("password"), entry.get("fingerprint")
     if not all(isinstance(value, (str, type(None))) for value in (key, password, recorded)):
         raise ConfigError(f"{path}: identity {name!r} has a non-string field; fix the entry")
+    for field in ("name", "cert", "p12", "key", "password"):
+        _check_text(path, f'identities[{index}] "{field}"', entry.get(field))
     base = os.path.dirname(path)
     cert_path = os.path.join(base, cert)
     identity = load_identity(name, cert_path, key and os.path.join(base, key), password)
@@ -189,12 +199,30 @@ def _load_entry(path: str, index: int, entry: object) -> Identity:
     return identity
 
 
+def _check_text(path: str, where: str, value: object) -> None:
+    """ConfigError when a string of identities.json cannot be a file name or a password:
+    a NUL (no path holds one) or a lone surrogate like "\\ud800" (JSON allows the escape;
+    it is not text, and encoding it for the OS fails)."""
+    if not isinstance(value, str):
+        return
+    if "\0" in value:
+        raise ConfigError(f"{path}: {where} holds a NUL character (\\u0000); fix the entry")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        surrogate = f"\\u{ord(value[error.start]):04x}"
+        raise ConfigError(
+            f"{path}: {where} holds a lone surrogate ({surrogate}), not text; fix the entry"
+        ) from None
+
+
 def _listed_file(path: str, value: object, field: str) -> str | None:
     """A file named by identities.json, as an absolute path; None if not listed."""
     if value is None:
         return None
     if not isinstance(value, str):
         raise ConfigError(f'{path}: "{field}" must be a file name; fix it')
+    _check_text(path, f'"{field}"', value)
     file_path = os.path.join(os.path.dirname(path), value)
     if os.path.isdir(file_path):
         raise ConfigError(f'{file_path} ("{field}" in {path}) is a directory; name a file')

@@ -12,13 +12,20 @@ Paths are `/proc/self/fd/N`: a child given the same descriptors (`pass_fds`, whi
 their numbers) opens the same files by the same paths. Without memfd_create (not Linux),
 the files go to a private 0700 directory named after the owner's pid, removed at exit and,
 after a crash, by the next process that finds its owner gone.
+
+A process holding keys is made undumpable (`forbid_core_dumps`): a core file would hold
+them decrypted. The key password a user put in the environment is scrubbed from the
+process's environment block (`scrub_secret_environment`), which /proc/PID/environ shows
+for the life of the process and which a fork copies.
 """
 
 from __future__ import annotations
 
 import atexit
+import ctypes
 import os
 import re
+import resource
 import secrets
 import shutil
 import tempfile
@@ -27,6 +34,8 @@ import threading
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from locust_mtls.settings import SECRET_ENV_VARS
+
 _lock = threading.Lock()
 _password = secrets.token_hex(32).encode()  # never written anywhere, never logged
 _kept: dict[str, str] = {}  # "name\0fingerprint" -> encrypted memory file
@@ -34,6 +43,10 @@ _plain_copies: dict[str, str] = {}  # encrypted memory file -> unencrypted one
 _descriptors: list[int] = []
 _fallback_dir: str | None = None
 FALLBACK_PREFIX = "locust-mtls-keys-"
+PR_SET_DUMPABLE = 4  # <linux/prctl.h>
+# Fields 50 and 51 of /proc/PID/stat (proc(5)): where the environment block lies, counted
+# from the first field after the command name's closing ")" (field 3).
+ENV_START_FIELD, ENV_END_FIELD = 50 - 3, 51 - 3
 
 
 def password() -> bytes:
@@ -143,3 +156,49 @@ def _remove_dir(path: str, owner_pid: int) -> None:
     # A forked child inherits atexit handlers; only the process that made the dir removes it.
     if os.getpid() == owner_pid:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def forbid_core_dumps() -> None:
+    """Make this process undumpable: a crash writes no core file (which would hold every
+    key decrypted: OpenSSL's copy in each context, and this module's password; #27 found
+    87 keys in one core).
+
+    prctl(PR_SET_DUMPABLE, 0) stops the kernel from dumping at all, even into a
+    core_pattern pipe, which RLIMIT_CORE does not bound; RLIMIT_CORE 0 (the soft limit,
+    inherited) covers systems without prctl. A fork keeps both; an exec resets the flag,
+    so each child we exec that loads keys calls this itself. Costs: no core to debug a
+    crash (faulthandler's stacks are still written), and only root can attach a debugger
+    or py-spy, or read this process's /proc/PID/environ and fd/.
+    """
+    _soft, hard = resource.getrlimit(resource.RLIMIT_CORE)
+    resource.setrlimit(resource.RLIMIT_CORE, (0, hard))
+    prctl = getattr(ctypes.CDLL(None, use_errno=True), "prctl", None)  # Linux only
+    if prctl is not None:
+        prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+
+
+def scrub_secret_environment() -> None:
+    """Blank the values of SECRET_ENV_VARS in this process's original environment block.
+
+    /proc/PID/environ shows that block, not os.environ, for the whole life of the process,
+    and every fork (Locust's --processes workers) copies it. Call before forking. Python's
+    os.environ (a copy read at start, which option parsing uses) keeps the values; the C
+    environment loses them, so a child exec'd without an explicit environment gets none.
+    """
+    for name in SECRET_ENV_VARS:
+        os.unsetenv(name)
+    try:
+        with open("/proc/self/stat", "rb") as file:
+            fields = file.read().rpartition(b")")[2].split()
+        start, end = int(fields[ENV_START_FIELD]), int(fields[ENV_END_FIELD])
+    except (OSError, IndexError, ValueError):
+        return  # not Linux: no /proc/PID/environ to show it either
+    if not 0 < start < end:
+        return
+    block = ctypes.string_at(start, end - start)
+    offset = 0
+    for entry in block.split(b"\0"):
+        name, equals, value = entry.partition(b"=")
+        if equals and name.decode(errors="replace") in SECRET_ENV_VARS:
+            ctypes.memset(start + offset + len(name) + 1, 0, len(value))
+        offset += len(entry) + 1
