@@ -48,10 +48,24 @@ class Variant:
     reports: bool = True
 
 
-def _nginx_map(variable: str, target: str) -> str:
+def nginx_map(variable: str, target: str, value: str = "") -> str:
+    """`map $variable $target`: `value` (default: the variable itself), or "none" when empty."""
     # nginx sends no header at all for an empty value: map "" to "none" so that "no
     # certificate" is reported, not left for the reader to guess from an absent header.
-    return f'map ${variable} ${target} {{\n    "" none;\n    default ${variable};\n}}\n'
+    value = value or f"${variable}"
+    return f'map ${variable} ${target} {{\n    "" none;\n    default {value};\n}}\n'
+
+
+def haproxy_report(header: str, value: str) -> str:
+    """`http-after-response` lines that set `header` to `value`, or to "none" without a
+    client certificate (http-after-response: see the trap below)."""
+    return (
+        f"http-after-response set-header {header} {value} if {{ ssl_c_used }}\n"
+        f"http-after-response set-header {header} none if !{{ ssl_c_used }}\n"
+    )
+
+
+HAPROXY_SHA256 = "%[ssl_c_der,digest(sha256),hex,lower]"
 
 
 VARIANTS = (
@@ -60,9 +74,7 @@ VARIANTS = (
         "haproxy",
         SHA256_HEADER,
         "sha256",
-        "http-after-response set-header X-Client-Cert-Fingerprint "
-        "%[ssl_c_der,digest(sha256),hex,lower] if { ssl_c_used }\n"
-        "http-after-response set-header X-Client-Cert-Fingerprint none if !{ ssl_c_used }\n",
+        haproxy_report(SHA256_HEADER, HAPROXY_SHA256),
     ),
     Variant(
         # The trap: `http-response` rules run only on responses that came from a server;
@@ -72,8 +84,7 @@ VARIANTS = (
         SHA256_HEADER,
         "sha256",
         'http-request return status 200 content-type text/plain string "ok"\n'
-        "http-response set-header X-Client-Cert-Fingerprint "
-        "%[ssl_c_der,digest(sha256),hex,lower]\n",
+        f"http-response set-header {SHA256_HEADER} {HAPROXY_SHA256}\n",
         reports=False,
     ),
     Variant(
@@ -82,7 +93,7 @@ VARIANTS = (
         SHA256_HEADER,
         "sha1",
         "add_header X-Client-Cert-Fingerprint $client_cert_sha1 always;\n",
-        _nginx_map("ssl_client_fingerprint", "client_cert_sha1"),
+        nginx_map("ssl_client_fingerprint", "client_cert_sha1"),
     ),
     Variant(
         "nginx-subject",
@@ -90,7 +101,7 @@ VARIANTS = (
         "X-Client-Cert-Subject",
         "subject",
         "add_header X-Client-Cert-Subject $client_cert_subject always;\n",
-        _nginx_map("ssl_client_s_dn", "client_cert_subject"),
+        nginx_map("ssl_client_s_dn", "client_cert_subject"),
     ),
     Variant(
         "nginx-escaped-cert",
@@ -98,7 +109,7 @@ VARIANTS = (
         "X-Client-Cert",
         "pem",
         "add_header X-Client-Cert $client_cert_pem always;\n",
-        _nginx_map("ssl_client_escaped_cert", "client_cert_pem"),
+        nginx_map("ssl_client_escaped_cert", "client_cert_pem"),
     ),
     Variant(
         "nginx-njs-sha256",

@@ -75,6 +75,10 @@ def test_until_crash_stops_at_the_first_crash_or_at_the_limit(tmp_path, fake_arg
     crashed = rows[2]
     assert crashed["crashes"] == 2 and crashed["detail"].startswith("crashed 2 times")
     assert "(until a crash, at most 4 runs / 600 s)" in log
+    # What the views say of these settings travels on every row.
+    assert {(row["repeats"], json.dumps(row["until_crash"])) for row in rows} == {
+        (1, '{"max_runs": 4, "max_s": 600}')
+    }
     assert "8/8 py3.11/requests-2.32.3/greenlet/keepalive-off/greenlet/1: clean" in log
 
 

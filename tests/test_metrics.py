@@ -100,10 +100,23 @@ def test_exposition_labels_counters_and_histogram():
     assert value(parsed, "locust_mtls_handshake_seconds_count", **labels) == 4
     assert value(parsed, "locust_mtls_handshake_seconds_bucket", le="0.001", **labels) == 1
     assert value(parsed, "locust_mtls_handshake_seconds_bucket", le="0.005", **labels) == 2
-    assert value(parsed, "locust_mtls_handshake_seconds_bucket", le="5.0", **labels) == 3
+    assert value(parsed, "locust_mtls_handshake_seconds_bucket", le="2.0", **labels) == 3
     assert value(parsed, "locust_mtls_handshake_seconds_bucket", le="+Inf", **labels) == 4
     assert value(parsed, "locust_mtls_requests_total", strategy="identity-cache") == 0
     assert {name for name, _ in parsed} == set(metrics.METRIC_NAMES)
+
+
+def test_handshakes_of_3_40_and_700_ms_land_in_distinct_buckets():
+    stats = MtlsStats()
+    row = stats.row("identity-cache")
+    row.record(failed=False, connections=ConnectionLog([3.0, 40.0, 700.0]), identity_name=None)
+    buckets, _ = metrics.handshake_buckets(row)
+    grown, before = [], 0  # the first bound each handshake counts under
+    for bound, count in buckets:
+        if count > before:
+            grown.append(bound)
+        before = count
+    assert grown == ["0.003", "0.05", "0.75"]
 
 
 def scrape_until(locust: LocustWithWebUI, done, deadline: float) -> dict:

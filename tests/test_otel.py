@@ -4,6 +4,7 @@ import pytest
 
 from locust_mtls.engine.stats import MtlsStats
 from locust_mtls.locust import otel
+from locust_mtls.locust.metrics import HANDSHAKE_BUCKETS
 from locust_mtls.tls.connections import ConnectionLog
 
 
@@ -70,3 +71,21 @@ def test_the_counters_reach_an_opentelemetry_reader_with_the_row_labels():
     }
     assert points[("locust_mtls.failures", "bleed")].value == 1
     assert points[("locust_mtls.failures", "transport")].value == 0
+
+
+def test_handshakes_of_3_40_and_700_ms_land_in_distinct_buckets():
+    """The SDK's default buckets (0, 5, 10, ... 10000) would put all three into one."""
+    pytest.importorskip("opentelemetry.sdk", reason="needs pip install 'locust[otel]'")
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    reader = InMemoryMetricReader()
+    meter = MeterProvider(metric_readers=[reader]).get_meter("test")
+    histogram = otel.handshake_histogram(meter)
+    for seconds in (0.003, 0.04, 0.7):
+        histogram.record(seconds, {"strategy": "identity-cache"})
+    (metric,) = reader.get_metrics_data().resource_metrics[0].scope_metrics[0].metrics
+    (point,) = metric.data.data_points
+    assert tuple(point.explicit_bounds) == HANDSHAKE_BUCKETS
+    filled = [index for index, count in enumerate(point.bucket_counts) if count]
+    assert [point.explicit_bounds[index] for index in filled] == [0.003, 0.05, 0.75]

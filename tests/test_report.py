@@ -71,15 +71,15 @@ def test_cells_show_the_worst_outcome_and_its_rate():
     crash_column = ("3.11", "2.32.3", "native-threads", False)
     greenlet_232 = ("3.11", "2.32.3", "greenlet", False)
     greenlet_234 = ("3.11", "2.34.2", "greenlet", False)
-    assert cells[("requests-default", crash_column)]["text"] == "crash 3/3"
-    assert cells[("requests-default", greenlet_232)]["text"] == "bleed 50%"
+    assert cells[("requests-default", crash_column)]["text"] == "crash 3/3 runs"
+    assert cells[("requests-default", greenlet_232)]["text"] == "bleed 2/2 runs (50%)"
     assert cells[("requests-default", greenlet_234)]["text"] == "clean 412 rps"
     assert cells[("locked-load", greenlet_232)]["text"] == "wrong id 3%"
-    assert cells[("thread-local", greenlet_232)]["text"] == "hung 1/1"
+    assert cells[("thread-local", greenlet_232)]["text"] == "hung"
     pooled = cells[("identity-cache", greenlet_234)]
     assert (pooled["rps"], pooled["rps_min"], pooled["rps_max"]) == (520.0, 500.0, 540.0)
     mixed = aggregate.aggregate_cell([ROWS[0], row("x", repeat=2), row("x", repeat=3)])
-    assert mixed["text"] == "crash 1/3"
+    assert mixed["text"] == "crash 1/3 runs"
 
 
 def test_report_command_rebuilds_summary_and_html_from_jsonl_alone(results_dir, capsys):
@@ -89,13 +89,20 @@ def test_report_command_rebuilds_summary_and_html_from_jsonl_alone(results_dir, 
     header, rule, *table = summary.splitlines()
     assert header.startswith("| strategy | 2.32.3<br>greenlet<br>keep-alive off |")
     assert rule.count("|---") == 4  # strategy + three columns
-    assert table[0] == "| requests-default | bleed 50% | crash 3/3 | clean 412 rps |"
+    assert (
+        table[0] == "| requests-default | bleed 2/2 runs (50%) | crash 3/3 runs | clean 412 rps |"
+    )
     assert "| identity-cache (must be clean) |  |  | clean 520 rps |" in summary
     assert "NOT CLEAN: thread-local on requests 2.32.3" in summary
     assert "OpenSSL 3.0.19" in summary and "urllib3 2.8.0" in summary
     page = (results_dir / "report.html").read_text()
     page = page.replace("\\u002f", "/")  # plotly's JSON escapes "/" inside <script>
-    needles = ["crash 3/3", "bleed 50%", "locked-load", "a lock around the load alone"]
+    needles = [
+        "crash 3/3 runs",
+        "bleed 2/2 runs (50%)",
+        "locked-load",
+        "a lock around the load alone",
+    ]
     needles += ["OpenSSL 3.0.19", "shared preloaded SSLContext", "x.faulthandler.log"]
     for needle in needles:
         assert needle in page
@@ -183,15 +190,20 @@ def test_a_five_version_report_names_crashes_and_settings_and_every_label_fits(t
     verdict = verdict_lines(rows)
     assert verdict[0].startswith("All must-be-clean strategies are clean: per-thread-session")
     crash_line = next(line for line in verdict if "requests-default" in line)
-    assert "crashed on 2.32.3, 2.32.4 (native-threads, 8/8 runs)" in crash_line
+    assert "crashed on 2.32.3, 2.32.4 (native-threads, 8 of 8 runs)" in crash_line
     assert "clean on 2.32.5, 2.34.2" in crash_line
     _, columns, cells = aggregate.grid(rows)
     crashing = cells[("requests-default", ("3.11", "2.32.3", "native-threads", True))]
-    assert crashing["lines"] == ["crash 2/2", "7 crashes, 5.6k req"]
-    assert crashing["text"] == "crash 2/2 (7 crashes)"
+    assert crashing["lines"] == ["crash 2/2 runs", "7 crashes, 5.6k req"]
+    assert crashing["text"] == "crash 2/2 runs (7 crashes)"
     (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     report.write_reports(tmp_path)
     page = (tmp_path / "report.html").read_text()
-    for fact in ("no-cert split: requests", "32 users", "20 s per run", "up to 2 repeats"):
+    for fact in (
+        "no-cert split requests (each user mixes",
+        "32 users",
+        "20 s per run",
+        "up to 2 runs per cell",
+    ):
         assert fact in page
     assert "2 ms" in page and "1 s" in page  # log-axis ticks carry their unit

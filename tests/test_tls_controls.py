@@ -7,6 +7,7 @@ from collections import Counter
 
 import pytest
 
+from bench import nginx
 from locust_mtls.engine.checkpoint import http_error_of
 from locust_mtls.engine.checks import WrongIdentity, failure_for
 from locust_mtls.engine.execution import execute_request
@@ -17,9 +18,9 @@ from locust_mtls.errors import ConfigError
 from locust_mtls.server.echo import EchoServer
 from locust_mtls.server.process import fetch_stats
 from locust_mtls.settings import RunSettings, TlsSettings
-from locust_mtls.strategies import Trust
+from locust_mtls.strategies import STRATEGIES, Trust
 from locust_mtls.strategies.identity_cache import IdentityCache
-from locust_mtls.tls.contexts import check_tls_settings, client_context
+from locust_mtls.tls.contexts import ResumingContext, check_tls_settings, client_context
 from locust_mtls.tls.pki import generate_pki, rotate_pki
 
 HEADER = "X-Client-Cert-Fingerprint"
@@ -69,6 +70,48 @@ def test_resumption_per_identity_resumes_and_never_crosses(generated_pki, server
     tls12 = echo["tls_versions"].get("TLSv1.2", 0)
     assert tls12 == (row["handshakes"] if version == "1.2" else 0)
     assert settings.row == f"identity-cache [keep-alive off, TLS {version}, resumption on]"
+
+
+RESUMING = [name for name, strategy in STRATEGIES.items() if strategy.resumes_sessions]
+
+
+@pytest.fixture(scope="module")
+def nginx_server(generated_pki):
+    """Debian's nginx as configured by bench/nginx.py: session tickets on (its default),
+    no session cache (ssl_session_cache none, its default); SHA-256 reported by njs."""
+    if nginx.missing_reason():
+        pytest.skip(nginx.missing_reason())
+    pki = generated_pki
+    with nginx.start_nginx(pki.server_cert, pki.server_key, pki.ca_file) as server:
+        yield server
+
+
+@pytest.mark.nginx
+@pytest.mark.parametrize("strategy", RESUMING)
+def test_tls12_resumes_with_nginx_tickets_and_never_crosses(generated_pki, nginx_server, strategy):
+    """nginx keeps no TLS 1.2 session cache by default: only a ticket can resume there."""
+    tls = TlsSettings(version="1.2", resumption=True)
+    run = MtlsRun(RunOptions(trust(generated_pki), generated_pki.identities, 0.25))
+    settings = RunSettings(strategy, keepalive=False, tls=tls)
+    verdicts = run_users(run, settings, nginx_server.url + "/", users=4, requests=8)
+    row = run.checkpoint(settings).row.to_dict()
+    assert verdicts == {"ok": 32}  # no wrong identity, no bleed
+    assert row["resumed_handshakes"] > 0 and row["full_handshakes"] > 0
+    assert row["tls_versions"] == {"TLSv1.2": row["handshakes"]}
+
+
+@pytest.mark.parametrize("strategy", RESUMING)
+def test_every_resuming_strategy_keeps_one_context_per_identity(generated_pki, strategy):
+    """A ticket or session lives in its context: a context per identity (and one without a
+    certificate) is what keeps one identity's ticket from ever reaching another."""
+    tls = TlsSettings(version="1.2", resumption=True)
+    client = STRATEGIES[strategy](trust(generated_pki, **vars(tls))).new_client()
+    sent = [*generated_pki.identities[:2], None]
+    contexts = [client.session_for(i).get_adapter("https://").ssl_context for i in sent]
+    assert len({id(context) for context in contexts}) == len(sent)
+    assert all(isinstance(context, ResumingContext) for context in contexts)
+    assert not any(context.options & ssl.OP_NO_TICKET for context in contexts)
+    client.close()
 
 
 @pytest.mark.parametrize("version", ["1.2", "1.3"])

@@ -20,8 +20,15 @@ from locust_mtls.engine.stats import MtlsStats, StrategyStats
 LABELS = ("row", "strategy", "concurrency", "keepalive")
 # `kind` label of locust_mtls_failures_total: every failed request is in exactly one kind.
 FAILURE_KINDS = ("wrong_identity", "bleed", "unreported", "crash", "transport", "http")
-# Histogram bounds in seconds: a loopback handshake takes ~1-5 ms, a remote one 10-300 ms.
-HANDSHAKE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+# Handshake histogram bounds in seconds, for Prometheus and OpenTelemetry alike: a loopback
+# handshake takes ~1-5 ms, a remote one 10-300 ms, a loaded server's up to seconds. Steps
+# of 1-1.5-2-3-5-7.5 from 1 ms to 2 s, so a quantile is read within about a third.
+HANDSHAKE_BUCKETS = (
+    0.001, 0.0015, 0.002, 0.003, 0.005, 0.0075,
+    0.01, 0.015, 0.02, 0.03, 0.05, 0.075,
+    0.1, 0.15, 0.2, 0.3, 0.5, 0.75,
+    1.0, 1.5, 2.0,
+)  # fmt: skip
 METRIC_NAMES = (
     "locust_mtls_requests_total",
     "locust_mtls_failures_total",

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import gevent
 
 from locust_mtls.engine.stats import MtlsStats
-from locust_mtls.locust.metrics import LABELS, failures_by_kind, labels_of
+from locust_mtls.locust.metrics import HANDSHAKE_BUCKETS, LABELS, failures_by_kind, labels_of
 
 logger = logging.getLogger("locust_mtls")
 HANDSHAKE_RECORD_INTERVAL = 5.0
@@ -52,9 +52,18 @@ def install(current_stats: Callable[[], MtlsStats]) -> bool:
     meter.create_observable_counter("locust_mtls.requests", [requests], description="requests")
     meter.create_observable_counter("locust_mtls.failures", [failed], description="by kind")
     meter.create_observable_counter("locust_mtls.crashes", [crashes], description="crashes")
-    handshakes = meter.create_histogram("locust_mtls.handshake", unit="s")
-    gevent.spawn(record_handshakes, current_stats, handshakes)
+    gevent.spawn(record_handshakes, current_stats, handshake_histogram(meter))
     return True
+
+
+def handshake_histogram(meter):
+    """`locust_mtls.handshake` in seconds, on /mtls/metrics' buckets: the SDK's default
+    ones (0, 5, 10, ... 10000) would put every handshake into the first."""
+    # The advisory exists since opentelemetry-api 1.30 (open-telemetry/opentelemetry-python
+    # #4361); locust[otel] needs the SDK >= 1.38, and the SDK's OTLP exporters honour it.
+    return meter.create_histogram(
+        "locust_mtls.handshake", unit="s", explicit_bucket_boundaries_advisory=HANDSHAKE_BUCKETS
+    )
 
 
 def record_handshakes(current_stats: Callable[[], MtlsStats], histogram) -> None:

@@ -1,5 +1,6 @@
-"""A matrix's results.jsonl read and summed up per cell (worst outcome, rates, crashes,
-rps over repeats), in the grid every view draws: summary.md, report.html, JUnit.
+"""A matrix's results.jsonl read and summed up per cell (worst outcome, runs per kind of
+failure, crashes, rps over repeats), in the grid every view draws: summary.md,
+report.html, JUnit; and the settings that change a result, said once for all of them.
 
 Below report.py, report_html.py and junit_cases.py, which all read it.
 """
@@ -12,7 +13,15 @@ import statistics
 from pathlib import Path
 
 from locust_mtls.errors import ConfigError
-from locust_mtls.matrix.outcomes import OUTCOMES, STRATEGIES, version_key, versions_text
+from locust_mtls.matrix.outcomes import (
+    KINDS,
+    NO_CERT_SPLIT_MEANINGS,
+    OUTCOMES,
+    STRATEGIES,
+    row_kinds,
+    version_key,
+    versions_text,
+)
 
 
 def load_rows(results_dir: str | Path) -> list[dict]:
@@ -30,40 +39,48 @@ def load_rows(results_dir: str | Path) -> list[dict]:
     return rows
 
 
-def aggregate_cell(rows: list[dict]) -> dict:
-    """The repeats of one cell summed up: worst outcome, its rate, crashes, rps mean/min/max.
+# Kinds counted in requests (their share of all requests is said), and their counter.
+COUNTED = {"wrong-identity": "wrong_identity", "bleed": "bleed", "errors": "failures"}
 
-    `text` is one line (summary.md); `lines` the same in short lines for a heatmap square.
+
+def aggregate_cell(rows: list[dict]) -> dict:
+    """The runs of one cell summed up: the worst outcome (the cell's colour), then every kind
+    of failure with the runs that showed it; crashes, requests, rps mean/min/max.
+
+    `text` is one line (summary.md): `clean 412 rps`, `wrong id 3%, bleed 47%` (one run),
+    `crash 1/4 runs (first: run 4), wrong id 4/4 runs (3%), bleed 4/4 runs (47%)`;
+    `lines` the same in short lines for a heatmap square.
     """
     worst = min((row["outcome"] for row in rows), key=list(OUTCOMES).index)
-    count = sum(row["outcome"] == worst for row in rows)
     total_requests = sum(row.get("requests") or 0 for row in rows)
     rps = [row["rps"] for row in rows if row.get("rps")]
     # Rows written before `crashes` existed count their one recorded crash.
     crashes = sum(row.get("crashes") or (1 if row.get("crash") else 0) for row in rows)
-    field = {"wrong-identity": "wrong_identity", "bleed": "bleed", "errors": "failures"}.get(worst)
-    if field:
-        bad = sum(row.get(field) or 0 for row in rows)
-        if worst == "errors":
-            bad -= sum((row.get("wrong_identity") or 0) + (row.get("bleed") or 0) for row in rows)
-        lines = [f"{OUTCOMES[worst][0]} {percent(bad, total_requests)}"]
-        bleed = sum(row.get("bleed") or 0 for row in rows)
-        if worst == "wrong-identity" and bleed:  # both at once is common on shared contexts
-            lines.append(f"bleed {percent(bleed, total_requests)}")
-    elif worst == "clean":
-        lines = ["clean", f"{statistics.mean(rps):.0f} rps"] if rps else ["clean"]
-    else:
-        lines = [f"{OUTCOMES[worst][0]} {count}/{len(rows)}"]
-        if worst == "crashed":
-            lines.append(
-                f"{crashes} crash{'es' if crashes > 1 else ''}, {short(total_requests)} req"
-            )
-    text = " ".join(lines) if worst == "clean" else ", ".join(lines)
-    if worst == "crashed":  # "crash 3/3" (runs), plus the restarts when more crashes than runs
-        text = lines[0] + (f" ({crashes} crashes)" if crashes > count else "")
+    parts, heads, crash_line = [], [], []
+    for kind in KINDS:
+        hit = [row for row in rows if kind in row_kinds(row)]
+        if not hit:
+            continue
+        head, extras = OUTCOMES[kind][0], []
+        if kind in COUNTED:
+            share = percent(kind_count(rows, kind), total_requests)
+            head, extras = (f"{head} {share}", []) if len(rows) == 1 else (head, [share])
+        if len(rows) > 1:
+            head += f" {len(hit)}/{len(rows)} runs"
+        if kind == "crashed":
+            first = min(row["repeat"] for row in hit)
+            extras += [f"first: run {first}"] if first > 1 else []
+            extras += [f"{crashes} crashes"] if crashes > len(hit) else []
+            plural = "es" if crashes > 1 else ""
+            crash_line = [f"{crashes} crash{plural}, {short(total_requests)} req"]
+        heads.append(head)
+        parts.append(head + (f" ({'; '.join(extras)})" if extras else ""))
+    lines = heads + crash_line
+    if not parts:
+        parts = lines = [f"clean {statistics.mean(rps):.0f} rps"] if rps else ["clean"]
     return {
         "outcome": worst,
-        "text": text,
+        "text": ", ".join(parts),
         "lines": lines,
         "runs": len(rows),
         "crashes": crashes,
@@ -73,6 +90,14 @@ def aggregate_cell(rows: list[dict]) -> dict:
         "rps_max": max(rps, default=0.0),
         "details": [row.get("detail", "") for row in rows],
     }
+
+
+def kind_count(rows: list[dict], kind: str) -> int:
+    """Requests of `kind` over `rows` (errors: failures that were neither kind of mix-up)."""
+    count = sum(row.get(COUNTED[kind]) or 0 for row in rows)
+    if kind == "errors":
+        count -= kind_count(rows, "wrong-identity") + kind_count(rows, "bleed")
+    return count
 
 
 def short(count: int) -> str:
@@ -133,3 +158,35 @@ def environment_facts(rows: list[dict]) -> list[dict]:
         facts[key]  # by python, Locust, requests
         for key in sorted(facts, key=lambda k: [version_key(part) for part in (k[0], k[2], k[1])])
     ]
+
+
+def settings_facts(rows: list[dict]) -> list[str]:
+    """Every setting that changes a result, in words (summary.md's footer, report.html's head).
+
+    `repeats` and `until_crash` are stamped on rows since issue 26; older rows say only how
+    many runs a cell had.
+    """
+
+    def values(key: str, default="?") -> str:
+        found = sorted({str(row.get(key, default)) for row in rows})
+        return " / ".join(found) if found else default
+
+    runs = max((len(group) for group in cell_groups(rows).values()), default=0)
+    facts = [
+        f"{len(rows)} cell runs",
+        f"{values('users')} users",
+        f"{values('run_time_s')} s per run",
+    ]
+    if any(row.get("repeats") for row in rows):
+        facts.append(f"--repeat {values('repeats')}")
+    limits = sorted({(u["max_runs"], u["max_s"]) for row in rows if (u := row.get("until_crash"))})
+    for max_runs, max_s in limits:
+        facts.append(
+            f"--until-crash: native-thread cells ran again until a run crashed, "
+            f"at most {max_runs} runs / {max_s:.0f} s"
+        )
+    facts.append(f"up to {runs} run{'s' if runs != 1 else ''} per cell")
+    splits = sorted({row.get("no_cert_split", "requests") for row in rows})
+    facts += [f"no-cert split {s} ({NO_CERT_SPLIT_MEANINGS.get(s, '?')})" for s in splits]
+    facts.append(f"host {values('host')}")
+    return facts

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from locust_mtls.matrix.aggregate import load_rows
@@ -40,10 +40,14 @@ def execute(
     todo = [cell for cell in cells if cell.key not in done]
     progress, rows = Progress(len(todo), settings.run_time_s + 5, status_log), []
 
-    def run_one(cell: Cell, note: str = "") -> dict:
+    # Settings that change a result and live outside CellSettings, on every row (views say them).
+    limits = asdict(until_crash) if until_crash else None
+
+    def run_one(cell: Cell, repeats: int, note: str = "") -> dict:
         progress.start(cell.key + note)
         row = run_cell(cell, envs[cell.env_key], settings, out_dir, build_argv)
         row["must_be_clean"] = cell.strategy in must_be_clean
+        row.update(repeats=repeats, until_crash=limits)
         with open(results, "a") as output:
             output.write(json.dumps(row) + "\n")
         rows.append(row)
@@ -54,12 +58,13 @@ def execute(
         for group in cell_groups(cells):
             for cell in group:
                 if cell.key not in done:
-                    run_one(cell)
+                    run_one(cell, len(group))
             if until_crash is not None and group[0].concurrency == "native-threads":
                 history = [r for r in [*earlier, *rows] if same_cell(r, group[0])]
                 for cell in until_crash.more_runs(group[-1], history):
                     progress.total += 1
-                    history.append(run_one(cell, f" (until a crash, at most {until_crash})"))
+                    note = f" (until a crash, at most {until_crash})"
+                    history.append(run_one(cell, len(group), note))
     except KeyboardInterrupt:
         progress.close()
         print(f"interrupted: kept {len(rows)} finished cells in {results}", file=sys.stderr)

@@ -160,7 +160,8 @@ def cell_row(
     crashes (how many, the engine restarting after each); returncode
     (negative: killed by that signal; null: hung); environment {requests, urllib3, locust,
     gevent, python, openssl}; client_path; started_at (UTC), wall_s; log_file and
-    summary_file (relative to the --out directory).
+    summary_file (relative to the --out directory). cell_runs.execute adds repeats (the
+    --repeat of the run) and until_crash (null or {max_runs, max_s}).
     """
     summary = summary or {}
     strategies = summary.get("strategies") or {}

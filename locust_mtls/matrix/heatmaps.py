@@ -15,11 +15,15 @@ LABEL_WIDTH = 170  # px left of a map for the strategy names
 DARK_OUTCOMES = ("crashed", "hung", "wrong-identity", "clean")  # white text reads on these
 
 
+MAX_LINES = 3  # at 12 px, what a square's height (44 px a strategy) holds
+
+
 def fitting_lines(lines: list[str], cell_px: float) -> list[str]:
-    """The lines of a square's text that fit its width at 12 px (about 7 px a character);
-    the first line shortened to the outcome alone, or nothing, when even that is too wide."""
+    """The lines of a square's text that fit its width at 12 px (about 7 px a character),
+    at most MAX_LINES; the first line shortened to the outcome alone, or nothing, when even
+    that is too wide."""
     chars = int((cell_px - 10) / 7)
-    kept = [line for line in lines if len(line) <= chars]
+    kept = [line for line in lines if len(line) <= chars][:MAX_LINES]
     if lines and lines[0] not in kept:
         first = lines[0].split(" ")[0]
         return [first] if len(first) <= chars else []
@@ -99,4 +103,5 @@ def hover_text(cell: dict | None) -> str:
     if cell["crashes"]:
         head += f", {cell['crashes']} crash{'es' if cell['crashes'] > 1 else ''}"
     details = [f"run {n}: {escape(d)}" for n, d in enumerate(cell["details"], 1)]
-    return "<br>".join([head, *details[:8], *(["…"] if len(details) > 8 else [])])
+    more = ["…"] if len(details) > 8 else []
+    return "<br>".join([escape(cell["text"]), head, *details[:8], *more])

@@ -25,6 +25,15 @@ OUTCOMES = {
     "errors": ("errors", "#fdd835", "requests failed (e.g. TLS errors), identity checks passed"),
     "clean": ("clean", "#1a9850", "no crash, no wrong identity, no bleed, no failed request"),
 }
+# What a run can show, worst first. One run can show several (wrong identities and bleed,
+# then a crash), so views count runs per kind, not by the worst outcome alone.
+KINDS = tuple(name for name in OUTCOMES if name != "clean")
+# --no-cert-split: it decides requests 2.31.0's column (a Session reuses its connections
+# across certs there, psf/requests#2863), so every view says which one ran.
+NO_CERT_SPLIT_MEANINGS = {
+    "requests": "each user mixes cert and no-cert requests",
+    "users": "half the users never send a cert",
+}
 # What makes `locust-mtls matrix` exit 1 for a strategy listed in --must-be-clean.
 FAILING_OUTCOMES = ("crashed", "hung", "wrong-identity", "bleed", "no-result")
 ENV_FACTS = ("requests", "urllib3", "locust", "gevent", "python", "openssl")
@@ -33,6 +42,21 @@ ENV_FACTS = ("requests", "urllib3", "locust", "gevent", "python", "openssl")
 def failing_rows(rows: list[dict]) -> list[dict]:
     """Rows of a --must-be-clean strategy that crashed, hung, mismatched, bled or gave nothing."""
     return [row for row in rows if row.get("must_be_clean") and row["outcome"] in FAILING_OUTCOMES]
+
+
+def row_kinds(row: dict) -> set[str]:
+    """Every kind of failure one run showed (KINDS), not only its worst `outcome`."""
+    kinds = {row["outcome"]} - {"clean"}
+    wrong, bleed = row.get("wrong_identity") or 0, row.get("bleed") or 0
+    if row.get("crash") or row.get("crashes"):
+        kinds.add("crashed")
+    if wrong:
+        kinds.add("wrong-identity")
+    if bleed:
+        kinds.add("bleed")
+    if (row.get("failures") or 0) - wrong - bleed > 0:
+        kinds.add("errors")
+    return kinds
 
 
 def mode_label(row: dict) -> str:

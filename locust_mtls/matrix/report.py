@@ -14,11 +14,19 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from locust_mtls.matrix.aggregate import environment_facts, grid, load_rows
+from locust_mtls.matrix.aggregate import environment_facts, grid, load_rows, settings_facts
 from locust_mtls.matrix.junit_cases import write_matrix_junit
 from locust_mtls.matrix.outcomes import ENV_FACTS
 from locust_mtls.matrix.verdict import verdict_lines
 from locust_mtls.results.files import check_output_file
+
+CELLS_EXPLAINED = (
+    "Cells: every kind of failure a cell's runs showed, worst first (the worst also colours "
+    "report.html), each with the runs that showed it / the cell's runs when it ran more than "
+    "once; wrong id, bleed and errors with their share of all requests; crash with the run "
+    "of the first crash when later than run 1, and all crashes when the engine crashed again "
+    "after restarting."
+)
 
 
 def summary_markdown(rows: list[dict]) -> str:
@@ -45,13 +53,7 @@ def summary_markdown(rows: list[dict]) -> str:
         versions = ", ".join(f"{name} {entry.get(name, '?')}" for name in ENV_FACTS)
         labels = "".join(f" ({label})" for label in entry.get("labels") or ())
         lines.append(f"- py{entry['python_label']}: {versions}{labels}")
-    first = rows[0] if rows else {}
-    lines += [
-        "",
-        f"{len(rows)} cell runs, {first.get('users', '?')} users, {first.get('run_time_s', '?')} s "
-        f"each, host {first.get('host', '?')}. Cells: worst outcome over repeats; crash/hung "
-        "= runs with that outcome / runs; wrong id, bleed, errors = share of all requests.",
-    ]
+    lines += ["", f"Settings: {'; '.join(settings_facts(rows))}.", "", CELLS_EXPLAINED]
     return "\n".join(lines) + "\n"
 
 

@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from locust_mtls.matrix.aggregate import environment_facts, grid
+from locust_mtls.matrix.aggregate import environment_facts, grid, settings_facts
 from locust_mtls.matrix.heatmaps import heatmaps
 from locust_mtls.matrix.outcomes import (
     ENV_FACTS,
@@ -69,10 +69,11 @@ def report_html(rows: list[dict]) -> str:
 {settings_line(rows)}
 <ul class="verdict {verdict_class}">{verdict_html}</ul>
 <h2 id="failure-class">Outcome per cell: strategy &times; requests version, one map per mode</h2>
-<p class="muted">Each square is the worst outcome over its runs: crash/hung show runs with
-that outcome / runs, then all crashes (the engine restarts after each) and the requests sent
-across restarts; wrong id/bleed/errors are shares of all requests. Hover a square for every
-run's detail.</p>
+<p class="muted">Each square is coloured by the worst outcome over its runs and names every
+kind of failure its runs showed, with the runs that showed it / runs when it ran more than
+once (wrong id/bleed/errors alone: their share of all requests); a crash adds all crashes (the
+engine restarts after each) and the requests sent across restarts. Hover a square for its
+full text and every run's detail.</p>
 {outcome_legend()}
 {"".join(maps)}
 <h2 id="throughput">Throughput</h2>
@@ -95,22 +96,12 @@ repeats), on a log scale. Keep-alive runs handshake rarely.</p>
 
 def settings_line(rows: list[dict]) -> str:
     """The run's settings: what a reader needs to compare two reports."""
-
-    def values(key: str, default="?") -> str:
-        found = sorted({str(row.get(key, default)) for row in rows})
-        return " / ".join(found) if found else default
-
-    repeats = max((row.get("repeat", 1) for row in rows), default=0)
     versions = sorted({row["requests_version"] for row in rows}, key=version_key)
+    pythons = sorted({row["python"] for row in rows}, key=version_key)
     facts = [
-        f"{len(rows)} cell runs",
-        f"{values('users')} users",
-        f"{values('run_time_s')} s per run",
-        f"up to {repeats} repeat{'s' if repeats != 1 else ''} per cell",
-        f"no-cert split: {values('no_cert_split', 'requests')}",
-        f"host {values('host')}",
+        *settings_facts(rows),
         f"requests {', '.join(versions)}",
-        f"Python {values('python')}",
+        f"Python {', '.join(pythons)}",
         f"report built {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
     ]
     return f'<p class="settings">{" &middot; ".join(escape(fact) for fact in facts)}</p>'

@@ -30,7 +30,12 @@ from locust_mtls.matrix.envs import (
     resolve_python,
 )
 from locust_mtls.matrix.junit_cases import write_matrix_junit
-from locust_mtls.matrix.outcomes import MUST_BE_CLEAN_DEFAULT, STRATEGIES, failing_rows
+from locust_mtls.matrix.outcomes import (
+    MUST_BE_CLEAN_DEFAULT,
+    NO_CERT_SPLIT_MEANINGS,
+    STRATEGIES,
+    failing_rows,
+)
 from locust_mtls.matrix.progress import EnvStatus, StatusLog
 from locust_mtls.matrix.repeats import UntilCrash
 from locust_mtls.matrix.report import write_reports
@@ -75,11 +80,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--run-time", default="20s", help="run time per cell, e.g. 20s or 1m (default 20s)")
     add(
         "--no-cert-split",
-        choices=["requests", "users"],
+        choices=list(NO_CERT_SPLIT_MEANINGS),
         default="requests",
-        help="requests: each user mixes cert and no-cert requests (default); users: half the "
-        "users never send a cert (requests 2.31.0 reuses a Session's connections across "
-        "certs, psf/requests#2863, so the two differ there)",
+        help="; ".join(f"{name}: {meaning}" for name, meaning in NO_CERT_SPLIT_MEANINGS.items())
+        + " (default requests; requests 2.31.0 reuses a Session's connections across certs, "
+        "psf/requests#2863, so the two differ there)",
     )
     add("--repeat", type=int, default=1, help="runs per cell; races are intermittent (default 1)")
     add("--host", default="", help="https://host:port to test instead of the embedded server")

@@ -3,11 +3,13 @@ fail where it should (naming the versions and modes where it crashed or leaked)?
 
 from __future__ import annotations
 
+from locust_mtls.matrix.aggregate import cell_groups
 from locust_mtls.matrix.outcomes import (
     STRATEGIES,
     UNSAFE_BY_DESIGN,
     failing_rows,
     mode_label,
+    row_kinds,
     version_key,
     version_label,
     versions_text,
@@ -44,7 +46,7 @@ def must_be_clean(rows: list[dict], strategy: str) -> bool:
     return any(row["strategy"] == strategy and row.get("must_be_clean") for row in rows)
 
 
-# outcome -> how a baseline line says it
+# kind of failure (outcomes.KINDS) -> how a baseline line says it
 OUTCOME_VERBS = {
     "crashed": "crashed",
     "hung": "hung",
@@ -58,8 +60,10 @@ OUTCOME_VERBS = {
 def baseline_lines(rows: list[dict]) -> list[str]:
     """One line per strategy outside --must-be-clean: where it failed and how, where clean.
 
-    An unsafe-by-design baseline that never failed is said plainly: the run did not show
-    the bug it exists to show (too little load, or no no-cert requests reached it)."""
+    Each kind counts every run that showed it, whatever the run's worst outcome: a run
+    that bled and then crashed counts for both. An unsafe-by-design baseline that never
+    failed is said plainly: the run did not show the bug it exists to show (too little
+    load, or no no-cert requests reached it)."""
     many_pythons = len({row["python"] for row in rows}) > 1
     lines = []
     for strategy in ordered_strategies(rows):
@@ -67,12 +71,12 @@ def baseline_lines(rows: list[dict]) -> list[str]:
             continue
         mine = [row for row in rows if row["strategy"] == strategy]
         parts = []
-        for outcome, verb in OUTCOME_VERBS.items():
-            hit = [row for row in mine if row["outcome"] == outcome]
+        for kind, verb in OUTCOME_VERBS.items():
+            hit = [row for row in mine if kind in row_kinds(row)]
             if hit:
                 parts.append(f"{verb} on {where(hit, mine, many_pythons)}")
         versions = {version_label(row, many_pythons) for row in mine}
-        dirty = {version_label(row, many_pythons) for row in mine if row["outcome"] != "clean"}
+        dirty = {version_label(row, many_pythons) for row in mine if row_kinds(row)}
         if not parts:
             expected = strategy in UNSAFE_BY_DESIGN
             lines.append(
@@ -93,7 +97,9 @@ def baseline_lines(rows: list[dict]) -> list[str]:
 
 
 def where(hit: list[dict], mine: list[dict], many_pythons: bool) -> str:
-    """'2.32.3, 2.32.4 (native-threads, 5/6 runs)': versions, the modes if not all, runs."""
+    """'2.32.3, 2.32.4 (native-threads, 5 of 6 runs, first in run 4)': versions, the modes
+    if not all, the runs that showed it of the runs there, and the first such run of each
+    cell when one came after run 1 (--until-crash stops at the first crash)."""
     versions = sorted({version_label(row, many_pythons) for row in hit}, key=version_key)
     every = len(versions) > 1 and len(versions) == len(
         {version_label(r, many_pythons) for r in mine}
@@ -111,4 +117,8 @@ def where(hit: list[dict], mine: list[dict], many_pythons: bool) -> str:
         if all(row[k] in {h[k] for h in hit} for k in ("concurrency", "keepalive"))
     ]
     named = "every version" if every else ", ".join(versions)
-    return f"{named} ({', '.join([*modes, f'{len(hit)}/{len(runs)} runs'])})"
+    facts = [*modes, f"{len(hit)} of {len(runs)} runs"]
+    firsts = sorted({min(row["repeat"] for row in cell) for cell in cell_groups(hit).values()})
+    if firsts[-1] > 1:
+        facts.append(f"first in run{'s' if len(firsts) > 1 else ''} {', '.join(map(str, firsts))}")
+    return f"{named} ({', '.join(facts)})"

@@ -122,7 +122,9 @@ def parse_reported(value: str | None, identity_format: str = "auto") -> Seen:
         raise ValueError(f"identity format {identity_format!r} not in {IDENTITY_FORMATS}")
     if value is None:
         return Seen("unreported") if identity_format == "auto" else Seen("none", "absent")
-    text = value.strip()
+    # HTTP's own white space only (RFC 9110 5.6.3): str.strip() would also cut "\x85" or
+    # "\xa0", the last byte of a raw UTF-8 "Å" or "à" read as latin-1 (_utf8_read_as_latin1).
+    text = value.strip(" \t")
     if text.lower() in NO_CERTIFICATE_SPELLINGS:
         return Seen("none")
     if identity_format in ("sha256", "sha1"):
@@ -229,7 +231,22 @@ def _fingerprint(text: str) -> Seen | None:
 
 
 def _subject(text: str) -> Seen | None:
+    text = _utf8_read_as_latin1(text)
     return Seen("subject", text) if subject_key(text) else None
+
+
+def _utf8_read_as_latin1(text: str) -> str:
+    """The text a gateway sent as raw UTF-8 when the HTTP client decoded it as latin-1.
+
+    HAProxy's `ssl_c_s_dn` copies a subject's UTF-8 bytes into the header unescaped, and
+    http.client (so requests and urllib3) reads header bytes as latin-1 (RFC 9110 5.5:
+    other octets are "obs-text"): `Zoë` arrives as `ZoÃ«`. Plain ASCII, or text that is
+    not such a misreading, comes back unchanged.
+    """
+    try:
+        return text.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return text
 
 
 def _certificate(text: str) -> Seen | None:
@@ -299,6 +316,9 @@ def _split_quoted(text: str, separator: str) -> list[str]:
 
 
 def _unquote_xfcc(value: str) -> str:
+    """The value inside its quotes, escapes kept: Envoy quotes the RFC 2253 subject as it is
+    (`absl::StrCat("Subject=\\"", subject, "\\"")`, source/common/http/
+    conn_manager_utility.cc), so a `\\"` in it is the DN's own escape, for the DN parser."""
     if len(value) > 1 and value.startswith('"') and value.endswith('"'):
-        return value[1:-1].replace('\\"', '"')
+        return value[1:-1]
     return value
