@@ -1,11 +1,32 @@
-"""Stopping the children we start, and finding what a run left behind (psutil)."""
+"""Stopping the children we start, children that die with us, and finding what a run
+left behind (psutil)."""
 
 from __future__ import annotations
 
+import ctypes
+import os
 import signal
 import subprocess
 
 import psutil
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+PR_SET_DUMPABLE = 4
+
+
+def prctl(option: int, value: int) -> bool:
+    """Linux's prctl(2) for this process; False where there is none."""
+    call = getattr(ctypes.CDLL(None, use_errno=True), "prctl", None)
+    return call is not None and call(option, value, 0, 0, 0) == 0
+
+
+def die_with_parent(parent_pid: int, sig: int = signal.SIGKILL) -> None:
+    """Have the kernel send `sig` to this process when its parent `parent_pid` dies, even
+    by SIGKILL (a child of ours must never go on sending load, or serving, alone); exits
+    at once if the parent is already gone (it died before the request was made)."""
+    prctl(PR_SET_PDEATHSIG, sig)
+    if os.getppid() != parent_pid:
+        os._exit(1)
 
 
 def stop(

@@ -297,3 +297,37 @@ class LocustWithWebUI:
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait(timeout=30)
+
+
+# --- the fast subset (.ci/run on the other Pythons and the declared lower bounds) ---
+# Modules whose tests mostly start Locust, gateways or a browser: marked `e2e`, so
+# `pytest -m "not slow and not e2e"` is the quick unit-level pass, plus SMOKE below.
+E2E_MODULES = {
+    "test_audit", "test_charts", "test_checked_event", "test_ci_results", "test_counting",
+    "test_distributed", "test_fast_user", "test_gateways", "test_gateway_subjects",
+    "test_http_user", "test_locust_httpuser", "test_many_identities", "test_matrix",
+    "test_metrics", "test_nginx", "test_plugin", "test_reliability", "test_threshold_runs",
+    "test_tls_controls", "test_user", "test_web_ui",
+}  # fmt: skip
+
+
+def pytest_collection_modifyitems(config, items):
+    import pytest
+
+    for item in items:
+        if item.module.__name__ in E2E_MODULES:
+            item.add_marker(pytest.mark.e2e)
+
+
+def wait_for(condition, timeout: float, what: str):
+    """`condition()`'s first true value, polled until `timeout` s; else AssertionError
+    naming `what` (a deadline, never a fixed sleep)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")

@@ -2,6 +2,7 @@
 loopback, and --processes, each checked against what the echo server saw."""
 
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -9,7 +10,7 @@ import time
 from pathlib import Path
 
 from locust_mtls.engine.stats import MtlsStats
-from locust_mtls.locust.distributed import WorkerReports
+from locust_mtls.locust.distributed import REPORT_KEY, WorkerReports
 from locust_mtls.results import tables
 from locust_mtls.tls.connections import ConnectionLog
 
@@ -197,25 +198,41 @@ def test_one_strategy_in_two_modes_keeps_two_rows():
     assert merged.rows["identity-cache [native-threads, keep-alive off]"].bleed == 2
 
 
-def test_a_lost_worker_keeps_what_it_reported_and_says_what_may_be_missing():
+def test_a_lost_worker_keeps_what_it_reported_and_bounds_what_may_be_missing():
     reports = WorkerReports()
-    reports.receive("w1", report_of(worker_stats(30)))
-    reports.receive("w2", report_of(worker_stats(10)))
-    reports.received_at["w1"] = 1000.0
-    rate = reports.by_worker["w1"]["strategies"]["shared-context [keep-alive off]"]["rps"]
-    reports.mark_lost("w1", report_interval=3.0, now=1010.0)
+    reports.receive("w1", report_of(worker_stats(30)), now=1000.0)
+    reports.receive("w1", report_of(worker_stats(60)), now=1003.0)  # 10 requests/s
+    reports.receive("w1", report_of(worker_stats(75)), now=1006.0)  # 5 requests/s
+    reports.receive("w2", report_of(worker_stats(10)), now=1006.0)
+    reports.mark_lost("w1", now=1010.0)
     total = reports.total()
-    assert total.rows["shared-context [keep-alive off]"].requests == 40  # its 30 kept
+    assert total.rows["shared-context [keep-alive off]"].requests == 85  # its 75 kept
     lost = total.to_dict()["workers_lost"]["w1"]
-    assert lost["requests_reported"] == 30
-    assert lost["requests_possibly_missing"] == round(rate * 3.0)  # at most one interval
-    assert "worker w1 lost: 30 requests reported" in tables.text_table(total)
+    assert lost["requests_reported"] == 75
+    # An upper bound: its fastest rate yet over the whole time since its last report.
+    assert lost["requests_possibly_missing"] == 40
+    assert "worker w1 lost: 75 requests reported" in tables.text_table(total)
     assert [row["mode"] for row in tables.rows(total) if row["strategy"] == "worker lost"] == ["w1"]
-    reports.receive("w1", report_of(worker_stats(31)))  # only late, after all
+    reports.receive("w1", report_of(worker_stats(76)), now=1011.0)  # only late, after all
     assert "workers_lost" not in reports.total().to_dict()
 
 
-def test_the_master_marks_a_killed_worker_lost(tmp_path):
+def test_a_worker_without_a_final_report_makes_the_counts_incomplete():
+    reports = WorkerReports()
+    reports.receive("w1", report_of(worker_stats(30)), now=1000.0)
+    final = report_of(worker_stats(20))
+    final[REPORT_KEY]["final"] = True
+    reports.receive("w2", final, now=1000.0)
+    reports.mark_incomplete(["w1", "w2"], now=1002.0)
+    document = reports.total().to_dict()
+    assert list(document["workers_incomplete"]) == ["w1"]
+    assert document["workers_incomplete"]["w1"]["why"] == "no final report"
+    assert "worker w1 sent no final report: 30 requests reported" in tables.text_table(
+        reports.total()
+    )
+
+
+def test_a_killed_worker_is_lost_named_and_fails_the_gate(tmp_path):
     master, workers = master_and_two_workers(
         tmp_path, ["-u", "4", "-r", "4", "-t", "14s", "--stop-timeout", "3"]
     )
@@ -225,15 +242,39 @@ def test_the_master_marks_a_killed_worker_lost(tmp_path):
             assert time.monotonic() < deadline, (tmp_path / "master.log").read_text()[-2000:]
             time.sleep(0.3)
         workers[0].kill()  # SIGKILL: no goodbye to the master
-        master.wait(timeout=60)
+        assert master.wait(timeout=60) == 1  # incomplete counts cannot pass silently
     finally:
         kill_all([master, *workers])
     summary = json.loads((tmp_path / "summary.json").read_text())
     (lost_id, lost), = summary["workers_lost"].items()  # fmt: skip
+    assert summary["workers_incomplete"][lost_id]["why"] == "lost"
     assert lost_id in summary["workers_reported"]
     assert lost["requests_reported"] > 0 and lost["requests_possibly_missing"] >= 0
     assert row_of(summary, "identity-cache")["requests"] > lost["requests_reported"]
-    assert f"worker {lost_id} lost:" in (tmp_path / "master.log").read_text()
+    log = (tmp_path / "master.log").read_text()
+    assert f"worker {lost_id} lost:" in log and "the counts are incomplete" in log
+
+
+def test_a_silent_worker_is_waited_for_then_named_unless_allowed(tmp_path):
+    master, workers = master_and_two_workers(
+        tmp_path,
+        ["-u", "4", "-r", "4", "-t", "4s", "--mtls-report-timeout", "1"]
+        + ["--mtls-allow-incomplete"],
+    )
+    try:
+        deadline = time.monotonic() + 40
+        while len(reported(tmp_path / "summary.json")) < 2:
+            assert time.monotonic() < deadline, (tmp_path / "master.log").read_text()[-2000:]
+            time.sleep(0.3)
+        workers[1].send_signal(signal.SIGSTOP)  # alive, but it will not answer
+        assert master.wait(timeout=60) == 0  # allowed: judged on what came
+    finally:
+        workers[1].send_signal(signal.SIGCONT)
+        kill_all([master, *workers])
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    (silent,) = summary["workers_incomplete"].values()
+    assert silent["why"] in ("no final report", "lost")
+    assert "sent no final report" in (tmp_path / "master.log").read_text()
 
 
 def reported(path: Path) -> list:

@@ -143,7 +143,13 @@ def forms_to_check(server: str, subject: x509.Name):
     return [(h, fmt) for (h, fmt, legacy) in FORMS[server] if not (legacy and ambiguous)]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    derandomize=True,
+    database=None,
+)
 @given(subject=SUBJECTS)
 def test_no_form_calls_a_generated_subject_a_wrong_identity(
     gateway, issuer, generated_pki, subject
@@ -162,7 +168,13 @@ def test_no_form_calls_a_generated_subject_a_wrong_identity(
             assert match_seen(other, seen, index).kind == "wrong", (header, value)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    derandomize=True,
+    database=None,
+)
 @given(subject=SUBJECTS)
 def test_shared_context_still_bleeds_a_generated_subject(gateway, issuer, trust, subject):
     server_name, server = gateway

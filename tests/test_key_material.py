@@ -21,11 +21,13 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
-from test_reliability import start_locust, wait_for
+from test_reliability import start_locust
 
 from locust_mtls.processes import alive, descendants
 from locust_mtls.server.process import start_echo_server_process
 from locust_mtls.tls import key_material
+
+from conftest import wait_for
 
 PASSWORD = "Corr3ct-Horse"
 ENGINE = "locust_mtls.engine.thread_engine"

@@ -35,6 +35,8 @@ from locust_mtls.strategies import STRATEGIES, Trust, create
 from locust_mtls.tls.identity import load_identities
 from locust_mtls.tls.pki import generate_pki
 
+from conftest import wait_for
+
 ROOT = Path(__file__).resolve().parent.parent
 MTLS = str(ROOT / "locustfiles" / "mtls.py")
 LOCUST = os.path.join(os.path.dirname(sys.executable), "locust")
@@ -61,16 +63,6 @@ def summary(path: Path) -> dict:
     except (FileNotFoundError, json.JSONDecodeError):
         return {}
     return next(iter(document["strategies"].values()), {})
-
-
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def ids_file(generated_pki) -> str:

@@ -129,6 +129,19 @@ OPTIONS = (
         {**HIDDEN, "action": "store_true"},
     ),
     (
+        "--mtls-report-timeout",
+        "10",
+        "seconds the master waits at stop (after --stop-timeout) for every worker's final "
+        "counts; a worker whose counts do not come fails the gate",
+        HIDDEN,
+    ),
+    (
+        "--mtls-allow-incomplete",
+        False,
+        "pass the gate even when a worker's final counts never came (lost or silent workers)",
+        {**HIDDEN, "action": "store_true"},
+    ),
+    (
         "--mtls-summary-file",
         "",
         "JSON counters, rewritten every second and at exit (by the master in a distributed run)",

@@ -185,6 +185,7 @@ def _check_values(options) -> float | None:
         "mtls-context-cache", getattr(options, "mtls_context_cache", DEFAULT_CONTEXT_CACHE)
     )
     watch_interval(options)
+    report_timeout(options)
     _check_identity_options(options)
     if options.host:
         check_host(options.host)
@@ -306,6 +307,12 @@ def _non_negative(name: str, value, cast=int, unit: str = "a whole number"):
 
 def _non_negative_int(name: str, value) -> int:
     return _non_negative(name, value)
+
+
+def report_timeout(options) -> float:
+    """--mtls-report-timeout in seconds."""
+    value = getattr(options, "mtls_report_timeout", "10")
+    return _non_negative("mtls-report-timeout", value, float, "seconds")
 
 
 def watch_interval(options) -> float:

@@ -117,6 +117,7 @@ class ThreadEngine:
             "keepalive": self.settings.keepalive,
             "timeout": list(self.settings.timeout),
             "faulthandler_fd": self.stack_log.fileno(),
+            "parent_pid": os.getpid(),
             # Protected keys are memory files under this process's random password: the
             # child gets their descriptors (pass_fds) and the password over this pipe.
             "key_password": key_material.password().decode(),

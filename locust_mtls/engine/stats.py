@@ -276,8 +276,10 @@ class MtlsStats:
         self.rows: dict[str, StrategyStats] = {}
         self.client_path = client_path
         self.finished = False
-        # Master only: workers that died, {client_id: what they reported, what may be missing}
+        # Master only: workers that died, and workers whose final counts never came,
+        # {client_id: what they reported, what may be missing}
         self.workers_lost: dict[str, dict] = {}
+        self.workers_incomplete: dict[str, dict] = {}
 
     def row_for(self, settings: RunSettings) -> StrategyStats:
         """The counters of one run setting, created on first use."""
@@ -314,6 +316,8 @@ class MtlsStats:
         }
         if self.workers_lost:
             document["workers_lost"] = self.workers_lost
+        if self.workers_incomplete:
+            document["workers_incomplete"] = self.workers_incomplete
         return document
 
     @classmethod

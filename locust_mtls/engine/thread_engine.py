@@ -28,6 +28,7 @@ import threading
 
 from locust_mtls.engine.execution import execute_request
 from locust_mtls.engine.wire import send_encoded
+from locust_mtls.processes import die_with_parent
 from locust_mtls.settings import DEFAULT_CONTEXT_CACHE, TlsSettings
 from locust_mtls.strategies import Trust, create
 from locust_mtls.tls import key_material
@@ -100,6 +101,9 @@ class Engine:
 def main() -> None:
     key_material.forbid_core_dumps()  # an exec resets the flag Locust's process set
     config = json.loads(sys.stdin.readline())
+    # Not a request more once the Locust process is gone, whatever killed it: stdin's EOF
+    # ends the loop below, but the threads' requests in flight would run on.
+    die_with_parent(config["parent_pid"])
     faulthandler.enable(file=config["faulthandler_fd"], all_threads=True)
     key_material.adopt_password(config["key_password"])
     engine = Engine(config, sys.stdout)

@@ -6,12 +6,15 @@ sums on demand. A lost report is made good by the next one and a repeated one re
 itself, so nothing is counted twice (Locust's own stats send deltas instead, which a
 lost message would lose for good). No Locust import: workers.py wires Locust's events.
 
-A worker that dies (SIGKILL, OOM) takes the requests it made since its last report
-with it: `mark_lost` keeps what it reported, and says how many more it may have made.
+At stop the master asks every worker for a final report (workers.py): its users stopped
+and every answer counted. A worker whose final report does not come is incomplete, and a
+worker that dies (SIGKILL, OOM) is lost: what it reported is kept, with an upper bound
+of what it may have sent since.
 """
 
 from __future__ import annotations
 
+import math
 import time
 
 from locust_mtls.engine.stats import MtlsStats
@@ -25,44 +28,70 @@ class WorkerReports:
     def __init__(self) -> None:
         self.by_worker: dict[str, dict] = {}
         self.received_at: dict[str, float] = {}
+        self.peak_rate: dict[str, float] = {}  # most requests/s between two of its reports
+        self.final: set[str] = set()  # workers whose report after their stop came
         self.lost: dict[str, dict] = {}
+        self.incomplete: dict[str, dict] = {}  # no final report: what may be missing
 
     @staticmethod
-    def attach(data: dict, stats: MtlsStats) -> None:
-        """Worker side: put this process's cumulative counters into a report."""
-        data[REPORT_KEY] = stats.to_dict()
+    def attach(data: dict, stats: MtlsStats, final: bool = False) -> None:
+        """Worker side: put this process's cumulative counters into a report; `final`:
+        its users are stopped and every answer is counted."""
+        data[REPORT_KEY] = {**stats.to_dict(), "final": final}
 
-    def receive(self, client_id: str, data: dict) -> None:
+    def receive(self, client_id: str, data: dict, now: float | None = None) -> None:
         """Master side: keep the newest snapshot of `client_id` (reports without ours are
         ignored: a worker of another locustfile, or one that has not started a test)."""
         snapshot = data.get(REPORT_KEY)
-        if snapshot is not None:
-            self.by_worker[client_id] = snapshot
-            self.received_at[client_id] = time.time()
-            self.lost.pop(client_id, None)  # it reports again: it was only late
+        if snapshot is None:
+            return
+        now = time.time() if now is None else now
+        before, then = self.by_worker.get(client_id), self.received_at.get(client_id)
+        if before is not None and then is not None and now > then:
+            rate = (sent(snapshot) - sent(before)) / (now - then)
+            self.peak_rate[client_id] = max(self.peak_rate.get(client_id, 0.0), rate)
+        self.by_worker[client_id] = snapshot
+        self.received_at[client_id] = now
+        self.lost.pop(client_id, None)  # it reports again: it was only late
+        if snapshot.get("final"):
+            self.final.add(client_id)
+            self.incomplete.pop(client_id, None)
 
-    def mark_lost(self, client_id: str, report_interval: float, now: float | None = None) -> None:
-        """The master stopped hearing from `client_id`: keep its last counters, and
-        estimate the requests it made after them (its rate, for at most one report
-        interval: it would have reported again by then, had it been alive)."""
+    def possibly_missing(self, client_id: str, now: float) -> dict:
+        """What the master knows of a worker whose last counts may be short: its last
+        report, and an upper bound of what it sent after it (its fastest rate yet, over
+        the whole time since that report)."""
+        last = self.received_at.get(client_id, now)
+        snapshot = self.by_worker.get(client_id, {})
+        rate = self.peak_rate.get(client_id) or reported_rate(snapshot)
+        return {
+            "last_report_at": last,
+            "requests_reported": sent(snapshot),
+            "requests_possibly_missing": math.ceil(rate * max(now - last, 0.0)),
+        }
+
+    def mark_lost(self, client_id: str, now: float | None = None) -> None:
+        """The master stopped hearing from `client_id`: keep its last counters, and say
+        how many more it may have made."""
         if client_id in self.lost or client_id not in self.by_worker:
             return
         now = time.time() if now is None else now
-        last = self.received_at[client_id]
-        rows = self.by_worker[client_id].get("strategies", {}).values()
-        rate = sum(row.get("rps", 0.0) for row in rows)
-        self.lost[client_id] = {
-            "lost_at": now,
-            "last_report_at": last,
-            "requests_reported": sum(row.get("requests", 0) for row in rows),
-            "requests_possibly_missing": round(rate * min(max(now - last, 0.0), report_interval)),
-        }
+        self.lost[client_id] = {"lost_at": now, **self.possibly_missing(client_id, now)}
+
+    def mark_incomplete(self, workers, now: float | None = None) -> None:
+        """At stop: every worker of `workers` without a final report is incomplete."""
+        now = time.time() if now is None else now
+        for client_id in workers:
+            if client_id not in self.final:
+                why = "lost" if client_id in self.lost else "no final report"
+                self.incomplete[client_id] = {"why": why, **self.possibly_missing(client_id, now)}
 
     def clear(self) -> None:
         """Forget every worker's counters: a new test starts from zero on every worker."""
-        self.by_worker.clear()
-        self.received_at.clear()
-        self.lost.clear()
+        for kept in (self.by_worker, self.received_at, self.peak_rate, self.lost):
+            kept.clear()
+        self.final.clear()
+        self.incomplete.clear()
 
     def total(self, local: MtlsStats | None = None) -> MtlsStats:
         """Every worker's counters summed, plus this process's own (`local`), if any."""
@@ -74,4 +103,16 @@ class WorkerReports:
             total.client_path = total.client_path or local.client_path
             total.finished = local.finished
         total.workers_lost = dict(self.lost)
+        total.workers_incomplete = dict(self.incomplete)
         return total
+
+
+def sent(snapshot: dict) -> int:
+    """Requests a snapshot accounts for: counted, and stopped in flight."""
+    rows = snapshot.get("strategies", {}).values()
+    return sum(row.get("requests", 0) + row.get("in_flight_at_stop", 0) for row in rows)
+
+
+def reported_rate(snapshot: dict) -> float:
+    """The requests/s a snapshot's rows report (for a worker with one report only)."""
+    return sum(row.get("rps", 0.0) for row in snapshot.get("strategies", {}).values())

@@ -31,6 +31,7 @@ HANDSHAKE_BUCKETS = (
 )  # fmt: skip
 METRIC_NAMES = (
     "locust_mtls_requests_total",
+    "locust_mtls_in_flight_at_stop_total",
     "locust_mtls_failures_total",
     "locust_mtls_crashes_total",
     "locust_mtls_identities_in_use",
@@ -108,7 +109,14 @@ class MtlsCollector:
             HistogramMetricFamily,
         )
 
-        requests = CounterMetricFamily("locust_mtls_requests", "mTLS requests sent", labels=LABELS)
+        requests = CounterMetricFamily(
+            "locust_mtls_requests", "mTLS requests checked and counted", labels=LABELS
+        )
+        in_flight = CounterMetricFamily(
+            "locust_mtls_in_flight_at_stop",
+            "requests written to the target whose answer the stop of the test cut off",
+            labels=LABELS,
+        )
         failed = CounterMetricFamily(
             "locust_mtls_failures",
             "failed mTLS requests by kind (wrong_identity, bleed, unreported, crash, "
@@ -127,13 +135,14 @@ class MtlsCollector:
         for row in self.current_stats().rows.values():
             labels = labels_of(row)
             requests.add_metric(labels, row.requests)
+            in_flight.add_metric(labels, row.in_flight_at_stop)
             for kind, count in failures_by_kind(row).items():
                 failed.add_metric([*labels, kind], count)
             crashes.add_metric(labels, row.crashes)
             identities.add_metric(labels, len(row.identities_in_use))
             buckets, total = handshake_buckets(row)
             handshakes.add_metric(labels, buckets, total)
-        yield from (requests, failed, crashes, identities, handshakes)
+        yield from (requests, in_flight, failed, crashes, identities, handshakes)
 
 
 def exposition(current_stats: Callable[[], MtlsStats]) -> bytes:

@@ -46,11 +46,18 @@ def install(current_stats: Callable[[], MtlsStats]) -> bool:
             for kind, count in failures_by_kind(row).items()
         ]
 
+    def in_flight(_options):
+        rows = current_stats().rows.values()
+        return [Observation(r.in_flight_at_stop, attributes(r)) for r in rows]
+
     def crashes(_options):
         return [Observation(r.crashes, attributes(r)) for r in current_stats().rows.values()]
 
     meter.create_observable_counter("locust_mtls.requests", [requests], description="requests")
     meter.create_observable_counter("locust_mtls.failures", [failed], description="by kind")
+    meter.create_observable_counter(
+        "locust_mtls.in_flight_at_stop", [in_flight], description="cut off by the stop"
+    )
     meter.create_observable_counter("locust_mtls.crashes", [crashes], description="crashes")
     gevent.spawn(record_handshakes, current_stats, handshake_histogram(meter))
     return True

@@ -219,15 +219,26 @@ def write_summary_every_second(state: RunState, path: str) -> None:
         gevent.sleep(1.0)
 
 
+@events.test_stop.add_listener
+def on_test_stop(environment, **_kwargs) -> None:
+    """Users stopped (local or worker): the engines' last answers are checked and counted."""
+    state = getattr(environment, "mtls", None)
+    if state is not None:
+        workers.drain(state)
+
+
 @events.quitting.add_listener
 def on_quitting(environment, **_kwargs) -> None:
     state = getattr(environment, "mtls", None)
-    if state is None:
-        return
-    if environment.runner is not None and not isinstance(environment.runner, MasterRunner):
-        environment.runner.stop()  # Ctrl-C/SIGTERM quit with users running: stop them first
+    if state is None or state.finished:
+        return  # Locust fires quitting twice on SIGTERM (its handler's shutdown, then main's)
+    if environment.runner is not None:
+        # Ctrl-C/SIGTERM quit with users running: stop them first (on a master, its
+        # workers' too, and their final counts come in: workers.collect_final_reports).
+        environment.runner.stop()
     run = state.run
     if run is not None:
+        workers.drain(state)
         run.close()
         run.stats.finished = True
     state.finished = True

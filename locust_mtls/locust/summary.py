@@ -60,6 +60,14 @@ def gate_failed(options, document: dict) -> bool:
             hits.setdefault(check.row, {})[check.counter] = check.count
     for name, counts in hits.items():
         logger.error("locust-mtls: %s failed its mTLS gate: %s", name, counts)
+    incomplete = document.get("workers_incomplete") or {}
+    if incomplete and not getattr(options, "mtls_allow_incomplete", False):
+        logger.error(
+            "locust-mtls: the counts are incomplete (%s sent no final report): the gate "
+            "fails; pass --mtls-allow-incomplete to judge them anyway",
+            ", ".join(sorted(incomplete)),
+        )
+        return True
     return bool(hits)
 
 

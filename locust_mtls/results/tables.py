@@ -29,6 +29,7 @@ COLUMNS = (
     ("strategy", "Strategy"),
     ("mode", "Mode"),
     ("requests", "Requests"),
+    ("in_flight_at_stop", "In flight at stop"),
     ("rps", "RPS"),
     ("failures", "Failures"),
     ("wrong_identity", "Wrong identity"),
@@ -110,6 +111,7 @@ def rows(stats: MtlsStats) -> list[dict]:
                 "mode": f"{data['concurrency'] or '?'}, keep-alive "
                 + ("on" if data["keepalive"] else "off"),
                 "requests": data["requests"],
+                "in_flight_at_stop": data.get("in_flight_at_stop", 0),
                 "rps": data["rps"],
                 "failures": data["failures"],
                 "wrong_identity": data["wrong_identity"],
@@ -128,18 +130,17 @@ def rows(stats: MtlsStats) -> list[dict]:
                 "client_path": client_path(strategy, data, stats.client_path),
             }
         )
-    # A dead worker's last counters stay in the rows above; it gets a row saying so.
-    for (client_id, lost), line in zip(
-        stats.workers_lost.items(), lost_worker_lines(stats), strict=True
-    ):
+    # A dead or silent worker's last counters stay in the rows above; it gets a row saying so.
+    for (client_id, missing), line in zip(unfinished_workers(stats), lost_worker_lines(stats)):
         blank = dict.fromkeys((key for key, _ in COLUMNS), "")
+        what = "worker lost" if client_id in stats.workers_lost else "worker incomplete"
         table.append(
             {
                 **blank,
-                "row": "worker lost",
-                "strategy": "worker lost",
+                "row": what,
+                "strategy": what,
                 "mode": client_id,
-                "requests": lost["requests_reported"],
+                "requests": missing["requests_reported"],
                 "client_path": line,
             }
         )
@@ -223,6 +224,7 @@ def text_table(stats: MtlsStats) -> str:
             f"{data['handshake_ms']['p95']:>8}"
         )
         lines.append(console_line(data))
+    lines += sent_lines(stats)
     pairs = seen_rows(stats)
     if pairs:
         lines.append("sent -> seen (most frequent mismatches)")
@@ -231,10 +233,31 @@ def text_table(stats: MtlsStats) -> str:
     return "\n".join(lines)
 
 
-def lost_worker_lines(stats: MtlsStats) -> list[str]:
-    """One line per worker that died during the run (distributed runs, master only)."""
+def sent_lines(stats: MtlsStats) -> list[str]:
+    """What the server got, accounted for: every request it was sent is either checked
+    and counted, or was in flight when the test stopped it."""
+    rows = stats.rows.values()
+    counted = sum(row.requests for row in rows)
+    in_flight = sum(row.in_flight_at_stop for row in rows)
+    if not counted + in_flight:
+        return []
     return [
-        f"worker {client_id} lost: {lost['requests_reported']} requests reported, "
-        f"up to {lost['requests_possibly_missing']} more may be missing from these totals"
-        for client_id, lost in stats.workers_lost.items()
+        f"requests sent: {counted + in_flight:,} = {counted:,} checked and counted "
+        f"+ {in_flight:,} in flight at stop"
+    ]
+
+
+def unfinished_workers(stats: MtlsStats) -> list[tuple[str, dict]]:
+    """Workers whose final counts never came: lost (they died), then silent ones."""
+    silent = [item for item in stats.workers_incomplete.items() if item[0] not in stats.workers_lost]
+    return [*stats.workers_lost.items(), *silent]
+
+
+def lost_worker_lines(stats: MtlsStats) -> list[str]:
+    """One line per worker whose final counts never came (distributed runs, master only)."""
+    return [
+        f"worker {client_id} {'lost' if client_id in stats.workers_lost else 'sent no final report'}: "
+        f"{missing['requests_reported']} requests reported, "
+        f"up to {missing['requests_possibly_missing']} more may be missing from these totals"
+        for client_id, missing in unfinished_workers(stats)
     ]

@@ -34,6 +34,7 @@ import gevent.ssl
 from cryptography import x509
 
 from locust_mtls.errors import ConfigError
+from locust_mtls.processes import die_with_parent
 from locust_mtls.server.faults import HANDSHAKE_TIMEOUT_S, Faults, InjectedFaults
 from locust_mtls.server.http import HEAD_TIMEOUT_S, BadRequest, read_request, send_response
 from locust_mtls.server.listener import Listener, bind_listener, check_loopback
@@ -416,6 +417,7 @@ def run(args: argparse.Namespace) -> int:
         faults=faults,
     )
     if args.exit_with_parent:
+        die_with_parent(os.getppid(), signal.SIGTERM)  # even when it is SIGKILLed
         threading.Thread(target=exit_when_stdin_closes, daemon=True).start()
     server.serve_forever(on_ready=lambda url: print(READY_PREFIX + url, flush=True))
     return 0

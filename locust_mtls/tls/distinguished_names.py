@@ -194,8 +194,12 @@ def _ber_string(hex_text: str) -> str:
     try:
         data = bytes.fromhex(hex_text)
     except ValueError:
-        return "#" + hex_text
-    if len(data) < 2:
-        return _utf8(data)
-    length_bytes = data[1] - 0x80 if data[1] > 0x80 else 0
-    return _utf8(data[2 + length_bytes :])
+        data = b""
+    if len(data) >= 2:
+        length_bytes = data[1] - 0x80 if data[1] > 0x80 else 0
+        length = int.from_bytes(data[2 : 2 + length_bytes]) if length_bytes else data[1]
+        if len(data) == 2 + length_bytes + length:
+            return _utf8(data[2 + length_bytes :])
+    # Not a BER string after all: a value that starts with "#" which the gateway did not
+    # escape (nginx prints `CN=#` for a CN of "#"), read as the text it is.
+    return "#" + hex_text

@@ -34,6 +34,7 @@ import threading
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from locust_mtls.processes import PR_SET_DUMPABLE, prctl
 from locust_mtls.settings import SECRET_ENV_VARS
 
 _lock = threading.Lock()
@@ -43,7 +44,6 @@ _plain_copies: dict[str, str] = {}  # encrypted memory file -> unencrypted one
 _descriptors: list[int] = []
 _fallback_dir: str | None = None
 FALLBACK_PREFIX = "locust-mtls-keys-"
-PR_SET_DUMPABLE = 4  # <linux/prctl.h>
 # Fields 50 and 51 of /proc/PID/stat (proc(5)): where the environment block lies, counted
 # from the first field after the command name's closing ")" (field 3).
 ENV_START_FIELD, ENV_END_FIELD = 50 - 3, 51 - 3
@@ -172,9 +172,7 @@ def forbid_core_dumps() -> None:
     """
     _soft, hard = resource.getrlimit(resource.RLIMIT_CORE)
     resource.setrlimit(resource.RLIMIT_CORE, (0, hard))
-    prctl = getattr(ctypes.CDLL(None, use_errno=True), "prctl", None)  # Linux only
-    if prctl is not None:
-        prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    prctl(PR_SET_DUMPABLE, 0)
 
 
 def scrub_secret_environment() -> None:
