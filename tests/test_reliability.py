@@ -42,18 +42,24 @@ MTLS = str(ROOT / "locustfiles" / "mtls.py")
 LOCUST = os.path.join(os.path.dirname(sys.executable), "locust")
 
 
-def start_locust(*args, cwd, env=None, **popen) -> subprocess.Popen:
+class LoggedLocust(subprocess.Popen):
+    """A Locust run whose output goes to files, not pipes: a pipe nobody reads until the
+    end fills up on a busy machine (Locust's warnings) and stops the run mid-write."""
+
+    def communicate(self, input=None, timeout=None):  # noqa: A002 - Popen's own signature
+        self.wait(timeout)
+        return self.out_path.read_text(), self.err_path.read_text()
+
+
+def start_locust(*args, cwd, env=None, **popen) -> LoggedLocust:
     command = [LOCUST, "-f", MTLS, "--headless", "--only-summary", *args]
-    return subprocess.Popen(
-        command,
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        **popen,
-    )
+    out_path, err_path = Path(cwd) / "locust.out", Path(cwd) / "locust.err"
+    with open(out_path, "w") as out, open(err_path, "w") as err:
+        locust = LoggedLocust(
+            command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err, **popen
+        )
+    locust.out_path, locust.err_path = out_path, err_path
+    return locust
 
 
 def summary(path: Path) -> dict:

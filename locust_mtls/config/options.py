@@ -129,6 +129,13 @@ OPTIONS = (
         {**HIDDEN, "action": "store_true"},
     ),
     (
+        "--mtls-partition",
+        "off",
+        "on: worker i of N loads and presents only its slice of the identities (each identity "
+        "from one worker only); every worker must list the same identities",
+        {**HIDDEN, "choices": ON_OFF},
+    ),
+    (
         "--mtls-report-timeout",
         "10",
         "seconds the master waits at stop (after --stop-timeout) for every worker's final "
@@ -194,6 +201,36 @@ OPTIONS = (
         HIDDEN,
     ),
 )
+
+
+# Options that name files: on a worker, its own value (command line, environment or
+# locust.conf) wins over the master's, because files are each host's; a worker that was
+# given none takes the master's, as Locust hands every option over.
+HOST_FILES = (
+    "mtls_identities",
+    "mtls_cert",
+    "mtls_key",
+    "mtls_ca",
+    "mtls_certs_dir",
+    "mtls_key_password",
+    "mtls_key_password_file",
+)
+
+
+def host_files(own, given) -> dict:
+    """Of HOST_FILES: this host's own values where it was given one, else those of
+    `given` (the master's options)."""
+    defaults = {dest(name): default for name, default, _help, _extra in OPTIONS}
+    chosen = {}
+    for name in HOST_FILES:
+        mine = getattr(own, name, defaults[name])
+        chosen[name] = mine if mine != defaults[name] else getattr(given, name, defaults[name])
+    return chosen
+
+
+def dest(option: str) -> str:
+    """`--mtls-no-cert-fraction` -> `mtls_no_cert_fraction` (argparse's attribute name)."""
+    return option.lstrip("-").replace("-", "_")
 
 
 def env_var(option: str) -> str:

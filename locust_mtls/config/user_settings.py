@@ -33,6 +33,7 @@ class MtlsAttributes:
     tls_version: str | None = None  # --mtls-tls-version: "1.2", "1.3", "auto"
     ciphers: str | None = None  # --mtls-ciphers: an OpenSSL cipher string (TLS 1.2)
     resumption: bool | None = None  # --mtls-resumption
+    partition: bool | None = None  # --mtls-partition (the whole run's: see partitioned())
     # When neither the class nor --mtls-no-cert-fraction says: every request presents a
     # certificate (a real API), unless the class is a probe that shows bleed (MtlsUser).
     default_no_cert_fraction: ClassVar[float] = 0.0
@@ -55,6 +56,7 @@ CHOICES = {
     "identity_format": IDENTITY_FORMATS,
     "tls_version": TLS_VERSIONS,
     "resumption": (True, False),
+    "partition": (True, False),
 }
 
 
@@ -99,3 +101,23 @@ def user_settings(options, user_class: type, client: str = "requests") -> UserSe
     if fraction is None:
         fraction = getattr(user_class, "default_no_cert_fraction", 0.0)
     return UserSettings(settings, fraction)
+
+
+def partitioned(options, user_classes) -> bool:
+    """Whether a distributed run gives each worker a slice of the identities: a class's
+    `partition` (True or False) wins over --mtls-partition; classes must not disagree, as
+    a worker loads one slice for all of them."""
+    said = {
+        cls.__name__: cls.partition
+        for cls in user_classes
+        if getattr(cls, "partition", None) is not None
+    }
+    if len(set(said.values())) > 1:
+        raise ConfigError(
+            "partition: "
+            + ", ".join(f"{name}.partition = {value}" for name, value in sorted(said.items()))
+            + "; a worker loads one slice of the identities for every class: make them agree"
+        )
+    if said:
+        return next(iter(said.values()))
+    return str(getattr(options, "mtls_partition", "off")).lower() == "on"

@@ -33,7 +33,14 @@ from locust_mtls.settings import (
 from locust_mtls.strategies import Trust, strategy_class
 from locust_mtls.tls import contexts as tls
 from locust_mtls.tls.files import read_regular_file
-from locust_mtls.tls.identity import IdentitySet, load_identities, load_identity
+from locust_mtls.tls.identity import (
+    IdentitySet,
+    ca_of,
+    fingerprint_of,
+    load_identities,
+    load_identity,
+)
+from locust_mtls.tls.identity_set import SetFingerprint, listed_identities, set_fingerprint
 from locust_mtls.tls.reported_identity import IDENTITY_FORMATS
 
 PROBE_TIMEOUT_S = 3.0
@@ -211,7 +218,30 @@ def _check_identity_options(options) -> None:
         )
 
 
-def _identity_set(options) -> IdentitySet:
+def identities_path(options) -> str:
+    """The identities file the options name (--mtls-identities, else the certs dir's)."""
+    return options.mtls_identities or os.path.join(options.mtls_certs_dir, "identities.json")
+
+
+def identity_set_fingerprint(options) -> SetFingerprint:
+    """What the options' identity set lists, and its CA, without loading any key: what a
+    worker proves to its master before a run (locust/workers.py)."""
+    if options.mtls_cert:
+        try:
+            listed = [("client", fingerprint_of(read_regular_file(options.mtls_cert)))]
+        except (ConfigError, ValueError) as error:
+            raise ConfigError(f"--mtls-cert: {error}") from None
+        return set_fingerprint(listed, options.mtls_ca or None)
+    path = identities_path(options)
+    try:
+        listed = listed_identities(path)
+        ca_file = options.mtls_ca or ca_of(path)
+    except ConfigError as error:
+        raise ConfigError(f"--mtls-identities: {error}") from None
+    return set_fingerprint(listed, ca_file)
+
+
+def _identity_set(options, part: tuple[int, int] | None = None) -> IdentitySet:
     if options.mtls_cert:
         try:
             identity = load_identity(
@@ -226,9 +256,8 @@ def _identity_set(options) -> IdentitySet:
             message = str(error).replace(hint, "with --mtls-key-password")
             raise ConfigError(f"--mtls-cert: {message}") from None
         return IdentitySet(None, None, None, None, (identity,))
-    path = options.mtls_identities or os.path.join(options.mtls_certs_dir, "identities.json")
     try:
-        return load_identities(path)
+        return load_identities(identities_path(options), part)
     except ConfigError as error:
         raise ConfigError(f"--mtls-identities: {error}") from None
 
@@ -255,17 +284,22 @@ def preflight(options) -> None:
 
 
 def run_options_from(
-    options, *, probe: bool = True, untrusted_is_an_error: bool = False
+    options,
+    *,
+    probe: bool = True,
+    untrusted_is_an_error: bool = False,
+    part: tuple[int, int] | None = None,
 ) -> RunOptions:
     """Validate every option once, at start: ConfigError on the first bad one.
 
     With `probe`, the target (--host) gets one connection to tell "nothing listens" and
     "does not speak TLS" apart from faults the run itself will count; with
     `untrusted_is_an_error` (the web UI's start form), a server certificate the CA does
-    not vouch for is refused too.
+    not vouch for is refused too. `part` (index, parts): load only that worker's slice
+    of the identities (--mtls-partition).
     """
     fraction = _check_values(options)
-    identity_set = _identity_set(options)
+    identity_set = _identity_set(options, part)
     logger.debug("locust-mtls: %d identities loaded", len(identity_set.identities))
     ca_file = options.mtls_ca or identity_set.ca_file
     if not ca_file:

@@ -28,7 +28,10 @@ FASTHTTP_CLIENT_PATH = "geventhttpclient with identity-cache's frozen SSLContext
 class MtlsRun:
     def __init__(self, options: RunOptions):
         self.options = options
-        self.stats = MtlsStats(client_path=requests_path.describe(options.trust.trust_env))
+        self.stats = MtlsStats(
+            client_path=requests_path.describe(options.trust.trust_env),
+            identities_loaded=len(options.identities),
+        )
         self.by_fingerprint = {i.fingerprint: i for i in options.identities}
         self.checker = IdentityChecker(options.identities)
         self.mismatches = MismatchLog()

@@ -272,14 +272,17 @@ class MtlsStats:
     a result, so two user classes with one strategy but different modes never merge.
     """
 
-    def __init__(self, client_path: str = ""):
+    def __init__(self, client_path: str = "", identities_loaded: int = 0):
         self.rows: dict[str, StrategyStats] = {}
         self.client_path = client_path
+        self.identities_loaded = identities_loaded  # by this process (a worker: its slice)
         self.finished = False
         # Master only: workers that died, and workers whose final counts never came,
         # {client_id: what they reported, what may be missing}
         self.workers_lost: dict[str, dict] = {}
         self.workers_incomplete: dict[str, dict] = {}
+        # Master only: the identity set every worker proved it loaded (locust/cluster.py).
+        self.identity_set: dict | None = None
 
     def row_for(self, settings: RunSettings) -> StrategyStats:
         """The counters of one run setting, created on first use."""
@@ -312,12 +315,15 @@ class MtlsStats:
             "finished": self.finished,
             "environment": environment_facts(),
             "client_path": self.client_path,
+            "identities_loaded": self.identities_loaded,
             "strategies": {name: s.to_dict() for name, s in sorted(self.rows.items())},
         }
         if self.workers_lost:
             document["workers_lost"] = self.workers_lost
         if self.workers_incomplete:
             document["workers_incomplete"] = self.workers_incomplete
+        if self.identity_set is not None:
+            document["identity_set"] = self.identity_set
         return document
 
     @classmethod

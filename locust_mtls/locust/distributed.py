@@ -102,6 +102,7 @@ class WorkerReports:
         if local is not None:
             total.client_path = total.client_path or local.client_path
             total.finished = local.finished
+            total.identities_loaded = local.identities_loaded
         total.workers_lost = dict(self.lost)
         total.workers_incomplete = dict(self.incomplete)
         return total

@@ -24,12 +24,14 @@ from locust_mtls.config.input_checks import (
     check_users,
 )
 from locust_mtls.config.options import OPTIONS, env_var
+from locust_mtls.config.user_settings import partitioned
 from locust_mtls.config.validation import preflight, probe_host, settings_from, watch_interval
 from locust_mtls.engine.run import MtlsRun
 from locust_mtls.errors import ConfigError, exit_with
 from locust_mtls.locust import (
     charts,
     ci_results,
+    cluster,
     metrics,
     otel,
     rotation,
@@ -74,8 +76,9 @@ def on_init(environment, **_kwargs) -> None:
         settings_from(options)  # cheap checks first: no server started for a typo
         if is_worker(environment):
             # A worker runs with the master's options, which arrive with each spawn
-            # message (test_start); its own may point at files only the master has.
+            # message (test_start), but its own files (cluster.py).
             workers.start_worker(environment, state)
+            cluster.start_worker(environment, state)
             return
         check_users(options)  # before Locust's runner meets a negative -u
         thresholds.start(environment, state)
@@ -84,11 +87,13 @@ def on_init(environment, **_kwargs) -> None:
         ci_results.check_paths(options)
         if environment.user_classes:  # else (run_single_user) at test start, when known
             choose_target(environment, state)
+        state.partitioned = partitioned(options, environment.user_classes)
         state.mtls_run()
     except ConfigError as error:
         exit_with(error)
     if isinstance(environment.runner, MasterRunner):
         workers.start_master(environment, state)
+        cluster.start_master(environment, state)
     gevent.spawn(sample_timeline, environment, state)
     if environment.web_ui is not None:
         base_path = options.web_base_path or ""
@@ -185,7 +190,9 @@ def on_test_start(environment, **_kwargs) -> None:
     # Options may have changed in the web UI's start form (or come from the master).
     previous = state.run
     try:
-        if not is_worker(environment) and not state.target_chosen:
+        if is_worker(environment):
+            cluster.use_host_files(environment, state)
+        elif not state.target_chosen:
             choose_target(environment, state)
         options = state.validated()
         if previous is not None and not previous.stats.rows and previous.options is options:

@@ -42,13 +42,24 @@ class RunState:
     threshold_verdicts: list | None = None
     audit: object = None  # audit_plugin.Audit under `locust-mtls audit`
     settings_of_class: dict = field(default_factory=dict)
+    # Distributed runs (cluster.py): the worker's own options as it was started (its
+    # files), the slice of the identities it loads (index, parts) when partitioned; on
+    # the master, whether the run is partitioned and what the workers proved.
+    own_options: object = None
+    partition: tuple[int, int] | None = None
+    partitioned: bool = False
+    identity_set: dict | None = None
+    proven_workers: set = field(default_factory=set)
+    partition_changes: list = field(default_factory=list)
 
     def totals(self) -> MtlsStats:
         """The run's counters: this process's, plus every worker's on a master."""
         local = self.run.stats if self.run is not None else None
         if self.worker_reports is None:
             return local if local is not None else MtlsStats()
-        return self.worker_reports.total(local)
+        total = self.worker_reports.total(local)
+        total.identity_set = self.identity_set
+        return total
 
     def validated(self, options=None, **checks) -> RunOptions:
         """The validated options of `options` (default: the run's), loaded once.
@@ -58,9 +69,9 @@ class RunState:
         of that happens inside the run's clock (10,000 identities take seconds).
         """
         options = options or self.options
-        key = options_key(options)
+        key = (*options_key(options), self.partition)
         if self.run_options is None or self.run_options_key != key:
-            self.run_options = run_options_from(options, **checks)
+            self.run_options = run_options_from(options, part=self.partition, **checks)
             self.run_options_key = key
         return self.run_options
 

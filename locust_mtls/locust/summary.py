@@ -24,8 +24,25 @@ def summary_document(state: RunState, totals: MtlsStats, extra: dict | None = No
     document = totals.to_dict()
     if state.worker_reports is not None:
         document["workers_reported"] = sorted(state.worker_reports.by_worker)
+        document["workers"] = worker_identities(state)
+    if state.partition_changes:
+        document["partition_changes"] = state.partition_changes
     document.update(extra or {})
     return document
+
+
+def worker_identities(state: RunState) -> dict:
+    """Per worker: the identities it loaded and, in a partitioned run, those it presented
+    (disjoint slices: each identity from one worker only)."""
+    workers = {}
+    for client_id, snapshot in sorted(state.worker_reports.by_worker.items()):
+        entry = {"identities_loaded": snapshot.get("identities_loaded", 0)}
+        if state.partitioned:
+            rows = snapshot.get("strategies", {}).values()
+            used = sorted({name for row in rows for name in row.get("identities_in_use", ())})
+            entry["identities_in_use"] = used
+        workers[client_id] = entry
+    return workers
 
 
 def write_summary(state: RunState, path: str, document: dict | None = None) -> None:

@@ -184,6 +184,7 @@ def html_section(stats: MtlsStats) -> str:
         'max-width:1200px;margin:32px auto;padding:0 24px;overflow-x:auto">'
         '<h2 style="font-weight:400;font-size:34px;margin:0 0 8px">mTLS</h2>'
         f"<p>{html.escape(stats.client_path)}</p>{warnings}"
+        + "".join(f"<p>{html.escape(line)}</p>" for line in identity_set_lines(stats))
         + _html_table(COLUMNS, rows(stats), "no mTLS requests")
         + '<h3 style="font-weight:400">Sent → seen (most frequent mismatches)</h3>'
         + _html_table(SEEN_COLUMNS, seen_rows(stats), "none")
@@ -224,13 +225,24 @@ def text_table(stats: MtlsStats) -> str:
             f"{data['handshake_ms']['p95']:>8}"
         )
         lines.append(console_line(data))
-    lines += sent_lines(stats)
+    lines += sent_lines(stats) + identity_set_lines(stats)
     pairs = seen_rows(stats)
     if pairs:
         lines.append("sent -> seen (most frequent mismatches)")
         lines += [f"  {p['strategy']}: {p['sent']} -> {p['seen']}: {p['count']}" for p in pairs]
     lines += lost_worker_lines(stats)
     return "\n".join(lines)
+
+
+def identity_set_lines(stats: MtlsStats) -> list[str]:
+    """A distributed run: the identity set every worker proved it loaded."""
+    proved = stats.identity_set
+    if not proved:
+        return []
+    return [
+        f"identity set {proved['digest']} ({proved['identities']:,} identities, CA "
+        f"{proved['ca']}): the master and {proved['workers_agree']} workers agree"
+    ]
 
 
 def sent_lines(stats: MtlsStats) -> list[str]:

@@ -128,8 +128,15 @@ def load_identity(
     )
 
 
-def load_identities(path: str) -> IdentitySet:
-    """Read identities.json (paths relative to it) and load every identity it lists.
+def part_of(count: int, index: int, parts: int) -> range:
+    """The positions worker `index` of `parts` loads out of `count` identities: one
+    contiguous slice each, disjoint, together all of them, sizes differing by one at most."""
+    return range(count * index // parts, count * (index + 1) // parts)
+
+
+def load_identities(path: str, part: tuple[int, int] | None = None) -> IdentitySet:
+    """Read identities.json (paths relative to it) and load every identity it lists, or
+    with `part` (index, parts) only that worker's slice of them (part_of).
 
     Entries look like {"name", "cert", "key"?, "password"?, "fingerprint"?, "subject"?}
     or {"name", "p12", "password"?}. A recorded fingerprint must match the file.
@@ -141,13 +148,20 @@ def load_identities(path: str) -> IdentitySet:
     server = document.get("server") or {}
     if not isinstance(server, dict):
         raise ConfigError(f'{path}: "server" must be {{"cert": ..., "key": ...}}; fix it')
-    identities = tuple(_load_entry(path, index, entry) for index, entry in enumerate(entries))
     # One pass, not names.count() per name: that was quadratic, minutes for 100,000.
-    seen: set[str] = set()
-    for identity in identities:
-        if identity.name in seen:
-            raise ConfigError(f"{path}: identity name {identity.name!r} appears twice; rename one")
-        seen.add(identity.name)
+    seen: set[object] = set()
+    for entry in entries:
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if name in seen and isinstance(name, str):
+            raise ConfigError(f"{path}: identity name {name!r} appears twice; rename one")
+        seen.add(name)
+    positions = part_of(len(entries), *part) if part else range(len(entries))
+    if not positions:
+        raise ConfigError(
+            f"{path} lists {len(entries)} identities for {part[1]} workers: each worker needs "
+            "one at least; add identities or run fewer workers"
+        )
+    identities = tuple(_load_entry(path, index, entries[index]) for index in positions)
     return IdentitySet(
         ca_file=_listed_file(path, document.get("ca"), "ca"),
         ca_bundle_file=_listed_file(path, document.get("ca_bundle"), "ca_bundle"),
@@ -155,6 +169,11 @@ def load_identities(path: str) -> IdentitySet:
         server_key=_listed_file(path, server.get("key"), "server.key"),
         identities=identities,
     )
+
+
+def ca_of(path: str) -> str | None:
+    """The CA file identities.json lists (None: it lists none)."""
+    return _listed_file(path, _read_json(path).get("ca"), "ca")
 
 
 def _read_json(path: str) -> dict:

@@ -47,6 +47,7 @@ def generate_pki(
     force: bool = False,
     echo: Callable[[str], None] = lambda message: None,
     option: str = "--dir",
+    server_names: tuple[str, ...] = (),
 ) -> IdentitySet:
     """Create (or keep) a CA, a server certificate and `clients` client identities.
 
@@ -55,9 +56,11 @@ def generate_pki(
     `force=True` always starts over with a new CA and exactly `clients` identities.
     `echo` receives one-line notes on what happened (the CLI prints them). Errors name
     the directory as `option` (Locust's start-up passes "--mtls-certs-dir").
+    `server_names`: names and addresses the server certificate holds besides localhost,
+    127.0.0.1 and ::1 (a target host of its own: a gateway's name, a test host's address).
     """
     try:
-        return _generate(directory, clients, force, echo)
+        return _generate(directory, clients, force, echo, tuple(server_names))
     except ConfigError as error:
         if option == "--dir":
             raise
@@ -65,7 +68,7 @@ def generate_pki(
 
 
 def _generate(
-    directory: str, clients: int, force: bool, echo: Callable[[str], None]
+    directory: str, clients: int, force: bool, echo: Callable[[str], None], server_names=()
 ) -> IdentitySet:
     if clients < 1:
         raise ConfigError(f"--clients must be at least 1 (got {clients}); pass --clients 4")
@@ -76,7 +79,14 @@ def _generate(
     except OSError as error:
         raise ConfigError(f"--dir {directory} cannot be created ({error.strerror})") from None
     with _exclusive(directory):
-        return _generate_locked(directory, clients, force, echo)
+        identity_set = _generate_locked(directory, clients, force, echo, server_names)
+    missing = set(server_names) - set(server_names_of(identity_set.server_cert))
+    if missing:
+        raise ConfigError(
+            f"{identity_set.server_cert} does not name {', '.join(sorted(missing))}; "
+            "pass --force to issue a new PKI with them"
+        )
+    return identity_set
 
 
 @contextlib.contextmanager
@@ -92,11 +102,11 @@ def _exclusive(directory: str):
 
 
 def _generate_locked(
-    directory: str, clients: int, force: bool, echo: Callable[[str], None]
+    directory: str, clients: int, force: bool, echo: Callable[[str], None], server_names=()
 ) -> IdentitySet:
     existing = None if force else _load_own(directory, echo)
     if existing is None:
-        return _generate_all(directory, clients, echo)
+        return _generate_all(directory, clients, echo, server_names)
     identity_set, ca = existing
     have = len(identity_set.identities)
     if have >= clients:
@@ -106,7 +116,7 @@ def _generate_locked(
         return identity_set
     if ca is None:
         echo(f"{directory}/{CA_KEY} is missing, so new clients cannot be issued: regenerating all")
-        return _generate_all(directory, clients, echo)
+        return _generate_all(directory, clients, echo, server_names)
     echo(f"kept {directory}/; issuing client-{have + 1}..client-{clients} from the same CA")
     names = [f"client-{i}" for i in range(have + 1, clients + 1)]
     new = issue_identities(issue_identity, ca, [(name, name) for name in names], directory)
@@ -179,7 +189,23 @@ def load_ca(directory: str = "certs") -> trustme.CA:
         return trustme.CA.from_pem(cert.read(), key.read())
 
 
-def _generate_all(directory: str, clients: int, echo: Callable[[str], None]) -> IdentitySet:
+def server_names_of(cert_file: str) -> list[str]:
+    """The DNS names and IP addresses a server certificate's leaf holds."""
+    with open(cert_file, "rb") as file:
+        leaf = x509.load_pem_x509_certificates(file.read())[0]
+    try:
+        names = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    return [
+        *names.get_values_for_type(x509.DNSName),
+        *map(str, names.get_values_for_type(x509.IPAddress)),
+    ]
+
+
+def _generate_all(
+    directory: str, clients: int, echo: Callable[[str], None], server_names=()
+) -> IdentitySet:
     # Remove the index first: until it is rewritten, the directory counts as incomplete.
     with contextlib.suppress(FileNotFoundError):
         os.unlink(os.path.join(directory, INDEX))
@@ -191,6 +217,7 @@ def _generate_all(directory: str, clients: int, echo: Callable[[str], None]) -> 
         _write_file(os.path.join(directory, CA_BUNDLE), bundle.read().rstrip() + b"\n" + ca_pem)
     server = ca.issue_cert(
         *SERVER_NAMES,
+        *server_names,
         common_name="localhost",
         organization_name=ORGANIZATION,
         organization_unit_name="server",
@@ -296,6 +323,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clients", type=int, default=4, help="client identities (default: 4)")
     parser.add_argument("--force", action="store_true", help="start over with a new CA")
     parser.add_argument(
+        "--server-name",
+        action="append",
+        default=[],
+        metavar="NAME_OR_IP",
+        help="also name this host or address in the server certificate (repeatable), e.g. "
+        "a target host of its own",
+    )
+    parser.add_argument(
         "--rotate",
         action="store_true",
         help="issue a new generation of the same client names from the same CA",
@@ -307,7 +342,9 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "rotate", False):
         identity_set = rotate_pki(args.dir, echo=print)
     else:
-        identity_set = generate_pki(args.dir, args.clients, args.force, echo=print)
+        identity_set = generate_pki(
+            args.dir, args.clients, args.force, echo=print, server_names=args.server_name
+        )
 
     def shown(path: str) -> str:
         return os.path.join(args.dir, os.path.basename(path))
