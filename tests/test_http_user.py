@@ -123,7 +123,24 @@ def test_fast_http_user_has_the_whole_api_and_the_check(
     assert facts["counters"]["wrong_identity"] == facts["counters"]["bleed"] == 0
 
 
-SHOP = REPO / "examples" / "shop.py"  # README's two-line change, made
+SHOP = REPO / "examples" / "shop.py"
+
+
+def test_readmes_two_line_change_is_the_example_file():
+    """README's diff, applied, is a stretch of examples/shop.py (which the next test runs);
+    undone, the file is a plain HttpUser locustfile, with no locust_mtls in it."""
+    readme = (REPO / "README.md").read_text()
+    diff = readme.split("## Make your locustfile safe")[1].split("```diff\n")[1].split("```")[0]
+    lines = diff.splitlines()
+    after = [line[1:] for line in lines if not line.startswith("-")]
+    before = [line[1:] for line in lines if not line.startswith("+")]
+    changed = [line for line in lines if line[:1] in ("+", "-")]
+    # two lines: the import added, the base class changed
+    assert [line[0] for line in changed] == ["+", "-", "+"], changed
+    shop = SHOP.read_text().splitlines()
+    start = next(i for i in range(len(shop)) if shop[i : i + len(after)] == after)
+    plain = shop[:start] + before + shop[start + len(after) :]
+    assert "locust_mtls" not in "\n".join(plain) and "(HttpUser):" in "\n".join(plain)
 
 
 @pytest.mark.parametrize("mode", ["greenlet", "native-threads"])
