@@ -6,7 +6,8 @@
 Every cell runs one client process on its own core (the servers on the first CPU, when
 there are two), interleaved over the repetitions; req/s is counted by the server, CPU
 per request from the client's process tree (bench/cells.py). Prints progress and the
-Markdown report, writes docs/benchmarks.md + docs/benchmarks.json and README's table.
+Markdown report, writes docs/benchmarks.md (its first section from bench/glance.py) and
+docs/benchmarks.json.
 Installs nothing: without nginx it prints the apt command to run (or use --targets echo).
 """
 
@@ -30,7 +31,7 @@ from locust_mtls.server.echo import start_echo_server_process
 from locust_mtls.strategies import STRATEGIES
 from locust_mtls.tls.pki import generate_pki
 
-from . import blocks, readme, report
+from . import blocks, glance, report
 from .cells import Cell, Target, run_cell
 from .clients import (
     AB,
@@ -69,14 +70,7 @@ def parse_args(argv):
     )  # fmt: skip
     parser.add_argument("--out", default=os.path.join(REPO, "docs", "benchmarks"),
                         help="writes OUT.md and OUT.json")  # fmt: skip
-    parser.add_argument(
-        "--readme", default=None,
-        help="README whose benchmark table to rewrite (default: README.md unless --out is given)",
-    )  # fmt: skip
     args = parser.parse_args(argv)
-    if args.readme is None:
-        default_out = os.path.join(REPO, "docs", "benchmarks")
-        args.readme = os.path.join(REPO, "README.md") if args.out == default_out else ""
     if args.quick:
         args.seconds, args.reps, args.memory_users = 2.0, 1, "100"
         args.strategies = args.strategies or ",".join(QUICK_STRATEGIES)
@@ -186,8 +180,8 @@ def run_schedule(schedule, targets, identities_file, seconds, workdir, cpus) -> 
     return runs
 
 
-def rerender(path: str, readme_path: str) -> int:
-    """Recompute rows and targets from the runs in PATH.json; rewrite PATH.md/.json, README."""
+def rerender(path: str) -> int:
+    """Recompute rows and targets from the runs in PATH.json; rewrite PATH.md/.json."""
     with open(path + ".json") as file:
         result = json.load(file)
     for run in result["runs"]:
@@ -195,9 +189,7 @@ def rerender(path: str, readme_path: str) -> int:
     result["rows"] = report.aggregate(result["runs"])
     memory_users = max((r["users"] for r in result["rows"] if r["kind"] == "memory"), default=0)
     result["targets"] = report.targets(result["rows"], memory_users)
-    write(path, result, report.render(result))
-    if readme_path:
-        readme.update(readme_path, result)
+    write(path, result, report.render(result, glance.lines(result)))
     return 0
 
 
@@ -206,7 +198,7 @@ def main(argv=None) -> int:
         argv = sys.argv[1:]
     if argv[:1] == ["--rerender"]:  # after a change to the report only: no new run
         out = argv[1] if len(argv) > 1 else os.path.join(REPO, "docs", "benchmarks")
-        return rerender(out, os.path.join(REPO, "README.md") if len(argv) < 2 else "")
+        return rerender(out)
     args = parse_args(argv)
     if "nginx" in args.targets and (reason := nginx.missing_reason()):
         print(
@@ -274,11 +266,9 @@ def main(argv=None) -> int:
         "rows": rows,
         "runs": runs,
     }
-    markdown = report.render(result)
+    markdown = report.render(result, glance.lines(result))
     print(markdown)
     write(args.out, result, markdown)
-    if args.readme:
-        readme.update(args.readme, result)
     return 0
 
 

@@ -304,8 +304,8 @@ class LocustWithWebUI:
 # `pytest -m "not slow and not e2e"` is the quick unit-level pass, plus SMOKE below.
 E2E_MODULES = {
     "test_audit", "test_charts", "test_checked_event", "test_ci_results", "test_cluster",
-    "test_counting",
-    "test_distributed", "test_fast_user", "test_gateways", "test_gateway_subjects",
+    "test_counting", "test_distributed", "test_examples", "test_fast_user", "test_gateways",
+    "test_gateway_subjects",
     "test_http_user", "test_locust_httpuser", "test_many_identities", "test_matrix",
     "test_metrics", "test_nginx", "test_plugin", "test_reliability", "test_threshold_runs",
     "test_tls_controls", "test_user", "test_web_ui",

@@ -118,6 +118,27 @@ def test_fast_http_user_without_a_certificate_is_audited_clean(tmp_path):
     assert "FastHttpUser" in row["client_path"]
 
 
+def test_options_of_our_own_user_classes_are_named_once_as_ignored(tmp_path):
+    done, summary = audit(tmp_path, FAST, "--mtls-keepalive", "off", "--mtls-ciphers", "AES128")
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [line for line in done.stderr.splitlines() if "locust-mtls audit: ignored" in line]
+    assert len(lines) == 1, done.stderr[-2000:]
+    assert "--mtls-keepalive off, --mtls-ciphers AES128" in lines[0]
+    assert row_of(summary, "audit:Fast")["requests"] > 0
+
+
+def test_nothing_is_said_when_no_such_option_is_given():
+    from locust_mtls.config.options import default_options
+    from locust_mtls.locust.audit import IGNORED, ignored_options_line
+
+    assert ignored_options_line(default_options()) is None
+    given = default_options(mtls_tls_version="1.2", mtls_resumption="on")
+    assert ignored_options_line(given).startswith(
+        "locust-mtls audit: ignored --mtls-tls-version 1.2, --mtls-resumption on: "
+    )
+    assert {"--mtls-strategy", "--mtls-concurrency", "--mtls-keepalive"} <= set(IGNORED)
+
+
 def test_a_client_built_outside_locust_is_not_audited_and_says_so(tmp_path):
     done, summary = audit(tmp_path, OWN_SESSION)
     assert done.returncode == 0, done.stderr[-2000:]

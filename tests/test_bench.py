@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from bench import nginx, readme
+from bench import glance, nginx
 from bench.cells import Cell, window_rates
 from bench.clients import AB, FASTHTTPUSER, HTTPUSER, MTLS_FASTHTTP, S_TIME_NEW, S_TIME_REUSE
 from bench.report import NOTES_MARKER, aggregate, render, targets
@@ -81,7 +81,7 @@ def test_targets_compare_cpu_per_request_with_plain_fasthttpuser_and_rps_with_ab
 def test_quick_mode_has_references_baselines_ours_and_the_scale_out_cell():
     args = parse_args(["--quick", "--targets", "echo", "--out", "/tmp/x"])
     cells = throughput_cells(args)
-    assert args.reps == 1 and args.readme == ""  # --out elsewhere: README left alone
+    assert args.reps == 1
     assert len(cells) <= 15
     for keepalive in (True, False):
         clients = {c.client for c in cells if c.keepalive == keepalive and c.processes == 1}
@@ -119,23 +119,25 @@ def test_write_keeps_the_hand_written_notes(tmp_path):
     assert "| plain `HttpUser` `cert=`, `verify=ca` | greenlet | off | 100 (100-100) " in text
 
 
-def test_readme_block_is_replaced_between_the_markers(tmp_path):
-    path = tmp_path / "README.md"
-    path.write_text(f"intro\n{readme.START}\nold numbers\n{readme.END}\noutro\n")
+def test_the_glance_comes_first_on_the_page(tmp_path):
     result = _result(aggregate([_run(MTLS_FASTHTTP, 700, 1.3), _run(AB, 800, 0.8)]))
-    assert readme.update(str(path), result)
-    text = path.read_text()
-    assert "old numbers" not in text and text.startswith("intro\n") and text.endswith("outro\n")
-    assert "| `MtlsFastHttpUser` | off | 700 | 1.30 | 0.61 |" in text
+    page = render(result, glance.lines(result))
+    assert page.index("## Last run at a glance") < page.index("## Environment")
+    assert "| `MtlsFastHttpUser` | off | 700 | 1.30 | 0.61 |" in page
 
 
-def test_readme_benchmark_numbers_come_from_docs_benchmarks_json():
-    """Every number in README's benchmark table is the committed run's (re-rendered)."""
+def test_benchmarks_page_numbers_come_from_docs_benchmarks_json():
+    """Every number docs/benchmarks.md generates (all above the hand-written notes, the
+    glance included) is the committed run's, re-rendered."""
     with open(os.path.join(REPO, "docs", "benchmarks.json")) as file:
         result = json.load(file)
-    assert readme.current_block(os.path.join(REPO, "README.md")) == readme.block(result), (
-        "README's benchmark block differs from docs/benchmarks.json: run `python -m bench` "
-        "(it rewrites both), never edit the numbers by hand"
+    with open(os.path.join(REPO, "docs", "benchmarks.md")) as file:
+        page = file.read()
+    assert NOTES_MARKER in page
+    generated = page[: page.index(NOTES_MARKER)]
+    assert generated == render(result, glance.lines(result)) + "\n", (
+        "docs/benchmarks.md differs from docs/benchmarks.json: run `python -m bench` "
+        "(it rewrites both) or `python -m bench --rerender`, never edit the numbers by hand"
     )
 
 

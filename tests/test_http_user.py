@@ -123,26 +123,37 @@ def test_fast_http_user_has_the_whole_api_and_the_check(
     assert facts["counters"]["wrong_identity"] == facts["counters"]["bleed"] == 0
 
 
-def readme_converted_locustfile() -> str:
-    """The README's "Against a real endpoint" example after its diff: a plain HttpUser
-    locustfile with two lines changed."""
+SHOP = REPO / "examples" / "shop.py"
+
+
+def test_readmes_two_line_change_is_the_example_file():
+    """README's diff, applied, is a stretch of examples/shop.py (which the next test runs);
+    undone, the file is a plain HttpUser locustfile, with no locust_mtls in it."""
     readme = (REPO / "README.md").read_text()
-    diff = readme.split("## Against a real endpoint")[1].split("```diff\n")[1].split("```")[0]
-    return "".join(line[1:] + "\n" for line in diff.splitlines() if not line.startswith("-"))
+    diff = readme.split("## Make your locustfile safe")[1].split("```diff\n")[1].split("```")[0]
+    lines = diff.splitlines()
+    after = [line[1:] for line in lines if not line.startswith("-")]
+    before = [line[1:] for line in lines if not line.startswith("+")]
+    changed = [line for line in lines if line[:1] in ("+", "-")]
+    # two lines: the import added, the base class changed
+    assert [line[0] for line in changed] == ["+", "-", "+"], changed
+    shop = SHOP.read_text().splitlines()
+    start = next(i for i in range(len(shop)) if shop[i : i + len(after)] == after)
+    plain = shop[:start] + before + shop[start + len(after) :]
+    assert "locust_mtls" not in "\n".join(plain) and "(HttpUser):" in "\n".join(plain)
 
 
 @pytest.mark.parametrize("mode", ["greenlet", "native-threads"])
 def test_a_converted_httpuser_locustfile_runs_unchanged(tmp_path, mode):
-    (tmp_path / "shop.py").write_text(readme_converted_locustfile())
     done = run_locust(
-        "-f", "shop.py", "--mtls-concurrency", mode, "--mtls-summary-file", "s.json",
+        "-f", str(SHOP), "--mtls-concurrency", mode, "--mtls-summary-file", "s.json",
         cwd=tmp_path, users=4, run_time="4s",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     stats = row_of(json.loads((tmp_path / "s.json").read_text()), "identity-cache")
     assert stats["requests"] > 20
     assert stats["failures"] == stats["wrong_identity"] == stats["bleed"] == 0
-    assert "/orders/[id]" in done.stderr and "/whoami" in done.stderr
+    assert "/orders/[id]" in done.stderr and "/health" in done.stderr
 
 
 def test_the_api_example_runs_out_of_the_box(tmp_path):

@@ -4,6 +4,7 @@ Cells here are short fake processes (argv injected), not Locust: each writes a s
 in the format of docs/design.md and then exits, segfaults, hangs or fails to start.
 """
 
+import argparse
 import json
 import os
 import signal
@@ -272,6 +273,25 @@ def test_bad_options_are_one_line_errors(tmp_path, capsys, option, value, messag
     assert main(["matrix", option, value, "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_what_help_says_concurrency_and_keepalive_take_is_accepted(capsys):
+    with pytest.raises(SystemExit):
+        main(["matrix", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "both" not in shown.split("--keepalive")[0].split("--concurrency")[1]
+    assert "(default: greenlet,native-threads)" in shown and "(default: on,off)" in shown
+    parser = argparse.ArgumentParser()
+    matrix.add_arguments(parser)
+    for concurrency, keepalive in (
+        ("greenlet,native-threads", "on,off"),
+        ("native-threads", "off"),
+        ("greenlet", "on"),
+    ):
+        args = parser.parse_args(["--concurrency", concurrency, "--keepalive", keepalive])
+        cells, _ = matrix.plan(args)
+        assert {cell.concurrency for cell in cells} == set(concurrency.split(","))
+        assert {cell.keepalive for cell in cells} == {k == "on" for k in keepalive.split(",")}
 
 
 def test_unreachable_host_is_a_one_line_error(tmp_path, capsys):

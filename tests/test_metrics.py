@@ -249,7 +249,7 @@ def grafana_queries() -> list[str]:
 
 def test_every_grafana_panel_queries_a_metric_the_endpoint_exports():
     exported = {name for name, _ in samples(metrics.exposition(sample_stats).decode())}
-    labels = {"strategy", "concurrency", "keepalive", "kind", "le"}
+    labels = {"row", "strategy", "concurrency", "keepalive", "kind", "le"}
     for query in grafana_queries():
         names = set(re.findall(r"\blocust_mtls_\w+", query))
         assert names and names <= exported, query
@@ -257,6 +257,32 @@ def test_every_grafana_panel_queries_a_metric_the_endpoint_exports():
             assert label in labels, query
         for label in re.findall(r"by\s*\(([^)]*)\)", query):
             assert {x.strip() for x in label.split(",")} <= labels, query
+
+
+def test_grafana_dashboard_imports_with_a_prometheus_input_and_one_series_per_row():
+    """Grafana's Import asks for the data source named in __inputs; every panel and query
+    uses it; no query sums two rows into one series (each groups by `row`)."""
+    dashboard = json.loads(GRAFANA.read_text())
+    (source,) = dashboard["__inputs"]
+    assert (source["name"], source["type"], source["pluginId"]) == (
+        "DS_PROMETHEUS",
+        "datasource",
+        "prometheus",
+    )
+    required = {(item["type"], item["id"]) for item in dashboard["__requires"]}
+    panel_types = {panel["type"] for panel in dashboard["panels"]}
+    assert {("grafana", "grafana"), ("datasource", "prometheus")} <= required
+    assert {("panel", kind) for kind in panel_types} <= required
+    assert "${datasource}" not in GRAFANA.read_text()  # no variable left to pick by hand
+    for panel in dashboard["panels"]:
+        for item in (panel, *panel["targets"]):
+            assert item["datasource"] == {"type": "prometheus", "uid": "${DS_PROMETHEUS}"}
+        for target in panel["targets"]:
+            groups = re.findall(r"by\s*\(([^)]*)\)", target["expr"])
+            assert groups, target["expr"]
+            for group in groups:
+                assert "row" in {label.strip() for label in group.split(",")}, target["expr"]
+            assert "{{row}}" in target["legendFormat"], panel["title"]
 
 
 def test_rows_that_differ_only_in_tls_settings_are_distinct_series_promtool_clean(tmp_path):

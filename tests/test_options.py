@@ -1,8 +1,8 @@
 """Bad input: one line naming the option or file, exit code 2, nothing half-written.
 
-BAD_INPUT is also the table in docs/troubleshooting.md (and in README.md once it holds
-the table's markers): `python tests/test_options.py` rewrites the tables from it, and
-test_the_troubleshooting_table_matches_the_cases fails when they differ.
+BAD_INPUT is also the table in docs/troubleshooting.md: `python tests/test_options.py`
+rewrites the table from it, and test_the_troubleshooting_table_matches_the_cases fails
+when they differ.
 
 Most cases are about our own options: they go through the option table's own parser and
 the start checks in this process (milliseconds each). A few run the real `locust` command
@@ -704,31 +704,9 @@ def doc_with_table(text: str) -> str:
     return f"{head}{TABLE_START}\n{render_table()}\n{TABLE_END}{tail}"
 
 
-def docs_with_the_table() -> list[Path]:
-    """docs/troubleshooting.md, and README.md too once it carries the table's markers."""
-    readme = ROOT / "README.md"
-    has_markers = readme.exists() and TABLE_START in readme.read_text()
-    return [DOC, readme] if has_markers else [DOC]
-
-
-@pytest.mark.parametrize("doc", docs_with_the_table(), ids=lambda path: path.name)
-def test_the_troubleshooting_table_matches_the_cases(doc):
-    text = doc.read_text()
+def test_the_troubleshooting_table_matches_the_cases():
+    text = DOC.read_text()
     assert text == doc_with_table(text), "run `python tests/test_options.py` to update it"
-
-
-def test_readme_documents_every_option_and_its_table_only_real_ones():
-    from locust_mtls.config.options import OPTIONS
-
-    readme = (ROOT / "README.md").read_text()
-    known = {name for name, *_ in OPTIONS}
-    assert {name for name in known if f"`{name}" not in readme} == set()
-    table = readme.split("\n## Options\n", 1)[1].split("\n## ", 1)[0]
-    listed = set(re.findall(r"^\| `(--mtls-[a-z-]+)`", table, re.M))
-    assert listed - known == set()
-    # the CI gate's options sit in the table next to --mtls-fail-on and --mtls-summary-file
-    ci = {"--mtls-threshold", "--mtls-abort-on-threshold", "--mtls-junit", "--mtls-markdown"}
-    assert ci <= listed
 
 
 # -- the same checks without Locust: values a user may type in the web UI form --
@@ -885,7 +863,6 @@ def test_parse_options_reads_the_environment_like_locust(monkeypatch):
     assert argparse_neutral(stderr.getvalue().strip()) == argparse_neutral(unknown.message)
 
 
-if __name__ == "__main__":  # rewrite the table in docs/troubleshooting.md (and README.md)
-    for doc in docs_with_the_table():
-        doc.write_text(doc_with_table(doc.read_text()))
-        print(f"updated {doc}")
+if __name__ == "__main__":  # rewrite the table in docs/troubleshooting.md
+    DOC.write_text(doc_with_table(DOC.read_text()))
+    print(f"updated {DOC}")

@@ -118,7 +118,7 @@ OPTIONS = (
         [],
         # argparse formats help with %: a literal one is written %%.
         f"repeatable: [STRATEGY:]METRIC OP VALUE, e.g. {EXAMPLES.replace('%', '%%')}; exit code "
-        f"1 when one fails (README: Thresholds). Metrics: {', '.join(METRICS)}",
+        f"1 when one fails (docs/ci.md, Thresholds). Metrics: {', '.join(METRICS)}",
         {**HIDDEN, "action": "append", "metavar": "EXPR"},
     ),
     (

@@ -14,9 +14,37 @@ import subprocess
 import sys
 from pathlib import Path
 
+from locust_mtls.config.options import OPTIONS
 from locust_mtls.errors import ConfigError
 
 PLUGIN = Path(__file__).resolve().parent / "audit_plugin.py"
+# Options that set how our own user classes send; an audited user's own client ignores them.
+IGNORED = (
+    "--mtls-strategy",
+    "--mtls-concurrency",
+    "--mtls-keepalive",
+    "--mtls-no-cert-fraction",
+    "--mtls-no-cert-split",
+    "--mtls-tls-version",
+    "--mtls-ciphers",
+    "--mtls-resumption",
+)
+
+
+def ignored_options_line(options) -> str | None:
+    """One line naming the IGNORED options given a value other than their default."""
+    defaults = {name: default for name, default, *_ in OPTIONS}
+    given = []
+    for name in IGNORED:
+        value = getattr(options, name.lstrip("-").replace("-", "_"), defaults[name])
+        if value != defaults[name]:
+            given.append(f"{name} {value}")
+    if not given:
+        return None
+    return (
+        f"locust-mtls audit: ignored {', '.join(given)}: these set how locust-mtls's own user "
+        "classes send; your users' own clients send as your locustfile says"
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

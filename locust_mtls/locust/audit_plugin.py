@@ -30,6 +30,7 @@ from locust_mtls.config.validation import settings_from
 from locust_mtls.engine.checkpoint import Sent, sending
 from locust_mtls.errors import ConfigError
 from locust_mtls.locust import plugin  # noqa: F401 - options, embedded server, summary, gate
+from locust_mtls.locust.audit import ignored_options_line
 from locust_mtls.locust.checked_event import remember
 from locust_mtls.locust.state import RunState, state_of
 from locust_mtls.settings import TlsSettings
@@ -186,6 +187,9 @@ def on_init(environment, **_kwargs) -> None:
     # After plugin.on_init (registered first): the embedded server and the run exist.
     state = state_of(environment)
     state.audit = Audit(state)
+    notice = ignored_options_line(state.options)
+    if notice and not plugin.is_worker(environment):
+        logger.warning(notice)
     if state.run is not None and state.echo_server is not None:
         # Their verify=True must trust the embedded server's private CA on the path it
         # really takes, as a public CA would be (Locust's or requests' shared context).

@@ -55,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--requests",
         default=DEFAULT_REQUESTS,
         metavar="V1,V2",
-        help=f"requests versions, one cached virtualenv each (default {DEFAULT_REQUESTS})",
+        help="requests versions, one cached virtualenv each",
     )
     add(
         "--locust",
@@ -73,23 +73,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add(
         "--concurrency",
         default=",".join(CONCURRENCY_MODES),
-        help="greenlet, native-threads or both",
+        metavar="MODE[,MODE]",
+        help=f"one or both of {', '.join(CONCURRENCY_MODES)}, comma-separated",
     )
-    add("--keepalive", default="on,off", help="on (reuse connections), off (new TLS each) or both")
-    add("--users", type=int, default=32, help="Locust users per cell (default 32)")
-    add("--run-time", default="20s", help="run time per cell, e.g. 20s or 1m (default 20s)")
+    add(
+        "--keepalive",
+        default="on,off",
+        metavar="on|off[,...]",
+        help="on (reuse connections), off (a new TLS connection per request), or on,off for both",
+    )
+    add("--users", type=int, default=32, help="Locust users per cell")
+    add("--run-time", default="20s", help="run time per cell, e.g. 20s or 1m")
     add(
         "--no-cert-split",
         choices=list(NO_CERT_SPLIT_MEANINGS),
         default="requests",
         help="; ".join(f"{name}: {meaning}" for name, meaning in NO_CERT_SPLIT_MEANINGS.items())
-        + " (default requests; requests 2.31.0 reuses a Session's connections across certs, "
+        + " (requests 2.31.0 reuses a Session's connections across certs, "
         "psf/requests#2863, so the two differ there)",
     )
-    add("--repeat", type=int, default=1, help="runs per cell; races are intermittent (default 1)")
+    add("--repeat", type=int, default=1, help="runs per cell; races are intermittent")
     add("--host", default="", help="https://host:port to test instead of the embedded server")
     add("--identities", default="", help="identities.json for --host (see docs/design.md)")
-    add("--out", default="results", help="output directory (default results/)")
+    add("--out", default="results", help="output directory")
     add("--junit", default="", metavar="FILE", help="also write JUnit XML: a testcase per cell")
     add(
         "--python",
@@ -100,7 +106,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add(
         "--env-dir",
         default=str(DEFAULT_ENV_DIR),
-        help=f"virtualenv cache (default {DEFAULT_ENV_DIR})",
+        help="virtualenv cache",
     )
     add(
         "--resume",
@@ -118,26 +124,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-runs",
         type=int,
         default=UntilCrash.max_runs,
-        help=f"--until-crash: runs per cell at most (default {UntilCrash.max_runs})",
+        help="--until-crash: runs per cell at most",
     )
     add(
         "--max-cell-time",
         default=f"{UntilCrash.max_s:.0f}s",
-        help=f"--until-crash: seconds per cell at most, summed over its runs "
-        f"(default {UntilCrash.max_s:.0f}s)",
+        help="--until-crash: seconds per cell at most, summed over its runs",
     )
     add(
         "--must-be-clean",
         default=",".join(MUST_BE_CLEAN_DEFAULT),
         metavar="S1,S2",
-        help="strategies that make the exit status 1 when not clean (default: all but "
-        "requests-default, shared-context and locked-load)",
+        help="strategies that make the exit status 1 when not clean; empty: never",
     )
     add(
         "--timeout-margin",
         type=float,
         default=30.0,
-        help="seconds past --run-time before a cell is killed and recorded as hung (default 30)",
+        help="seconds past --run-time before a cell is killed and recorded as hung",
     )
     # fmt: skip
 

@@ -368,11 +368,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `locust-mtls serve`."""
     parser.add_argument("--certs", default="certs", help="directory from 'locust-mtls certs'")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--port", type=port_number, default=8443, help="port (0 = any free port)")
+    parser.add_argument("--port", type=port_number, default=8443, help="port (0: any free port)")
     parser.add_argument("--bind", action="store_true", help="allow a non-loopback --host")
     parser.add_argument("--cert", help="server certificate (default: CERTS/server.pem)")
     parser.add_argument("--key", help="server key (default: CERTS/server.key)")
-    parser.add_argument("--ca", help="CA that client certificates must chain to")
+    parser.add_argument(
+        "--ca", help="CA that client certificates must chain to (default: CERTS/ca.pem)"
+    )
     parser.add_argument(
         "--head-timeout",
         type=seconds,
