@@ -128,9 +128,11 @@ def test_master_and_two_workers_on_their_own_hosts_count_exactly(
         assert counted == seen > 0  # every request accounted for, across hosts
         assert row["wrong_identity"] == row["bleed"] == row["failures"] == 0
     else:  # one context loaded per connection by every thread: the bug, seen across hosts
-        # (some of its requests fail in the handshake: counted, never seen by the target)
+        # (some of its requests fail in the handshake: counted, never seen by the target).
+        # Bleed needs no race; a wrong identity needs two threads to interleave inside a
+        # handshake, which test_strategies forces deterministically.
         assert counted >= seen > 0
-        assert row["bleed"] > 0 and row["wrong_identity"] + row["crashes"] > 0
+        assert row["bleed"] > 0
 
 
 # --- the identity set proved at connect, partitioning (on loopback) ------------------
