@@ -116,6 +116,7 @@ def run_cell(
         "key": cell.key, "strategy": cell.strategy, "python": cell.python,
         "requests_version": cell.requests_version, "concurrency": cell.concurrency,
         "locust_version": cell.locust_version, "env_labels": list(env.labels),
+        "requests_range": env.requests_range,
         "keepalive": cell.keepalive, "repeat": cell.repeat, "users": settings.users,
         "run_time_s": settings.run_time_s, "host": settings.host_label,
         "no_cert_split": settings.no_cert_split,
@@ -151,6 +152,7 @@ def cell_row(
 
     Keys (docs/matrix.md has the table): key, strategy, python, requests_version,
     locust_version ("" unless --locust), env_labels (e.g. "requests 2.32.0 yanked"),
+    requests_range (the requests versions the env's Locust declares, e.g. ">=2.33.1"),
     concurrency, keepalive (bool), repeat (from 1), users, run_time_s, host ("embedded" or
     the URL), must_be_clean (bool), outcome (clean | errors | bleed | wrong-identity | hung |
     crashed | no-result), detail (one line, e.g. "crashed: SIGSEGV after 812 requests,
