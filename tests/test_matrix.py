@@ -44,7 +44,7 @@ FAKE_CELL = textwrap.dedent(
     if mode == "clean":
         summary(100)
     elif mode == "bleed":
-        summary(100, bleed=50)
+        summary(100, bleed=50, with_cert=50, without_cert=50)  # every no-cert request bled
     elif mode == "segfault":
         summary(42)
         ctypes.string_at(0)  # a real SIGSEGV; PYTHONFAULTHANDLER (set by the runner) logs the stack
@@ -145,7 +145,9 @@ def test_every_kind_of_cell_end_is_a_row_and_the_runner_carries_on(tmp_path, fak
     grandchild = int((tmp_path / "out" / (hung["summary_file"] + ".grandchild")).read_text())
     time.sleep(0.2)  # the process group was SIGKILLed; give init a moment to reap
     assert not pid_alive(grandchild) or open(f"/proc/{grandchild}/stat").read().split()[2] == "Z"
-    assert by_strategy["shared-context"]["detail"] == "cert bleed: 50 of 100 requests"
+    assert by_strategy["shared-context"]["detail"] == (
+        "cert bleed: 50 of 50 requests sent without a certificate"
+    )
     assert by_strategy["requests-default"]["detail"] == "no result: no summary file, exit status 2"
     clean = by_strategy["identity-cache"]
     assert clean["rps"] == 50.0 and clean["handshake_ms"] == {"p50": 2.0, "p95": 5.0}

@@ -1,5 +1,5 @@
 """results/thresholds: parsing every operator, unit and scope; one-line errors naming the
-expression; verdicts over plain measured values; README's table from METRICS."""
+expression; verdicts over plain measured values; docs/locust.md's table from METRICS."""
 
 from pathlib import Path
 
@@ -18,7 +18,8 @@ from locust_mtls.results.thresholds import (
 )
 from locust_mtls.strategies import STRATEGIES
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+# The metrics table lives in docs/locust.md.
+METRICS_DOC = Path(__file__).resolve().parent.parent / "docs" / "locust.md"
 
 
 def parse(expression: str):
@@ -193,6 +194,6 @@ def test_only_growing_counts_fail_for_good(expression, measured, for_good):
     )
 
 
-def test_readme_has_the_metric_table_from_metrics():
-    assert markdown_table() in README.read_text(), "paste markdown_table() into README"
+def test_the_docs_have_the_metric_table_from_metrics():
+    assert markdown_table() in METRICS_DOC.read_text(), "paste markdown_table() into the doc"
     assert all(f"| `{name}` |" in markdown_table() for name in METRICS)

@@ -55,6 +55,32 @@ def test_rows_have_every_column_once_per_strategy():
     assert shared["client_path"]  # the strategy's own path, never empty
 
 
+def test_rates_are_shares_of_the_requests_that_can_have_them_everywhere():
+    """Every request sent without a certificate bled: 100 % of those, not the 50 % of all
+    requests it used to read; the tab, CSV, console and Markdown say what it is of."""
+    from locust_mtls.results.markdown_summary import markdown_summary
+
+    stats = MtlsStats()
+    row = stats.row("shared-context")
+    for _ in range(30):
+        row.record(failed=True, failure_kind="bleed", identity_name=None)
+        row.record(failed=False, identity_name="client-1")
+    row.record(failed=True, failure_kind="wrong_identity", identity_name="client-2")
+    (cells,) = tables.rows(stats)
+    assert (cells["with_cert"], cells["without_cert"]) == (31, 30)
+    assert cells["bleed_rate"] == "100.0% of 30 requests sent without a certificate"
+    assert cells["wrong_identity_rate"] == "3.2% of 31 requests sent with a certificate"
+    assert "100.0% of 30 requests sent without a certificate" in tables.csv_text(stats)
+    console = tables.text_table(stats)
+    assert "wrong id 3.2% of 31 requests sent with a certificate" in console
+    assert "bleed 100.0% of 30 requests sent without a certificate" in console
+    markdown = markdown_summary(stats, [], [])
+    assert "| 100.0% of 30 requests sent without a certificate |" in markdown
+    # Merged across workers like every counter, and kept through the summary file.
+    merged = MtlsStats.merged([stats.to_dict(), stats.to_dict()]).rows["shared-context"]
+    assert (merged.with_cert, merged.without_cert) == (62, 60)
+
+
 def test_tls_controls_in_the_tab_csv_and_console():
     """Full vs resumed handshakes, versions, generations and the context cache: one
     compact cell each, the same in the tab, the CSV and the console."""

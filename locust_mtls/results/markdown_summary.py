@@ -13,7 +13,8 @@ from locust_mtls.results.tables import COLUMNS, rows
 from locust_mtls.results.run_checks import threshold_limit
 from locust_mtls.results.thresholds import measured_text
 
-# The console table's columns (tables.text_table), then the cells of its second line.
+# The console table's columns (tables.text_table), then the cells of its second line:
+# the rates say what they are a share of (settings.RATE_BASES).
 MARKDOWN_COLUMNS = (
     "strategy",
     "mode",
@@ -25,6 +26,8 @@ MARKDOWN_COLUMNS = (
     "crashes",
     "handshake_p50_ms",
     "handshake_p95_ms",
+    "wrong_identity_rate",
+    "bleed_rate",
     "tls",
     "identity_checked",
 )
