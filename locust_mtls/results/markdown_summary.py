@@ -9,7 +9,7 @@ the JUnit file's.
 from __future__ import annotations
 
 from locust_mtls.engine.stats import MtlsStats
-from locust_mtls.results.tables import COLUMNS, rows
+from locust_mtls.results.tables import COLUMNS, client_path_lines, rows
 from locust_mtls.results.run_checks import threshold_limit
 from locust_mtls.results.thresholds import measured_text
 
@@ -88,7 +88,12 @@ def verdict_text(verdict: dict) -> str:
 
 def markdown_summary(stats: MtlsStats, thresholds: list[dict], failed: list[str]) -> str:
     """The whole document; `failed` is one line per failed threshold or gated counter."""
-    lines = ["## locust-mtls summary", "", f"Client path: {stats.client_path}", ""]
+    paths = client_path_lines(stats)
+    lines = ["## locust-mtls summary", ""]
+    if len(paths) == 1:
+        lines += [f"Client path: {paths[0]}", ""]
+    else:
+        lines += ["Client paths:", "", *(f"- {cell(line)}" for line in paths), ""]
     lines += mtls_table(stats)
     lines += ["", "### Thresholds", "", *thresholds_table(thresholds), "", "### Gate", ""]
     if failed:

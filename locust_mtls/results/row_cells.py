@@ -57,9 +57,27 @@ def resumed_ms_cell(data: dict) -> str:
 
 def generations_cell(data: dict) -> str:
     """Requests per identity generation, 'g0 45 · g1 45' (g0: the identities the run
-    started with; each rotation adds one)."""
+    started with; each rotation adds one); '' until a rotation (g0 alone says nothing)."""
     generations = data.get("generations") or {}
+    if set(generations) <= {"0"}:
+        return ""
     return " · ".join(f"g{g} {generations[g]:,}" for g in sorted(generations, key=int))
+
+
+def checked_of(data: dict) -> str:
+    """'9,460 of 9,460': responses whose identity was checked, of those it could be."""
+    checked, unreported = data.get("checked", 0), data["unreported"]
+    return f"{checked:,} of {checked + unreported:,}"
+
+
+def checked_part(data: dict) -> str:
+    """'identity checked on 9,460 of 9,460' (quiet: the loud line for responses that did
+    not say is tables.unchecked_lines'), 'identity check off', or '' before any answer."""
+    if data.get("identity_check") == "off":
+        return "identity check off"
+    if not data.get("checked", 0) + data["unreported"]:
+        return ""
+    return f"identity checked on {checked_of(data)}"
 
 
 def context_cache_cell(data: dict) -> str:
@@ -72,9 +90,11 @@ def context_cache_cell(data: dict) -> str:
 
 
 def console_line(data: dict) -> str:
-    """The same cells on one indented line under a row of the console table: the rates of
-    the identity failures that happened, then TLS, resumption, generations, cache."""
-    parts = [
+    """The same cells on one indented line under a row of the console table: how many
+    identities were checked, the rates of the identity failures that happened, then TLS,
+    resumption, generations (after a rotation), context cache."""
+    parts = [checked] if (checked := checked_part(data)) else []
+    parts += [
         f"{name} {rate_cell(data, counter)}"
         for name, counter in (("wrong id", "wrong_identity"), ("bleed", "bleed"))
         if data.get(counter)

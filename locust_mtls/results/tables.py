@@ -11,6 +11,7 @@ import io
 
 from locust_mtls.engine.stats import SEEN_PAIRS_SHOWN, MtlsStats
 from locust_mtls.results.row_cells import (
+    checked_of,
     console_line,
     context_cache_cell,
     generations_cell,
@@ -66,7 +67,7 @@ def identity_checked(data: dict) -> str:
     if data.get("identity_check") == "off":
         return "off (--mtls-identity-check off)"
     checked, unreported = data.get("checked", 0), data["unreported"]
-    text = f"{checked:,} of {checked + unreported:,}"
+    text = checked_of(data)
     if not unreported:
         return text
     why = "your target does not report it" if not checked else f"{unreported:,} did not say"
@@ -101,6 +102,25 @@ def client_path(strategy: str, data: dict, requests_path: str) -> str:
         return requests_path
     doc = (STRATEGIES[strategy].__doc__ or "").strip().split("\n\n")[0]
     return " ".join(doc.split())
+
+
+def client_paths(stats: MtlsStats) -> dict[str, list[str]]:
+    """{client path: the rows that take it}: what the run's rows really use (each row
+    carries its own path); before any row, the run's own (requests' default path)."""
+    paths: dict[str, list[str]] = {}
+    for name, data in stats.to_dict()["strategies"].items():
+        path = client_path(data.get("strategy") or name, data, stats.client_path)
+        paths.setdefault(path, []).append(name)
+    return paths or ({stats.client_path: []} if stats.client_path else {})
+
+
+def client_path_lines(stats: MtlsStats) -> list[str]:
+    """The run's client paths in words: the one path its rows take, or one line per path
+    naming the rows that take it."""
+    paths = client_paths(stats)
+    if len(paths) == 1:
+        return list(paths)
+    return [f"{', '.join(names)}: {path}" for path, names in paths.items()]
 
 
 def rows(stats: MtlsStats) -> list[dict]:
@@ -192,7 +212,8 @@ def html_section(stats: MtlsStats) -> str:
         f'<section id="{SECTION_ID}" style="font-family:Roboto,Helvetica,Arial,sans-serif;'
         'max-width:1200px;margin:32px auto;padding:0 24px;overflow-x:auto">'
         '<h2 style="font-weight:400;font-size:34px;margin:0 0 8px">mTLS</h2>'
-        f"<p>{html.escape(stats.client_path)}</p>{warnings}"
+        + "".join(f"<p>{html.escape(line)}</p>" for line in client_path_lines(stats))
+        + warnings
         + _html_table(COLUMNS, rows(stats), "no mTLS requests")
         + '<h3 style="font-weight:400">Sent → seen (most frequent mismatches)</h3>'
         + _html_table(SEEN_COLUMNS, seen_rows(stats), "none")
@@ -220,8 +241,11 @@ def text_table(stats: MtlsStats) -> str:
     """The table for the console, after Locust's own summary."""
     strategies = stats.to_dict()["strategies"]
     width = max([24, *(len(name) + 2 for name in strategies)])  # 'x [keep-alive off]' fits
+    paths = client_path_lines(stats)
+    headline = f"mTLS summary ({paths[0]})" if len(paths) == 1 else "mTLS summary, client paths:"
     lines = [
-        f"\nmTLS summary ({stats.client_path})",
+        f"\n{headline}",
+        *(f"  {line}" for line in paths if len(paths) > 1),
         f"{'strategy':<{width}}{'mode':<16}{'requests':>9}{'rps':>8}{'wrong id':>9}{'bleed':>7}"
         f"{'unrep':>7}{'crashes':>8}{'hs p50':>8}{'hs p95':>8}",
     ]
