@@ -181,10 +181,14 @@ def test_an_untrusted_server_is_counted_by_failure_class_under_the_audited_row(
 
 @pytest.mark.gateway
 @pytest.mark.skipif(not SHARED, reason="neither Locust nor requests share a context here")
-def test_the_audit_trusts_mtls_ca_and_reports_the_bleed_the_gateway_logged(tmp_path, generated_pki):
+@pytest.mark.parametrize("processes", [(), ("--processes", "2")], ids=["local", "workers"])
+def test_the_audit_trusts_mtls_ca_and_reports_the_bleed_the_gateway_logged(
+    tmp_path, generated_pki, processes
+):
     """nginx with a server certificate of a private trustme CA: --mtls-ca is trusted on
-    the path verify=True takes (it is in no public bundle), and each request nginx logged
-    as sent without a certificate but carrying one is a bleed the audit counted."""
+    the path verify=True takes (it is in no public bundle; on workers too, which get the
+    master's options at test start), and each request nginx logged as sent without a
+    certificate but carrying one is a bleed the audit counted."""
     from bench import nginx
 
     if nginx.missing_reason():
@@ -200,9 +204,11 @@ def test_the_audit_trusts_mtls_ca_and_reports_the_bleed_the_gateway_logged(tmp_p
         prefix=str(prefix), http_lines=nginx.ECHO_HTTP_LINES + log_format,
         location_lines=access_log + nginx.ECHO_LOCATION_LINES,
     ) as gateway:  # fmt: skip
+        # --stop-timeout: users finish the request they are in (an audited session's
+        # connections are Locust's, so a request cut off at stop could not be counted).
         done, summary = audit(
             tmp_path, PLAIN.format(base="HttpUser"), "--host", gateway.url,
-            "--mtls-ca", "certs/ca.pem",
+            "--mtls-ca", "certs/ca.pem", "--stop-timeout", "5", *processes,
         )  # fmt: skip
     row = row_of(summary, "audit:Plain")
     assert "certs/ca.pem trusted for this run only" in done.stderr, done.stderr[-2000:]
@@ -211,9 +217,8 @@ def test_the_audit_trusts_mtls_ca_and_reports_the_bleed_the_gateway_logged(tmp_p
         tuple(line.split()) for line in (prefix / "access.log").read_text().splitlines()
     )
     client_1 = generated_pki.identities[0].fingerprint
-    gateway_bleed = logged[("none", client_1)]
-    assert sum(logged.values()) == row["requests"] + row["in_flight_at_stop"]
-    assert row["bleed"] <= gateway_bleed <= row["bleed"] + row["in_flight_at_stop"]
-    assert row["bleed"] > 0.3 * row["requests"] and done.returncode == 1
+    assert sum(logged.values()) == row["requests"]  # every request nginx logged, counted
+    assert logged[("none", client_1)] == row["bleed"] > 0.3 * row["requests"]
+    assert done.returncode == 1
     # (sent, seen): client-1 always presented itself; a no-cert request saw client-1 or none
     assert set(logged) <= {("client-1", client_1), ("none", client_1), ("none", "none")}

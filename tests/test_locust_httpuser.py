@@ -118,8 +118,9 @@ def test_a_plain_httpuser_is_clean_before_locust_2_43_and_bleeds_after(
 def test_on_requests_2_31_it_measures_the_path_that_version_takes(tmp_path):
     """requests 2.31.0 never calls the hook that installs Locust's context, and Locust's
     adapter gives urllib3 no CA file: a context per connection with OpenSSL's default CAs,
-    where the private CA is trusted (SSL_CERT_FILE). The pool is keyed by host only, so
-    a connection made with one certificate is reused by the next request: measured."""
+    where the private CA is trusted (SSL_CERT_FILE). The pool is keyed by host only
+    (psf/requests#2863), so a connection made with one certificate is reused by the next
+    request: measured."""
     env = Environments().ensure(*current_python(), "2.31.0")  # the runner's own Locust
     row = plain_httpuser_row(tmp_path, env)
     assert set(row["failure_classes"]) <= {"cert bleed", "wrong identity"}  # all trusted
