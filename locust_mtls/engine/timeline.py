@@ -148,11 +148,8 @@ class SourceRate:
         if elapsed <= 0:
             return None
         delta = {key: counters[key] - previous[key] for key in SAMPLED}
-        self.per_s, self.as_of, self.spacing = (
-            delta["requests"] / elapsed,
-            counters["as_of"],
-            elapsed,
-        )
+        self.per_s = delta["requests"] / elapsed
+        self.as_of, self.spacing = counters["as_of"], elapsed
         return delta
 
     def per_second(self, now: float, sampling: float) -> float:
