@@ -7,6 +7,7 @@ here, so the matrix, the report and the Locust glue read the same definitions.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
 CONCURRENCY_MODES = ("greenlet", "native-threads")
@@ -39,6 +40,37 @@ def fail_on_counters(fail_on: str, identity_check: str = "auto") -> list[str]:
     if identity_check == "require" and fail_on.strip() == DEFAULT_FAIL_ON:
         kinds.append("unreported")
     return [FAIL_ON_KINDS[kind] for kind in kinds]
+
+
+# A rate is a count's share of the requests it can happen to (issue 26): only a request sent
+# without a certificate can bleed one, only one sent with a certificate can reach the
+# server as another identity; anything else can happen to any request. Counter -> base.
+RATE_BASES = {"bleed": "without_cert", "wrong_identity": "with_cert"}
+BASE_WORDS = {
+    "without_cert": "requests sent without a certificate",
+    "with_cert": "requests sent with a certificate",
+    "requests": "requests",
+    "all": "requests",  # counters from before issue 26 do not split requests by certificate
+}
+
+
+def rate_base(counters: Mapping, counter: str) -> tuple[str, int]:
+    """(what `counter` is a share of, a key of BASE_WORDS; how many requests that is).
+    Counters from before issue 26, without `with_cert`/`without_cert`: all requests."""
+    base = RATE_BASES.get(counter, "requests")
+    if base not in counters:
+        return "all", counters.get("requests") or 0
+    return base, counters[base] or 0
+
+
+def rate_of(counters: Mapping, counter: str) -> float | None:
+    """`counter` / its base, as a fraction; 0.0 when requests were counted but none of
+    them could have it (without a request sent without a certificate, nothing bled), so a
+    limit like `bleed_rate<=0` means what it always meant; None before any request."""
+    _, base = rate_base(counters, counter)
+    if not base:
+        return 0.0 if counters.get("requests") else None
+    return (counters.get(counter) or 0) / base
 
 
 # `--mtls-context-cache`: how many identity contexts a process keeps (LRU); a context costs

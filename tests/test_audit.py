@@ -2,8 +2,11 @@
 checked against the identity the embedded echo server reports (Locust in a subprocess)."""
 
 import json
+import shutil
 import subprocess
 import sys
+from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -30,7 +33,9 @@ class Plain({base}):
     @task
     def get(self):
         cert = CERT if next(self.sent) % 2 else None
-        self.client.get("/", cert=cert, verify=True, headers={{"Connection": "close"}})
+        sent = "client-1" if cert else "none"  # for the gateway's access log
+        headers = {{"Connection": "close", "X-Sent": sent}}
+        self.client.get("/", cert=cert, verify=True, headers=headers)
 """
 
 OWN_SESSION = """
@@ -193,3 +198,48 @@ def test_an_untrusted_server_is_counted_by_failure_class_under_the_audited_row(
     assert row["requests"] > 0 and row["failures"] == row["requests"]
     assert row["failure_classes"] == {"server certificate not trusted": row["requests"]}
     assert "no request was audited" not in done.stdout
+
+
+@pytest.mark.gateway
+@pytest.mark.skipif(not SHARED, reason="neither Locust nor requests share a context here")
+@pytest.mark.parametrize("processes", [(), ("--processes", "2")], ids=["local", "workers"])
+def test_the_audit_trusts_mtls_ca_and_reports_the_bleed_the_gateway_logged(
+    tmp_path, generated_pki, processes
+):
+    """nginx with a server certificate of a private trustme CA: --mtls-ca is trusted on
+    the path verify=True takes (it is in no public bundle; on workers too, which get the
+    master's options at test start), and each request nginx logged as sent without a
+    certificate but carrying one is a bleed the audit counted."""
+    from bench import nginx
+
+    if nginx.missing_reason():
+        pytest.skip(nginx.missing_reason())
+    shutil.copytree(Path(generated_pki.ca_file).parent, tmp_path / "certs")  # their cert= files
+    prefix = tmp_path / "nginx"
+    prefix.mkdir()
+    # http{}'s `access_log off` cancels every access_log of its level: log in the location.
+    log_format = 'log_format sent "$http_x_sent $client_cert_sha256";\n'
+    access_log = f"access_log {prefix}/access.log sent;\n"
+    with nginx.start_nginx(
+        generated_pki.server_cert, generated_pki.server_key, generated_pki.ca_file,
+        prefix=str(prefix), http_lines=nginx.ECHO_HTTP_LINES + log_format,
+        location_lines=access_log + nginx.ECHO_LOCATION_LINES,
+    ) as gateway:  # fmt: skip
+        # --stop-timeout: users finish the request they are in (an audited session's
+        # connections are Locust's, so a request cut off at stop could not be counted).
+        done, summary = audit(
+            tmp_path, PLAIN.format(base="HttpUser"), "--host", gateway.url,
+            "--mtls-ca", "certs/ca.pem", "--stop-timeout", "5", *processes,
+        )  # fmt: skip
+    row = row_of(summary, "audit:Plain")
+    assert "certs/ca.pem trusted for this run only" in done.stderr, done.stderr[-2000:]
+    assert row["failure_classes"] == {"cert bleed": row["bleed"]}  # nothing untrusted
+    logged = Counter(
+        tuple(line.split()) for line in (prefix / "access.log").read_text().splitlines()
+    )
+    client_1 = generated_pki.identities[0].fingerprint
+    assert sum(logged.values()) == row["requests"]  # every request nginx logged, counted
+    assert logged[("none", client_1)] == row["bleed"] > 0.3 * row["requests"]
+    assert done.returncode == 1
+    # (sent, seen): client-1 always presented itself; a no-cert request saw client-1 or none
+    assert set(logged) <= {("client-1", client_1), ("none", client_1), ("none", "none")}

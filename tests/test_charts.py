@@ -69,8 +69,9 @@ def test_html_report_carries_the_charts_with_data(tmp_path):
     assert row["strategy"] == "identity-cache" and max(row["requests_per_s"]) > 0
 
 
-def dump_dom(url: str) -> str:
-    """The page's DOM after 5 s of (virtual) time in Debian's headless Chromium."""
+def dump_dom(url: str, *flags: str) -> str:
+    """The page's DOM after 5 s of (virtual) time in Debian's headless Chromium (`flags`:
+    e.g. --force-dark-mode, which makes prefers-color-scheme dark, as Locust's UI follows)."""
     chromium = shutil.which("chromium")
     if chromium is None:
         pytest.skip("needs Debian's chromium: apt-get install chromium")
@@ -78,7 +79,7 @@ def dump_dom(url: str) -> str:
         command = [chromium, "--headless", "--no-sandbox", "--disable-gpu"]
         command += ["--disable-background-networking", "--disable-component-update"]
         command += ["--disable-sync", "--no-first-run", f"--user-data-dir={profile}"]
-        command += ["--virtual-time-budget=5000", "--dump-dom", url]
+        command += [*flags, "--virtual-time-budget=5000", "--dump-dom", url]
         done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     return done.stdout
 
@@ -95,6 +96,7 @@ def test_chromium_draws_the_live_charts_and_the_tab_frames_them(tmp_path):
                 break
             time.sleep(1)
         page = dump_dom(locust.url("/mtls/charts"))
+        dark = dump_dom(locust.url("/mtls/charts"), "--force-dark-mode")
         tab = dump_dom(locust.url("/?tab=mtls"))
     container = re.search(r'<div id="mtls-charts"[^>]*>', page)
     assert container, page[-2000:]
@@ -103,3 +105,28 @@ def test_chromium_draws_the_live_charts_and_the_tab_frames_them(tmp_path):
     assert page.count("<canvas") == len(SERIES)
     assert "shared-context" in page and "identity-cache" in page  # the legends
     assert 'id="mtls-charts-frame"' in tab and 'src="./mtls/charts"' in tab
+    # Titles, axes and legends are drawn in the page's text colour, on its background.
+    for dom, theme in ((page, "light"), (dark, "dark")):
+        container = re.search(r'<div id="mtls-charts"[^>]*>', dom)[0]
+        text, background = (colour(container, name) for name in ("text", "background"))
+        assert (luminance(background) < 0.1) == (theme == "dark"), (theme, background)
+        assert contrast(text, background) >= 4.5, (theme, text, background)  # WCAG AA
+
+
+def colour(element: str, name: str) -> tuple[int, ...]:
+    """data-NAME="rgb(r,g,b)" of an element's opening tag, as (r, g, b)."""
+    return tuple(
+        int(n) for n in re.search(rf'data-{name}="rgb\(([\d,]+)\)"', element)[1].split(",")
+    )
+
+
+def luminance(rgb: tuple[int, ...]) -> float:
+    """WCAG 2's relative luminance of an sRGB colour."""
+    linear = [c / 255 / 12.92 if c <= 10 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in rgb]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def contrast(first: tuple[int, ...], second: tuple[int, ...]) -> float:
+    """WCAG 2's contrast ratio, 1 (none) to 21 (black on white)."""
+    light, dark = sorted((luminance(first), luminance(second)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)

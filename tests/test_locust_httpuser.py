@@ -79,16 +79,8 @@ def test_without_locust_context_it_is_requests_own_path(trust):
     assert requests_path.describe() in path
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    ("locust_version", "shares"), [("2.42.0", False), ("2.47.0", True)], ids=["2.42", "2.47"]
-)
-def test_a_plain_httpuser_is_clean_before_locust_2_43_and_bleeds_after(
-    locust_version, shares, tmp_path
-):
-    """requests 2.34.2 keeps no shared context, so only Locust's own one can bleed."""
-    env = Environments().ensure(*current_python(), "2.34.2", locust_version)
-    assert env.facts["locust"] == locust_version
+def plain_httpuser_row(tmp_path, env) -> dict:
+    """locust-httpuser in `env`'s Locust for 5 s, keep-alive off, no gate: its row."""
     summary = tmp_path / "summary.json"
     done = run_locust(
         "-f", MTLS, "--mtls-strategy", "locust-httpuser", "--mtls-keepalive", "off",
@@ -99,9 +91,38 @@ def test_a_plain_httpuser_is_clean_before_locust_2_43_and_bleeds_after(
     row = row_of(json.loads(summary.read_text()), "locust-httpuser")
     # On 2.42 every new connection re-reads certifi's bundle: slow, so few requests.
     assert row["requests"] > 20 and row["crashes"] == 0
+    return row
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("locust_version", "shares"), [("2.42.0", False), ("2.47.0", True)], ids=["2.42", "2.47"]
+)
+def test_a_plain_httpuser_is_clean_before_locust_2_43_and_bleeds_after(
+    locust_version, shares, tmp_path
+):
+    """requests 2.34.2 keeps no shared context, so only Locust's own one can bleed."""
+    env = Environments().ensure(*current_python(), "2.34.2", locust_version)
+    assert env.facts["locust"] == locust_version
+    row = plain_httpuser_row(tmp_path, env)
     if shares:
         assert "Locust's shared preloaded SSLContext" in row["client_path"]
         assert row["bleed"] > 0.3 * row["requests"]  # about every no-cert request
     else:
         assert "no shared context of its own" in row["client_path"]
         assert row["bleed"] == row["wrong_identity"] == row["failures"] == 0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not requests_path.locust_has_shared_context(), reason="Locust < 2.43.0")
+def test_on_requests_2_31_it_measures_the_path_that_version_takes(tmp_path):
+    """requests 2.31.0 never calls the hook that installs Locust's context, and Locust's
+    adapter gives urllib3 no CA file: a context per connection with OpenSSL's default CAs,
+    where the private CA is trusted (SSL_CERT_FILE). The pool is keyed by host only
+    (psf/requests#2863), so a connection made with one certificate is reused by the next
+    request: measured."""
+    env = Environments().ensure(*current_python(), "2.31.0")  # the runner's own Locust
+    row = plain_httpuser_row(tmp_path, env)
+    assert set(row["failure_classes"]) <= {"cert bleed", "wrong identity"}  # all trusted
+    assert "requests 2.31.0 (Locust's shared context unused" in row["client_path"]
+    assert row["client_path"].endswith(requests_path.VerifyPath.DEFAULT_STORE.value)

@@ -65,8 +65,11 @@ def test_table_thresholds_and_a_failed_gate():
     assert "**FAILED**: 2 check(s) failed" in gate
     line = "- identity-cache:rps>=400 [identity-cache [keep-alive off]]: rps: measured 388.2"
     assert line + ", limit >= 400" in gate
-    assert "- shared-context [keep-alive off]: cert bleed: 1 in 2 requests (must be 0)" in gate
-    assert "Client path: a | path" in text  # prose, not a cell
+    line = "- shared-context [keep-alive off]: cert bleed: 1 in 1 requests sent without a "
+    assert line + "certificate (must be 0)" in gate
+    # The path the row takes (before any row, the run's: requests' own), prose, not a cell.
+    assert "Client path: One SSLContext for all users" in text
+    assert "Client path: a | path" in markdown_summary(MtlsStats(client_path="a | path"), [], [])
 
 
 def test_a_passed_gate_and_cells_that_cannot_break_the_table():

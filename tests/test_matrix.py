@@ -16,10 +16,13 @@ import time
 from pathlib import Path
 
 import pytest
+from packaging.specifiers import SpecifierSet
 
 from locust_mtls.cli import main
+from locust_mtls.matrix import envs
 from locust_mtls.matrix import runner as matrix
-from locust_mtls.matrix.envs import Env, PairCheck
+from locust_mtls.matrix.envs import Env, Environments, PairCheck, runner_locust
+from locust_mtls.matrix.outcomes import versions_text
 from locust_mtls.matrix.runner import Cell, CellSettings, execute
 
 FAKE_CELL = textwrap.dedent(
@@ -42,7 +45,7 @@ FAKE_CELL = textwrap.dedent(
     if mode == "clean":
         summary(100)
     elif mode == "bleed":
-        summary(100, bleed=50)
+        summary(100, bleed=50, with_cert=50, without_cert=50)  # every no-cert request bled
     elif mode == "segfault":
         summary(42)
         ctypes.string_at(0)  # a real SIGSEGV; PYTHONFAULTHANDLER (set by the runner) logs the stack
@@ -143,7 +146,9 @@ def test_every_kind_of_cell_end_is_a_row_and_the_runner_carries_on(tmp_path, fak
     grandchild = int((tmp_path / "out" / (hung["summary_file"] + ".grandchild")).read_text())
     time.sleep(0.2)  # the process group was SIGKILLed; give init a moment to reap
     assert not pid_alive(grandchild) or open(f"/proc/{grandchild}/stat").read().split()[2] == "Z"
-    assert by_strategy["shared-context"]["detail"] == "cert bleed: 50 of 100 requests"
+    assert by_strategy["shared-context"]["detail"] == (
+        "cert bleed: 50 of 50 requests sent without a certificate"
+    )
     assert by_strategy["requests-default"]["detail"] == "no result: no summary file, exit status 2"
     clean = by_strategy["identity-cache"]
     assert clean["rps"] == 50.0 and clean["handshake_ms"] == {"p50": 2.0, "p95": 5.0}
@@ -257,6 +262,24 @@ def test_a_locust_axis_runs_one_env_per_installable_pair_and_groups_by_it(
     assert "locust 2.47.0, requests 2.34.2" in (out / "report.html").read_text()
 
 
+def test_requests_outside_the_runners_locust_range_are_labelled(tmp_path, monkeypatch):
+    """No --locust: envs get the runner's Locust, whose declared requests range (from its
+    installed metadata) labels the versions installed over it with --no-deps."""
+    locust_version, declared = runner_locust()
+    assert locust_version and declared  # Locust 2.47 declares requests>=2.33.1
+    monkeypatch.setattr(envs, "wheel_metadata", lambda name, wanted: {})  # no pip: not yanked
+    environments = Environments(tmp_path)
+    outside = environments.check("3.11", "", "2.31.0")
+    assert outside.requests_range == declared and not outside.problem
+    assert outside.labels == (f"outside locust {locust_version}'s requests{declared} (--no-deps)",)
+    row = {"requests_version": "2.31.0", "requests_range": declared}
+    assert versions_text(row) == "2.31.0 (outside Locust's range)"
+    inside = environments.check("3.11", "", "2.34.2")
+    assert inside.labels == () and inside.requests_range == declared
+    assert versions_text({**row, "requests_version": "2.34.2"}) == "2.34.2"
+    assert versions_text({"requests_version": "2.31.0"}) == "2.31.0"  # older rows: no range
+
+
 @pytest.mark.parametrize(
     ("option", "value", "message"),
     [
@@ -327,12 +350,20 @@ def test_locust_argv_is_the_documented_command():
 
 @pytest.mark.slow
 def test_env_for_an_old_requests_is_built_once_and_imports_this_checkout(tmp_path):
-    from locust_mtls.matrix.envs import Environments, current_python
+    from locust_mtls.matrix.envs import current_python
 
     interpreter, label = current_python()
     environments = Environments()  # the real cache: a second run reuses it
     env = environments.ensure(interpreter, label, "2.31.0")
     assert env.facts["requests"] == "2.31.0" and env.facts["locust"] and env.facts["openssl"]
+    # The runner's Locust (2.47 declares requests>=2.33.1) gets it with --no-deps: labelled.
+    locust_version, declared = runner_locust()
+    if declared and "2.31.0" not in SpecifierSet(declared):
+        check = environments.check(label, "", "2.31.0")  # requests' wheel metadata: pip
+        assert check.requests_range == declared
+        assert check.labels == (
+            f"outside locust {locust_version}'s requests{declared} (--no-deps)",
+        )
     started = time.monotonic()
     assert environments.ensure(interpreter, label, "2.31.0") == env
     assert time.monotonic() - started < 5  # reused, not rebuilt

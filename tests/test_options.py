@@ -782,18 +782,18 @@ def test_the_probe_tolerates_faults_the_run_will_count(generated_pki):
 
 
 def test_the_ca_bundle_is_never_written_next_to_the_users_ca(generated_pki, tmp_path, monkeypatch):
-    from locust_mtls.config.validation import ensure_ca_bundle
+    from locust_mtls.tls.ca_bundles import with_certifi
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     users = tmp_path / "etc"
     users.mkdir()
     shutil.copy(generated_pki.ca_file, users / "ca.pem")
-    bundle = ensure_ca_bundle(str(users / "ca.pem"))
+    bundle = with_certifi(str(users / "ca.pem"))
     assert sorted(os.listdir(users)) == ["ca.pem"]
     assert bundle.startswith(str(tmp_path / "cache" / "locust-mtls"))
     assert os.stat(os.path.dirname(bundle)).st_mode & 0o777 == 0o700
     assert (users / "ca.pem").read_bytes() in Path(bundle).read_bytes()
-    assert ensure_ca_bundle(str(users / "ca.pem")) == bundle  # one file per content
+    assert with_certifi(str(users / "ca.pem")) == bundle  # one file per content
 
 
 def test_an_explicit_ca_wins_over_the_identities_files_bundle(generated_pki, tmp_path):

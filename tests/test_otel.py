@@ -60,7 +60,8 @@ def test_the_counters_reach_an_opentelemetry_reader_with_the_row_labels():
         for scope in resource.scope_metrics:
             for metric in scope.metrics:
                 for point in metric.data.data_points:
-                    points[(metric.name, point.attributes.get("kind"))] = point
+                    label = point.attributes.get("kind") or point.attributes.get("cert")
+                    points[(metric.name, label)] = point
     requests = points[("locust_mtls.requests", None)]
     assert requests.value == 2
     assert dict(requests.attributes) == {
@@ -70,6 +71,8 @@ def test_the_counters_reach_an_opentelemetry_reader_with_the_row_labels():
         "keepalive": "off",
     }
     assert points[("locust_mtls.failures", "bleed")].value == 1
+    assert points[("locust_mtls.requests_by_certificate", "without")].value == 1  # bleed's base
+    assert points[("locust_mtls.requests_by_certificate", "with")].value == 1
     assert points[("locust_mtls.failures", "transport")].value == 0
 
 

@@ -28,7 +28,8 @@ def row(strategy, version="2.32.3", concurrency="greenlet", keepalive=False, rep
         "concurrency": concurrency, "keepalive": keepalive, "repeat": repeat, "users": 32,
         "run_time_s": 15, "host": "embedded",
         "must_be_clean": strategy in outcomes.MUST_BE_CLEAN_DEFAULT, "outcome": "clean",
-        "detail": "clean", "requests": 1000, "failures": 0, "wrong_identity": 0, "bleed": 0,
+        "detail": "clean", "requests": 1000, "with_cert": 500, "without_cert": 500,
+        "failures": 0, "wrong_identity": 0, "bleed": 0,
         "handshakes": 1000, "handshake_ms": {"p50": 2.5, "p95": 6.0}, "rps": 400.0,
         "elapsed_s": 15.0, "crash": None, "returncode": 0,
         "environment": {**ENVIRONMENT, "requests": version},
@@ -43,7 +44,7 @@ def crashed(strategy, repeat, **fields):
     crash = {"signal": "SIGSEGV", "where": "thread-engine", "requests_done": 80,
              "stack_file": "cells/crashes/x.faulthandler.log"}  # fmt: skip
     fields = {"detail": "crashed: SIGSEGV after 80 requests, faulthandler stack saved",
-              "requests": 80, **fields}  # fmt: skip
+              "requests": 80, "with_cert": 40, "without_cert": 40, **fields}  # fmt: skip
     return row(strategy, concurrency="native-threads", repeat=repeat, outcome="crashed",
                crash=crash, rps=0.0, **fields)  # fmt: skip
 
@@ -72,14 +73,17 @@ def test_cells_show_the_worst_outcome_and_its_rate():
     greenlet_232 = ("3.11", "2.32.3", "greenlet", False)
     greenlet_234 = ("3.11", "2.34.2", "greenlet", False)
     assert cells[("requests-default", crash_column)]["text"] == "crash 3/3 runs"
-    assert cells[("requests-default", greenlet_232)]["text"] == "bleed 2/2 runs (50%)"
+    # Every request sent without a certificate bled: 100% of them, half of all requests.
+    assert cells[("requests-default", greenlet_232)]["text"] == "bleed 2/2 runs (100% of no-cert)"
     assert cells[("requests-default", greenlet_234)]["text"] == "clean 412 rps"
-    assert cells[("locked-load", greenlet_232)]["text"] == "wrong id 3%"
+    assert cells[("locked-load", greenlet_232)]["text"] == "wrong id 6% of with-cert"
     assert cells[("thread-local", greenlet_232)]["text"] == "hung"
     pooled = cells[("identity-cache", greenlet_234)]
     assert (pooled["rps"], pooled["rps_min"], pooled["rps_max"]) == (520.0, 500.0, 540.0)
     mixed = aggregate.aggregate_cell([ROWS[0], row("x", repeat=2), row("x", repeat=3)])
     assert mixed["text"] == "crash 1/3 runs"
+    before_issue_26 = {k: v for k, v in ROWS[3].items() if k not in ("with_cert", "without_cert")}
+    assert aggregate.aggregate_cell([before_issue_26])["text"] == "bleed 50% of all"
 
 
 def test_report_command_rebuilds_summary_and_html_from_jsonl_alone(results_dir, capsys):
@@ -89,9 +93,8 @@ def test_report_command_rebuilds_summary_and_html_from_jsonl_alone(results_dir, 
     header, rule, *table = summary.splitlines()
     assert header.startswith("| strategy | 2.32.3<br>greenlet<br>keep-alive off |")
     assert rule.count("|---") == 4  # strategy + three columns
-    assert (
-        table[0] == "| requests-default | bleed 2/2 runs (50%) | crash 3/3 runs | clean 412 rps |"
-    )
+    bleed, crash, clean = "bleed 2/2 runs (100% of no-cert)", "crash 3/3 runs", "clean 412 rps"
+    assert table[0] == f"| requests-default | {bleed} | {crash} | {clean} |"
     assert "| identity-cache (must be clean) |  |  | clean 520 rps |" in summary
     assert "NOT CLEAN: thread-local on requests 2.32.3" in summary
     assert "OpenSSL 3.0.19" in summary and "urllib3 2.8.0" in summary
@@ -99,7 +102,7 @@ def test_report_command_rebuilds_summary_and_html_from_jsonl_alone(results_dir, 
     page = page.replace("\\u002f", "/")  # plotly's JSON escapes "/" inside <script>
     needles = [
         "crash 3/3 runs",
-        "bleed 2/2 runs (50%)",
+        "bleed 2/2 runs (100% of no-cert)",
         "locked-load",
         "a lock around the load alone",
     ]

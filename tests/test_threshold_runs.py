@@ -27,6 +27,7 @@ def verdict_lines(done) -> list[str]:
 
 def test_shared_context_fails_bleed_and_names_it_in_console_and_summary(tmp_path):
     thresholds = ["bleed<=0", "shared-context:rps>=1", "handshake_p95<2s", "rps>=1000000"]
+    thresholds.append("bleed_rate<=0")
     done = run_locust(
         *("-f", MTLS, *BLEEDING, "--exit-code-on-error", "0", "--mtls-summary-file", "s.json"),
         *(arg for expression in thresholds for arg in ("--mtls-threshold", expression)),
@@ -36,7 +37,7 @@ def test_shared_context_fails_bleed_and_names_it_in_console_and_summary(tmp_path
     )
     assert done.returncode == 1, done.stderr[-2000:]
     lines = verdict_lines(done)
-    assert len(lines) == 4, done.stdout
+    assert len(lines) == 5, done.stdout
     assert lines[0].startswith("threshold bleed<=0 on all: ") and lines[0].endswith(" FAILED")
     assert lines[1].startswith("threshold shared-context:rps>=1 on shared-context [keep-alive off]")
     assert lines[1].endswith(" passed") and lines[2].endswith(" ms passed")
@@ -48,8 +49,12 @@ def test_shared_context_fails_bleed_and_names_it_in_console_and_summary(tmp_path
         ("shared-context:rps>=1", "shared-context [keep-alive off]", True),
         ("handshake_p95<2s", "all", True),
         ("rps>=1000000", "all", False),
+        ("bleed_rate<=0", "all", False),
     ]
     (row,) = summary["strategies"].values()
+    # A share of the requests sent without a certificate, which are half of all requests.
+    assert row["with_cert"] + row["without_cert"] == row["requests"]
+    assert verdicts[4]["measured"] == pytest.approx(row["bleed"] / row["without_cert"], abs=1e-6)
     assert verdicts[0]["measured"] == row["bleed"] > 0
     assert verdicts[1]["measured"] == pytest.approx(row["rps"], abs=0.11)
     assert verdicts[2]["limit"] == 2000.0 and verdicts[2]["unit"] == "ms"

@@ -70,13 +70,14 @@ def test_verdict_and_cells_count_runs_per_kind_not_by_the_worst_outcome(tmp_path
     _, _, cells = aggregate.grid(rows)
     native_232 = ("3.11", "2.32.3", "native-threads", False)
     assert cells[("requests-default", native_232)]["text"] == (
-        "crash 1/4 runs (first: run 4), wrong id 4/4 runs (3%), bleed 4/4 runs (47%)"
+        "crash 1/4 runs (first: run 4), wrong id 4/4 runs (6% of with-cert), "
+        "bleed 4/4 runs (94% of no-cert)"
     )
     assert cells[("shared-context", native_232)]["text"] == (
-        "crash 1/3 runs (first: run 3), bleed 3/3 runs (50%)"
+        "crash 1/3 runs (first: run 3), bleed 3/3 runs (100% of no-cert)"
     )
     assert cells[("shared-context", ("3.11", "2.31.0", "greenlet", False))]["text"] == (
-        "wrong id 3%, bleed 47%"
+        "wrong id 6% of with-cert, bleed 94% of no-cert"
     )
     settings = summary_markdown(rows).split("Settings: ")[1].split("\n")[0]
     assert settings == (

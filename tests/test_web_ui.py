@@ -55,6 +55,32 @@ def test_rows_have_every_column_once_per_strategy():
     assert shared["client_path"]  # the strategy's own path, never empty
 
 
+def test_rates_are_shares_of_the_requests_that_can_have_them_everywhere():
+    """Every request sent without a certificate bled: 100 % of those, not the 50 % of all
+    requests it used to read; the tab, CSV, console and Markdown say what it is of."""
+    from locust_mtls.results.markdown_summary import markdown_summary
+
+    stats = MtlsStats()
+    row = stats.row("shared-context")
+    for _ in range(30):
+        row.record(failed=True, failure_kind="bleed", identity_name=None)
+        row.record(failed=False, identity_name="client-1")
+    row.record(failed=True, failure_kind="wrong_identity", identity_name="client-2")
+    (cells,) = tables.rows(stats)
+    assert (cells["with_cert"], cells["without_cert"]) == (31, 30)
+    assert cells["bleed_rate"] == "100.0% of 30 requests sent without a certificate"
+    assert cells["wrong_identity_rate"] == "3.2% of 31 requests sent with a certificate"
+    assert "100.0% of 30 requests sent without a certificate" in tables.csv_text(stats)
+    console = tables.text_table(stats)
+    assert "wrong id 3.2% of 31 requests sent with a certificate" in console
+    assert "bleed 100.0% of 30 requests sent without a certificate" in console
+    markdown = markdown_summary(stats, [], [])
+    assert "| 100.0% of 30 requests sent without a certificate |" in markdown
+    # Merged across workers like every counter, and kept through the summary file.
+    merged = MtlsStats.merged([stats.to_dict(), stats.to_dict()]).rows["shared-context"]
+    assert (merged.with_cert, merged.without_cert) == (62, 60)
+
+
 def test_tls_controls_in_the_tab_csv_and_console():
     """Full vs resumed handshakes, versions, generations and the context cache: one
     compact cell each, the same in the tab, the CSV and the console."""
@@ -80,11 +106,38 @@ def test_tls_controls_in_the_tab_csv_and_console():
     assert (
         "  TLS 1.3 · 1 full / 3 resumed · resumed p50/p95 1.0 / 1.0 ms · generations g0 1 · g1 3"
         " · context cache 2 / 2, 1,500 evicted" in tables.text_table(stats).splitlines()
-    )
+    )  # no response was checked (no verdict): nothing to say about it
     empty = stats.row("shared-context", "greenlet", True)
     empty.record(failed=False, failure_kind=None, identity_name=None)
     shared = {r["strategy"]: r for r in tables.rows(stats)}["shared-context"]
     assert (shared["tls"], shared["context_cache"]) == ("no handshakes", "")
+
+
+def test_the_headline_names_the_paths_the_rows_take_and_every_row_says_what_was_checked():
+    """A run of identity-cache alone never took requests' own path, so the headline does
+    not describe it; generations appear only after a rotation; 'identity checked on N of
+    M' is said for every row, quietly when all were checked."""
+    requests_own = "requests 2.34.2: new SSLContext per connection, CA bundle re-read each time"
+    stats = MtlsStats(client_path=requests_own)
+    cache = stats.row("identity-cache")
+    cache.client_path = STRATEGIES["identity-cache"].context_path
+    right = Verdict(VerdictKind.RIGHT, "client-1", "client-1")
+    for _ in range(2):
+        cache.record(failed=False, identity_name="client-1", generation=0, verdict=right)
+    text = tables.text_table(stats)
+    assert text.splitlines()[1] == f"mTLS summary ({cache.client_path})"
+    assert "CA bundle re-read" not in text and "generations" not in text
+    assert "  identity checked on 2 of 2 · TLS no handshakes" in text.splitlines()
+    assert tables.unchecked_lines(stats) == []  # nothing loud: every response was checked
+    fast = stats.row_for(RunSettings("identity-cache", client="fasthttp"))
+    fast.client_path = "geventhttpclient on identity-cache's frozen contexts"
+    fast.record(failed=False, identity_name=None)
+    lines = tables.text_table(stats).splitlines()
+    assert lines[1:4] == [
+        "mTLS summary, client paths:",
+        f"  fasthttp/identity-cache: {fast.client_path}",
+        f"  identity-cache: {cache.client_path}",
+    ]
 
 
 def test_thousands_of_identities_in_use_keep_the_cell_bounded():
@@ -110,7 +163,9 @@ def test_csv_has_the_tab_columns_and_rows():
 
 def test_report_section_is_escaped_and_replaced_not_duplicated():
     report = "<html><body><div id='root'></div></body></html>"
-    once = tables.insert_into_report(report, sample_stats())
+    stats = sample_stats()
+    stats.rows["shared-context [keep-alive off]"].client_path = "a path <&>"
+    once = tables.insert_into_report(report, stats)
     twice = tables.insert_into_report(once, MtlsStats())
     assert once.count('<section id="locust-mtls"') == 1
     assert "&lt;&amp;&gt;" in once and "<&>" not in once

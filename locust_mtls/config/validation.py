@@ -8,14 +8,12 @@ before all the values are known to be good.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import os
 import re
 import socket
 import ssl
-import tempfile
 import urllib.parse
 
 from locust_mtls.config.input_checks import check_host, key_password
@@ -32,6 +30,7 @@ from locust_mtls.settings import (
 )
 from locust_mtls.strategies import Trust, strategy_class
 from locust_mtls.tls import contexts as tls
+from locust_mtls.tls.ca_bundles import with_certifi
 from locust_mtls.tls.files import read_regular_file
 from locust_mtls.tls.identity import (
     IdentitySet,
@@ -311,9 +310,7 @@ def run_options_from(
     if probe and options.host:
         probe_host(options.host, ca_file, untrusted_is_an_error=untrusted_is_an_error)
     # An explicit --mtls-ca wins over the identities file's bundle (requests-default).
-    ca_bundle_file = (not options.mtls_ca and identity_set.ca_bundle_file) or ensure_ca_bundle(
-        ca_file
-    )
+    ca_bundle_file = (not options.mtls_ca and identity_set.ca_bundle_file) or with_certifi(ca_file)
     return RunOptions(
         trust=Trust(ca_file, ca_bundle_file, _on_off("mtls-trust-env", options.mtls_trust_env)),
         identities=identity_set.identities,
@@ -397,39 +394,3 @@ def probe_host(
         logger.warning("locust-mtls: --host %s: TLS probe at start: %s", url, failure_class)
     finally:
         raw.close()
-
-
-def ensure_ca_bundle(ca_file: str) -> str:
-    """certifi's CAs + `ca_file`, for requests' default verify path (see requests_path).
-
-    Written into a private (0700) cache directory, never next to the user's CA (which may
-    sit among system files), named after its content, atomically, so a reader never sees
-    half a bundle and runs with the same CA share one file.
-    """
-    import certifi
-
-    with open(certifi.where(), "rb") as public, open(ca_file, "rb") as private:
-        data = public.read() + b"\n" + private.read()
-    name = f"{hashlib.sha256(data).hexdigest()[:32]}.with-certifi.pem"
-    for directory in _cache_dirs():
-        bundle = os.path.join(directory, name)
-        try:
-            os.makedirs(directory, mode=0o700, exist_ok=True)
-            if os.stat(directory).st_uid != os.getuid():
-                continue  # someone else's directory: do not trust what is in it
-            if os.path.isfile(bundle):
-                return bundle
-            temporary = f"{bundle}.tmp{os.getpid()}"
-            with open(temporary, "wb") as file:
-                file.write(data)
-            os.replace(temporary, bundle)
-            return bundle
-        except OSError:
-            continue
-    raise ConfigError("cannot write a CA bundle to the cache or temp directory; set TMPDIR")
-
-
-def _cache_dirs() -> list[str]:
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    temp = os.path.join(tempfile.gettempdir(), f"locust-mtls-{os.getuid()}")
-    return [os.path.join(cache, "locust-mtls", "ca-bundles"), temp]

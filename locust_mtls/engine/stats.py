@@ -22,8 +22,12 @@ from locust_mtls.tls.reported_identity import NO_CERTIFICATE, Verdict, VerdictKi
 
 FAILURE_KINDS = ("wrong_identity", "bleed", "unreported")
 # in_flight_at_stop: requests written to the server whose answer never came back to be
-# checked because the test stopped (sent = requests + in_flight_at_stop).
-COUNTERS = ("requests", "failures", "crashes", "checked", "in_flight_at_stop", *FAILURE_KINDS)
+# checked because the test stopped (sent = requests + in_flight_at_stop). with_cert and
+# without_cert split the checked requests: the bases of the rates (settings.RATE_BASES).
+COUNTERS = (
+    "requests", "with_cert", "without_cert", "failures", "crashes", "checked",
+    "in_flight_at_stop", *FAILURE_KINDS,
+)  # fmt: skip
 # The server said who it saw, and we read it; the others are counted as unreported.
 CHECKED_VERDICTS = (VerdictKind.RIGHT, VerdictKind.WRONG, VerdictKind.BLEED)
 UNCHECKED_VERDICTS = (VerdictKind.UNREPORTED, VerdictKind.UNPARSED)
@@ -67,6 +71,8 @@ class StrategyStats:
     row: str = ""  # the row's name (settings.row_name): what every exported series carries
     client: str = "requests"
     requests: int = 0
+    with_cert: int = 0  # requests that presented a client certificate
+    without_cert: int = 0  # requests sent without one
     failures: int = 0
     wrong_identity: int = 0
     bleed: int = 0
@@ -105,11 +111,17 @@ class StrategyStats:
         verdict: Verdict | None = None,
         generation: int | None = None,
     ) -> None:
-        """Count one judged request (engine/checkpoint.py is the one caller in a run)."""
+        """Count one judged request (engine/checkpoint.py is the one caller in a run);
+        `identity_name` is the identity it presented, None when it was sent without one."""
         now = time.time()
         self.first_request_at = self.first_request_at or now
         self.last_request_at = now
         self.requests += 1
+        if identity_name:
+            self.with_cert += 1
+            self.identities_in_use.add(identity_name)
+        else:
+            self.without_cert += 1
         self.failures += failed
         kind = verdict.kind if verdict is not None else None
         if failure_kind in FAILURE_KINDS:
@@ -130,8 +142,6 @@ class StrategyStats:
                 self.tls_versions.update(connections.versions)
         if generation is not None:
             self.generations[str(generation)] += 1
-        if identity_name:
-            self.identities_in_use.add(identity_name)
 
     def count_pair(self, sent: str, seen: str, count: int = 1) -> None:
         """Count a (sent, seen) mismatch; bounded: new pairs beyond the cap go to OTHER."""
@@ -157,6 +167,8 @@ class StrategyStats:
         resumed = sum(self.resumed_histogram.values())
         return {
             "requests": self.requests,
+            "with_cert": self.with_cert,
+            "without_cert": self.without_cert,
             "failures": self.failures,
             "wrong_identity": self.wrong_identity,
             "bleed": self.bleed,

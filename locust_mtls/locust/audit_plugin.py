@@ -51,6 +51,7 @@ class Audit:
         self.identities: dict[object, Identity | None] = {}
         self.checkpoints: dict[type, object] = {}
         self.not_audited: Counter = Counter()  # reason -> requests
+        self.trust_said: tuple = ()  # (CA file, path) the start line named
 
     def identity(self, cert) -> Identity:
         """The Identity behind a `cert=` value, loaded once (ConfigError if unreadable)."""
@@ -155,7 +156,7 @@ def _http_path(session, kwargs) -> str:
             f"HttpUser with verify={verify!r}: new SSLContext per connection, "
             "CA file re-read each time (no shared context)"
         )
-    return f"HttpUser: {requests_path.describe_locust(trust_env=True)}"
+    return f"HttpUser: {requests_path.describe_locust(session.trust_env)}"
 
 
 def _fast_cert(session, _kwargs):
@@ -190,11 +191,36 @@ def on_init(environment, **_kwargs) -> None:
     notice = ignored_options_line(state.options)
     if notice and not plugin.is_worker(environment):
         logger.warning(notice)
-    if state.run is not None and state.echo_server is not None:
-        # Their verify=True must trust the embedded server's private CA on the path it
-        # really takes, as a public CA would be (Locust's or requests' shared context).
-        trust = state.run.options.trust
-        requests_path.trust_private_ca(trust.ca_file, trust.ca_bundle_file)
+    if state.run is not None:
+        trust_the_run_ca(state, say_so=True)
+
+
+@events.test_start.add_listener
+def on_test_start(environment, **_kwargs) -> None:
+    # After plugin.on_test_start: a worker's run (the master's options) exists only now,
+    # and the web UI's form may have named another CA.
+    state = getattr(environment, "mtls", None)
+    if state is not None and state.run is not None:
+        trust_the_run_ca(state, say_so=not plugin.is_worker(environment))
+
+
+def trust_the_run_ca(state: RunState, say_so: bool) -> None:
+    """Their `verify=True` trusts the run's CA (--mtls-ca, the identities file's, the
+    embedded server's) on the path it really takes, as it would a public CA, for this run's
+    process only: HttpUser sets trust_env=False, so REQUESTS_CA_BUNDLE cannot do it."""
+    trust = state.run.options.trust
+    path = requests_path.locust_session_path(trust_env=False)
+    where = requests_path.trust_private_ca(path, trust.ca_file, trust.ca_bundle_file)
+    said = (trust.ca_file, path)
+    if say_so and state.audit.trust_said != said:
+        state.audit.trust_said = said
+        logger.info(
+            "locust-mtls audit: %s trusted for this run only (%s) on HttpUser's verify=True "
+            "path: %s",
+            trust.ca_file,
+            where,
+            requests_path.describe_locust(),
+        )
 
 
 @events.quitting.add_listener

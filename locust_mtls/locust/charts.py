@@ -43,12 +43,15 @@ def script_json(data: dict) -> str:
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>mTLS over time</title>
 <link rel="stylesheet" href="./static/uPlot.min.css">
-<style>body{{font-family:Roboto,Helvetica,Arial,sans-serif;margin:12px;color:#222}}
+<style>:root{{color-scheme:light dark}}
+body{{font-family:Roboto,Helvetica,Arial,sans-serif;margin:12px;color:#222;background:#fff}}
+@media (prefers-color-scheme:dark){{body{{color:#e8e8e8;background:#121212}}}}
 h1{{font-weight:400;font-size:22px;margin:0 0 4px}} .mtls-chart{{margin:8px 0 16px}}
-p{{margin:0 0 8px;color:#555}}</style></head>
+p{{margin:0 0 8px;opacity:.8}}</style></head>
 <body><h1>mTLS rates over the run</h1>
 <p>One line per strategy and mode, sampled every {interval:g} s from the run's totals
-(on a master: every worker summed). Hover a chart for the values at one time.</p>
+(on a master: every worker summed; an interval that brought no worker report is a gap).
+Hover a chart for the values at one time.</p>
 <p id="mtls-charts-empty">No mTLS requests yet: the charts start with the test.</p>
 <div id="mtls-charts"></div>
 <script src="./static/uPlot.iife.min.js"></script>

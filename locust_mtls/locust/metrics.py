@@ -31,6 +31,7 @@ HANDSHAKE_BUCKETS = (
 )  # fmt: skip
 METRIC_NAMES = (
     "locust_mtls_requests_total",
+    "locust_mtls_requests_by_certificate_total",
     "locust_mtls_in_flight_at_stop_total",
     "locust_mtls_failures_total",
     "locust_mtls_crashes_total",
@@ -40,11 +41,15 @@ METRIC_NAMES = (
     "locust_mtls_handshake_seconds_sum",
 )
 
-# Per strategy: the share of requests that bled a certificate over the last 30 s
-# (docs/prometheus.md; the Grafana dashboard plots the same expression per kind).
+# `cert` label of locust_mtls_requests_by_certificate_total: the bases of the rates
+# (settings.RATE_BASES): bleed is a share of "without", wrong identity of "with".
+CERT_LABELS = {"with": "with_cert", "without": "without_cert"}
+
+# Per strategy: the share of the requests sent without a certificate that bled one, over
+# the last 30 s (docs/prometheus.md; the Grafana dashboard plots the same per kind).
 BLEED_RATE_QUERY = (
     'sum by (strategy) (rate(locust_mtls_failures_total{kind="bleed"}[30s]))'
-    " / sum by (strategy) (rate(locust_mtls_requests_total[30s]))"
+    ' / sum by (strategy) (rate(locust_mtls_requests_by_certificate_total{cert="without"}[30s]))'
 )
 
 
@@ -112,6 +117,11 @@ class MtlsCollector:
         requests = CounterMetricFamily(
             "locust_mtls_requests", "mTLS requests checked and counted", labels=LABELS
         )
+        by_certificate = CounterMetricFamily(
+            "locust_mtls_requests_by_certificate",
+            "mTLS requests by whether they presented a client certificate (with, without)",
+            labels=(*LABELS, "cert"),
+        )
         in_flight = CounterMetricFamily(
             "locust_mtls_in_flight_at_stop",
             "requests written to the target whose answer the stop of the test cut off",
@@ -135,6 +145,8 @@ class MtlsCollector:
         for row in self.current_stats().rows.values():
             labels = labels_of(row)
             requests.add_metric(labels, row.requests)
+            for cert, counter in CERT_LABELS.items():
+                by_certificate.add_metric([*labels, cert], getattr(row, counter))
             in_flight.add_metric(labels, row.in_flight_at_stop)
             for kind, count in failures_by_kind(row).items():
                 failed.add_metric([*labels, kind], count)
@@ -142,7 +154,7 @@ class MtlsCollector:
             identities.add_metric(labels, len(row.identities_in_use))
             buckets, total = handshake_buckets(row)
             handshakes.add_metric(labels, buckets, total)
-        yield from (requests, in_flight, failed, crashes, identities, handshakes)
+        yield from (requests, by_certificate, in_flight, failed, crashes, identities, handshakes)
 
 
 def exposition(current_stats: Callable[[], MtlsStats]) -> bytes:

@@ -16,7 +16,13 @@ from collections.abc import Callable
 import gevent
 
 from locust_mtls.engine.stats import MtlsStats
-from locust_mtls.locust.metrics import HANDSHAKE_BUCKETS, LABELS, failures_by_kind, labels_of
+from locust_mtls.locust.metrics import (
+    CERT_LABELS,
+    HANDSHAKE_BUCKETS,
+    LABELS,
+    failures_by_kind,
+    labels_of,
+)
 
 logger = logging.getLogger("locust_mtls")
 HANDSHAKE_RECORD_INTERVAL = 5.0
@@ -39,6 +45,13 @@ def install(current_stats: Callable[[], MtlsStats]) -> bool:
     def requests(_options):
         return [Observation(r.requests, attributes(r)) for r in current_stats().rows.values()]
 
+    def by_certificate(_options):
+        return [
+            Observation(getattr(row, counter), {**attributes(row), "cert": cert})
+            for row in current_stats().rows.values()
+            for cert, counter in CERT_LABELS.items()
+        ]
+
     def failed(_options):
         return [
             Observation(count, {**attributes(row), "kind": kind})
@@ -54,6 +67,9 @@ def install(current_stats: Callable[[], MtlsStats]) -> bool:
         return [Observation(r.crashes, attributes(r)) for r in current_stats().rows.values()]
 
     meter.create_observable_counter("locust_mtls.requests", [requests], description="requests")
+    meter.create_observable_counter(
+        "locust_mtls.requests_by_certificate", [by_certificate], description="with, without"
+    )
     meter.create_observable_counter("locust_mtls.failures", [failed], description="by kind")
     meter.create_observable_counter(
         "locust_mtls.in_flight_at_stop", [in_flight], description="cut off by the stop"

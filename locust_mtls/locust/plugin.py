@@ -216,7 +216,7 @@ def sample_timeline(environment, state: RunState) -> None:
             STATE_SPAWNING,
             STATE_RUNNING,
         ):
-            state.timeline.sample(state.totals())
+            state.sample_timeline()
 
 
 def write_summary_every_second(state: RunState, path: str) -> None:

@@ -61,6 +61,16 @@ class RunState:
         total.identity_set = self.identity_set
         return total
 
+    def sample_timeline(self) -> None:
+        """Sample the run's totals into the timeline; on a master, per worker (each
+        latest report and when it came), so each worker's rate is over its own reports."""
+        reports, sources = self.worker_reports, None
+        if reports is not None:
+            sources = {w: (reports.received_at[w], data) for w, data in reports.by_worker.items()}
+            if self.run is not None and self.run.stats.rows:  # the master's own users, if any
+                sources[""] = (time.time(), self.run.stats.to_dict())
+        self.timeline.sample(self.totals(), reports=sources)
+
     def validated(self, options=None, **checks) -> RunOptions:
         """The validated options of `options` (default: the run's), loaded once.
 

@@ -62,7 +62,7 @@ def write_reports(options, state: RunState, totals: MtlsStats) -> None:
         with open(html_file, encoding="utf-8") as file:
             report = file.read()
         report = tables.insert_into_report(report, totals)
-        state.timeline.sample(totals)  # the last seconds, up to the end of the run
+        state.sample_timeline()  # the last seconds, up to the end of the run
         report = charts.insert_into_report(report, state.timeline)
         write_output(html_file, report, "--html")  # on a full disk Locust's report stays
 

@@ -25,10 +25,12 @@ from locust_mtls.results.thresholds import (
     parse_thresholds,
     verdict_line,
 )
+from locust_mtls.settings import RATE_BASES, rate_of
 from locust_mtls.strategies import STRATEGIES
 
 logger = logging.getLogger("locust_mtls")
-COUNTS = ("requests", "failures", "bleed", "wrong_identity", "unreported", "crashes")
+COUNTS = ("requests", "failures", "bleed", "wrong_identity", "unreported", "crashes",
+          *RATE_BASES.values())  # fmt: skip
 RATES = {
     "bleed_rate": "bleed",
     "wrong_identity_rate": "wrong_identity",
@@ -58,8 +60,8 @@ def counter_values(counts: dict, handshakes: Counter, elapsed_s: float) -> dict:
     """{metric: value or None} from counters: None where there is nothing to measure."""
     requests = counts["requests"]
     values: dict = dict(counts)
-    for rate, count in RATES.items():
-        values[rate] = counts[count] / requests if requests else None
+    for rate, count in RATES.items():  # each a share of the requests it can happen to
+        values[rate] = rate_of(counts, count)
     values["rps"] = requests / elapsed_s if requests and elapsed_s > 0 else None
     for metric, fraction in HANDSHAKE_PERCENTILES.items():
         values[metric] = percentile(handshakes, fraction) if handshakes else None

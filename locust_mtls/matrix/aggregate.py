@@ -22,6 +22,8 @@ from locust_mtls.matrix.outcomes import (
     version_key,
     versions_text,
 )
+from locust_mtls.results.row_cells import percent
+from locust_mtls.settings import RATE_BASES, rate_base
 
 
 def load_rows(results_dir: str | Path) -> list[dict]:
@@ -39,16 +41,21 @@ def load_rows(results_dir: str | Path) -> list[dict]:
     return rows
 
 
-# Kinds counted in requests (their share of all requests is said), and their counter.
+# Kinds counted in requests (their share of the requests they can happen to is said:
+# settings.RATE_BASES), and their counter.
 COUNTED = {"wrong-identity": "wrong_identity", "bleed": "bleed", "errors": "failures"}
+# What a share in a cell is of, in a few characters (CELLS_EXPLAINED says them in full).
+SHORT_BASES = {"without_cert": " of no-cert", "with_cert": " of with-cert", "requests": "",
+               "all": " of all"}  # fmt: skip
 
 
 def aggregate_cell(rows: list[dict]) -> dict:
     """The runs of one cell summed up: the worst outcome (the cell's colour), then every kind
     of failure with the runs that showed it; crashes, requests, rps mean/min/max.
 
-    `text` is one line (summary.md): `clean 412 rps`, `wrong id 3%, bleed 47%` (one run),
-    `crash 1/4 runs (first: run 4), wrong id 4/4 runs (3%), bleed 4/4 runs (47%)`;
+    `text` is one line (summary.md): `clean 412 rps`, `wrong id 3% of with-cert, bleed 94%
+    of no-cert` (one run), `crash 1/4 runs (first: run 4), wrong id 4/4 runs (3% of
+    with-cert), bleed 4/4 runs (94% of no-cert)`;
     `lines` the same in short lines for a heatmap square.
     """
     worst = min((row["outcome"] for row in rows), key=list(OUTCOMES).index)
@@ -63,7 +70,7 @@ def aggregate_cell(rows: list[dict]) -> dict:
             continue
         head, extras = OUTCOMES[kind][0], []
         if kind in COUNTED:
-            share = percent(kind_count(rows, kind), total_requests)
+            share = share_text(rows, kind)
             head, extras = (f"{head} {share}", []) if len(rows) == 1 else (head, [share])
         if len(rows) > 1:
             head += f" {len(hit)}/{len(rows)} runs"
@@ -100,6 +107,18 @@ def kind_count(rows: list[dict], kind: str) -> int:
     return count
 
 
+def share_text(rows: list[dict], kind: str) -> str:
+    """'94% of no-cert': a kind's requests over `rows` as a share of the requests it can
+    happen to (rows from before issue 26 lack the split: ' of all')."""
+    counter = COUNTED[kind]
+    split = {
+        key: sum(row.get(key) or 0 for row in rows) for key in ("requests", *RATE_BASES.values())
+    }
+    split = {key: n for key, n in split.items() if all(key in row for row in rows)}
+    base, count = rate_base(split, counter)
+    return percent(kind_count(rows, kind), count, digits=0) + SHORT_BASES[base]
+
+
 def short(count: int) -> str:
     """812, 2.4k, 31k, 1.2M: a request count that fits a small square."""
     if count < 1000:
@@ -109,14 +128,6 @@ def short(count: int) -> str:
     if count < 1_000_000:
         return f"{count // 1000}k"
     return f"{count / 1_000_000:.1f}M"
-
-
-def percent(part: int, whole: int) -> str:
-    """'50%', or '<1%' for a small non-zero share."""
-    if not whole:
-        return "n/a"
-    share = 100 * part / whole
-    return "<1%" if 0 < share < 1 else f"{share:.0f}%"
 
 
 def cell_groups(rows: list[dict]) -> dict[tuple, list[dict]]:

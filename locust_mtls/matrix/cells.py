@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from locust_mtls.matrix.envs import Env
+from locust_mtls.settings import BASE_WORDS, RATE_BASES, rate_base
 
 # Found by path, not imported: the matrix never imports the Locust room (it runs Locust).
 LOCUSTFILE = Path(__file__).resolve().parent.parent / "locust" / "locustfile.py"
@@ -116,6 +117,7 @@ def run_cell(
         "key": cell.key, "strategy": cell.strategy, "python": cell.python,
         "requests_version": cell.requests_version, "concurrency": cell.concurrency,
         "locust_version": cell.locust_version, "env_labels": list(env.labels),
+        "requests_range": env.requests_range,
         "keepalive": cell.keepalive, "repeat": cell.repeat, "users": settings.users,
         "run_time_s": settings.run_time_s, "host": settings.host_label,
         "no_cert_split": settings.no_cert_split,
@@ -151,6 +153,7 @@ def cell_row(
 
     Keys (docs/matrix.md has the table): key, strategy, python, requests_version,
     locust_version ("" unless --locust), env_labels (e.g. "requests 2.32.0 yanked"),
+    requests_range (the requests versions the env's Locust declares, e.g. ">=2.33.1"),
     concurrency, keepalive (bool), repeat (from 1), users, run_time_s, host ("embedded" or
     the URL), must_be_clean (bool), outcome (clean | errors | bleed | wrong-identity | hung |
     crashed | no-result), detail (one line, e.g. "crashed: SIGSEGV after 812 requests,
@@ -168,6 +171,8 @@ def cell_row(
     counters = strategies.get(row["strategy"]) or next(iter(strategies.values()), {})
     for name in ("requests", "failures", "wrong_identity", "bleed", "handshakes"):
         row[name] = int(counters.get(name) or 0)
+    # The bases of the rates, when the cell's counters split requests (since issue 26).
+    row.update({name: int(counters[name]) for name in RATE_BASES.values() if name in counters})
     row["rps"] = float(counters.get("rps") or 0.0)
     row["elapsed_s"] = float(counters.get("elapsed_s") or 0.0)
     row["handshake_ms"] = counters.get("handshake_ms") or {}
@@ -226,10 +231,10 @@ def classify(row: dict, hung: bool, summary: dict) -> tuple[str, str]:
         return "hung", f"hung: killed after {row['wall_s']:.0f} s, {row['requests']} requests done"
     requests, wrong, bleed = row["requests"], row["wrong_identity"], row["bleed"]
     if wrong:
-        also = f", cert bleed: {bleed}" if bleed else ""
-        return "wrong-identity", f"wrong identity: {wrong} of {requests} requests{also}"
+        also = f", cert bleed: {of_base(row, 'bleed')}" if bleed else ""
+        return "wrong-identity", f"wrong identity: {of_base(row, 'wrong_identity')}{also}"
     if bleed:
-        return "bleed", f"cert bleed: {bleed} of {requests} requests"
+        return "bleed", f"cert bleed: {of_base(row, 'bleed')}"
     if not requests:
         reason = "no summary file" if not summary else "0 requests"
         return "no-result", f"no result: {reason}, exit status {row['returncode']}"
@@ -237,6 +242,12 @@ def classify(row: dict, hung: bool, summary: dict) -> tuple[str, str]:
     if other > 0:
         return "errors", f"{other} of {requests} requests failed"
     return "clean", f"clean: {requests} requests, {row['rps']:.0f} rps"
+
+
+def of_base(row: dict, counter: str) -> str:
+    """'859 of 863 requests sent without a certificate' (settings.RATE_BASES)."""
+    base, count = rate_base(row, counter)
+    return f"{row[counter]} of {count} {BASE_WORDS[base]}"
 
 
 def signal_name(number: int) -> str:

@@ -24,7 +24,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.parser import Parser
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import PackageNotFoundError, requires, version
 from pathlib import Path
 
 from packaging.requirements import Requirement
@@ -61,6 +61,7 @@ class Env:
     python: str  # the env's interpreter
     facts: dict  # requests, urllib3, locust, gevent, python, openssl
     labels: tuple[str, ...] = ()  # from PairCheck: "requests 2.32.0 yanked", ...
+    requests_range: str = ""  # the requests versions its Locust declares (PairCheck)
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class PairCheck:
     requests: str
     problem: str = ""  # empty: buildable
     labels: tuple[str, ...] = ()
+    requests_range: str = ""  # what the env's Locust declares, e.g. ">=2.33.1"; "": unknown
 
 
 def resolve_python(spec: str) -> tuple[str, str]:
@@ -174,10 +176,12 @@ class Environments:
                     locust_version, requests_version,
                     f"locust {locust_version} requires Python {supported}, not {python_label}",
                 )  # fmt: skip
-            declared = locust_meta.get("requests_range") or ""
-            if declared and not SpecifierSet(declared).contains(requests_version, prereleases=True):
-                labels.append(f"outside locust {locust_version}'s requests{declared} (--no-deps)")
-        return PairCheck(locust_version, requests_version, labels=tuple(labels))
+            env_locust, declared = locust_version, locust_meta.get("requests_range") or ""
+        else:  # the env gets the runner's own Locust (_build)
+            env_locust, declared = runner_locust()
+        if declared and not SpecifierSet(declared).contains(requests_version, prereleases=True):
+            labels.append(f"outside locust {env_locust}'s requests{declared} (--no-deps)")
+        return PairCheck(locust_version, requests_version, "", tuple(labels), declared)
 
     def _build(
         self,
@@ -254,15 +258,26 @@ def wheel_metadata(name: str, wanted: str) -> dict:
         with zipfile.ZipFile(wheels[0]) as wheel:
             meta_name = next(n for n in wheel.namelist() if n.endswith(".dist-info/METADATA"))
             metadata = Parser().parsestr(wheel.read(meta_name).decode(errors="replace"))
-    requirements = [Requirement(text) for text in metadata.get_all("Requires-Dist") or []]
-    requests_range = next(
-        (str(r.specifier) for r in requirements if r.name == "requests" and not r.marker), ""
-    )
     return {
         "requires_python": metadata.get("Requires-Python") or "",
-        "requests_range": requests_range,
+        "requests_range": requests_range(metadata.get_all("Requires-Dist") or []),
         "yanked": "yanked version" in done.stderr,
     }
+
+
+def runner_locust() -> tuple[str, str]:
+    """(version, declared requests range) of the Locust running the matrix, from its
+    installed metadata; ("", "") without one."""
+    try:
+        return version("locust"), requests_range(requires("locust") or [])
+    except PackageNotFoundError:
+        return "", ""
+
+
+def requests_range(requirements: list[str]) -> str:
+    """The requests range among a package's Requires-Dist lines (">=2.33.1"), or ""."""
+    parsed = [Requirement(text) for text in requirements]
+    return next((str(r.specifier) for r in parsed if r.name == "requests" and not r.marker), "")
 
 
 def probe(path: Path) -> dict | None:

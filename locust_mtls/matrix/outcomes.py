@@ -3,6 +3,7 @@ the verdict and the runner share (outcome colours, strategy safety, version orde
 
 from __future__ import annotations
 
+from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from locust_mtls.settings import SAFE, UNSAFE
@@ -72,10 +73,14 @@ def version_label(row: dict, many_pythons: bool) -> str:
 
 
 def versions_text(row: dict) -> str:
-    """'2.32.3', '2.32.0 (yanked)', or 'locust 2.42.0, requests 2.34.2' on a Locust axis."""
-    text = row["requests_version"]
+    """'2.32.3', '2.32.0 (yanked)', '2.31.0 (outside Locust's range)' (the requests its
+    Locust declares: installed with --no-deps), or 'locust 2.42.0, requests 2.34.2'."""
+    requests_version = text = row["requests_version"]
     if any("yanked" in label for label in row.get("env_labels") or ()):
         text += " (yanked)"
+    declared = row.get("requests_range") or ""  # rows before issue 26 do not say
+    if declared and not SpecifierSet(declared).contains(requests_version, prereleases=True):
+        text += " (outside Locust's range)"
     return f"locust {row['locust_version']}, requests {text}" if row.get("locust_version") else text
 
 

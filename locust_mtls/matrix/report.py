@@ -23,7 +23,9 @@ from locust_mtls.results.files import check_output_file
 CELLS_EXPLAINED = (
     "Cells: every kind of failure a cell's runs showed, worst first (the worst also colours "
     "report.html), each with the runs that showed it / the cell's runs when it ran more than "
-    "once; wrong id, bleed and errors with their share of all requests; crash with the run "
+    "once; bleed with its share of the requests sent without a certificate (no-cert), wrong "
+    "id with its share of those sent with one (with-cert), errors with their share of all "
+    "requests; crash with the run "
     "of the first crash when later than run 1, and all crashes when the engine crashed again "
     "after restarting."
 )

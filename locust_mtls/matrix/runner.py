@@ -249,7 +249,9 @@ def build_envs(
             interpreters[python], python, requests_version, locust_version, status.on_step
         )
         status.done()
-        envs[(python, requests_version, locust_version)] = replace(env, labels=check.labels)
+        envs[(python, requests_version, locust_version)] = replace(
+            env, labels=check.labels, requests_range=check.requests_range
+        )
     kept = [cell for cell in cells if cell.env_key in envs]
     if not kept:
         raise ConfigError("no (Locust, requests) pair can be installed; see the lines above")

@@ -9,11 +9,12 @@ the JUnit file's.
 from __future__ import annotations
 
 from locust_mtls.engine.stats import MtlsStats
-from locust_mtls.results.tables import COLUMNS, rows
+from locust_mtls.results.tables import COLUMNS, client_path_lines, rows
 from locust_mtls.results.run_checks import threshold_limit
 from locust_mtls.results.thresholds import measured_text
 
-# The console table's columns (tables.text_table), then the cells of its second line.
+# The console table's columns (tables.text_table), then the cells of its second line:
+# the rates say what they are a share of (settings.RATE_BASES).
 MARKDOWN_COLUMNS = (
     "strategy",
     "mode",
@@ -25,6 +26,8 @@ MARKDOWN_COLUMNS = (
     "crashes",
     "handshake_p50_ms",
     "handshake_p95_ms",
+    "wrong_identity_rate",
+    "bleed_rate",
     "tls",
     "identity_checked",
 )
@@ -85,7 +88,12 @@ def verdict_text(verdict: dict) -> str:
 
 def markdown_summary(stats: MtlsStats, thresholds: list[dict], failed: list[str]) -> str:
     """The whole document; `failed` is one line per failed threshold or gated counter."""
-    lines = ["## locust-mtls summary", "", f"Client path: {stats.client_path}", ""]
+    paths = client_path_lines(stats)
+    lines = ["## locust-mtls summary", ""]
+    if len(paths) == 1:
+        lines += [f"Client path: {paths[0]}", ""]
+    else:
+        lines += ["Client paths:", "", *(f"- {cell(line)}" for line in paths), ""]
     lines += mtls_table(stats)
     lines += ["", "### Thresholds", "", *thresholds_table(thresholds), "", "### Gate", ""]
     if failed:

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from locust_mtls.results.junit import Case, Suite
 from locust_mtls.results.thresholds import measured_text, value_text
-from locust_mtls.settings import fail_on_counters
+from locust_mtls.settings import BASE_WORDS, fail_on_counters, rate_base
 
 # Test classes: CI tools split a classname at its dots (a row name may hold "TLS 1.2").
 THRESHOLDS_CLASS = "locust-mtls.thresholds"
@@ -33,7 +33,8 @@ class SafetyCheck:
     row: str
     counter: str
     count: int
-    requests: int
+    requests: int  # the requests it could happen to (settings.rate_base): its base
+    base: str = "requests"  # which they are, a key of settings.BASE_WORDS
 
     @property
     def failed(self) -> bool:
@@ -41,8 +42,10 @@ class SafetyCheck:
 
     @property
     def message(self) -> str:
+        """'cert bleed: 30 in 30 requests sent without a certificate (must be 0)'"""
         title = COUNTER_TITLES.get(self.counter, self.counter)
-        return f"{title}: {self.count:,} in {self.requests:,} requests (must be 0)"
+        of = f"{self.requests:,} {BASE_WORDS[self.base]}"
+        return f"{title}: {self.count:,} in {of} (must be 0)"
 
 
 def safety_checks(
@@ -50,11 +53,12 @@ def safety_checks(
 ) -> list[SafetyCheck]:
     """Every counter `--mtls-fail-on` gates on, for every row, each in the row's own
     --mtls-identity-check mode (`identity_check` for rows that do not say)."""
-    return [
-        SafetyCheck(name, counter, int(data.get(counter) or 0), int(data.get("requests") or 0))
-        for name, data in document.get("strategies", {}).items()
-        for counter in fail_on_counters(fail_on, data.get("identity_check") or identity_check)
-    ]
+    checks = []
+    for name, data in document.get("strategies", {}).items():
+        for counter in fail_on_counters(fail_on, data.get("identity_check") or identity_check):
+            base, requests = rate_base(data, counter)
+            checks.append(SafetyCheck(name, counter, int(data.get(counter) or 0), requests, base))
+    return checks
 
 
 def threshold_limit(verdict: dict) -> str:

@@ -11,10 +11,12 @@ import io
 
 from locust_mtls.engine.stats import SEEN_PAIRS_SHOWN, MtlsStats
 from locust_mtls.results.row_cells import (
+    checked_of,
     console_line,
     context_cache_cell,
     generations_cell,
     identities_cell,
+    rate_cell,
     resumed_ms_cell,
     tls_cell,
 )
@@ -29,11 +31,15 @@ COLUMNS = (
     ("strategy", "Strategy"),
     ("mode", "Mode"),
     ("requests", "Requests"),
+    ("with_cert", "With a certificate"),
+    ("without_cert", "Without a certificate"),
     ("in_flight_at_stop", "In flight at stop"),
     ("rps", "RPS"),
     ("failures", "Failures"),
     ("wrong_identity", "Wrong identity"),
+    ("wrong_identity_rate", "Wrong identity rate"),
     ("bleed", "Cert bleed"),
+    ("bleed_rate", "Cert bleed rate"),
     ("unreported", "Unreported"),
     ("identity_checked", "Identity checked"),
     ("crashes", "Crashes"),
@@ -61,7 +67,7 @@ def identity_checked(data: dict) -> str:
     if data.get("identity_check") == "off":
         return "off (--mtls-identity-check off)"
     checked, unreported = data.get("checked", 0), data["unreported"]
-    text = f"{checked:,} of {checked + unreported:,}"
+    text = checked_of(data)
     if not unreported:
         return text
     why = "your target does not report it" if not checked else f"{unreported:,} did not say"
@@ -98,6 +104,25 @@ def client_path(strategy: str, data: dict, requests_path: str) -> str:
     return " ".join(doc.split())
 
 
+def client_paths(stats: MtlsStats) -> dict[str, list[str]]:
+    """{client path: the rows that take it}: what the run's rows really use (each row
+    carries its own path); before any row, the run's own (requests' default path)."""
+    paths: dict[str, list[str]] = {}
+    for name, data in stats.to_dict()["strategies"].items():
+        path = client_path(data.get("strategy") or name, data, stats.client_path)
+        paths.setdefault(path, []).append(name)
+    return paths or ({stats.client_path: []} if stats.client_path else {})
+
+
+def client_path_lines(stats: MtlsStats) -> list[str]:
+    """The run's client paths in words: the one path its rows take, or one line per path
+    naming the rows that take it."""
+    paths = client_paths(stats)
+    if len(paths) == 1:
+        return list(paths)
+    return [f"{', '.join(names)}: {path}" for path, names in paths.items()]
+
+
 def rows(stats: MtlsStats) -> list[dict]:
     """One flat row per run setting (strategy and mode), in COLUMNS order."""
     table = []
@@ -111,11 +136,15 @@ def rows(stats: MtlsStats) -> list[dict]:
                 "mode": f"{data['concurrency'] or '?'}, keep-alive "
                 + ("on" if data["keepalive"] else "off"),
                 "requests": data["requests"],
+                "with_cert": data["with_cert"],
+                "without_cert": data["without_cert"],
                 "in_flight_at_stop": data.get("in_flight_at_stop", 0),
                 "rps": data["rps"],
                 "failures": data["failures"],
                 "wrong_identity": data["wrong_identity"],
+                "wrong_identity_rate": rate_cell(data, "wrong_identity"),
                 "bleed": data["bleed"],
+                "bleed_rate": rate_cell(data, "bleed"),
                 "unreported": data["unreported"],
                 "identity_checked": identity_checked(data),
                 "crashes": data["crashes"],
@@ -183,7 +212,8 @@ def html_section(stats: MtlsStats) -> str:
         f'<section id="{SECTION_ID}" style="font-family:Roboto,Helvetica,Arial,sans-serif;'
         'max-width:1200px;margin:32px auto;padding:0 24px;overflow-x:auto">'
         '<h2 style="font-weight:400;font-size:34px;margin:0 0 8px">mTLS</h2>'
-        f"<p>{html.escape(stats.client_path)}</p>{warnings}"
+        + "".join(f"<p>{html.escape(line)}</p>" for line in client_path_lines(stats))
+        + warnings
         + "".join(f"<p>{html.escape(line)}</p>" for line in identity_set_lines(stats))
         + _html_table(COLUMNS, rows(stats), "no mTLS requests")
         + '<h3 style="font-weight:400">Sent → seen (most frequent mismatches)</h3>'
@@ -212,8 +242,11 @@ def text_table(stats: MtlsStats) -> str:
     """The table for the console, after Locust's own summary."""
     strategies = stats.to_dict()["strategies"]
     width = max([24, *(len(name) + 2 for name in strategies)])  # 'x [keep-alive off]' fits
+    paths = client_path_lines(stats)
+    headline = f"mTLS summary ({paths[0]})" if len(paths) == 1 else "mTLS summary, client paths:"
     lines = [
-        f"\nmTLS summary ({stats.client_path})",
+        f"\n{headline}",
+        *(f"  {line}" for line in paths if len(paths) > 1),
         f"{'strategy':<{width}}{'mode':<16}{'requests':>9}{'rps':>8}{'wrong id':>9}{'bleed':>7}"
         f"{'unrep':>7}{'crashes':>8}{'hs p50':>8}{'hs p95':>8}",
     ]

@@ -40,7 +40,10 @@ def _metrics(*rows: tuple) -> dict[str, Metric]:
     return {row[0]: Metric(*row) for row in rows}
 
 
-# The counts are StrategyStats counters (engine/stats.py); rates divide them by requests.
+# The counts are StrategyStats counters (engine/stats.py); a rate divides one by the
+# requests it can happen to (settings.RATE_BASES): bleed by those sent without a
+# certificate, wrong_identity by those sent with one (issue 26; before, both by every
+# request). A limit of 0 (`bleed_rate<=0`) means the same either way.
 METRICS = _metrics(
     ("bleed", COUNT, "responses where the server saw a certificate we did not send", True, True),
     ("wrong_identity", COUNT, "responses where the server saw another identity", True, True),
@@ -48,8 +51,8 @@ METRICS = _metrics(
     ("crashes", COUNT, "client crashes (native threads)", True, True),
     ("failures", COUNT, "failed requests (any reason, identity checks included)", True, True),
     ("requests", COUNT, "requests sent"),
-    ("bleed_rate", RATE, "bleed / requests"),
-    ("wrong_identity_rate", RATE, "wrong_identity / requests"),
+    ("bleed_rate", RATE, "bleed / requests sent without a certificate"),
+    ("wrong_identity_rate", RATE, "wrong_identity / requests sent with a certificate"),
     ("unreported_rate", RATE, "unreported / requests"),
     ("crash_rate", RATE, "crashes / requests"),
     ("fail_ratio", RATE, "failures / requests (unscoped: Locust's, over all its requests)"),
@@ -262,7 +265,7 @@ def verdict_line(entry: dict) -> str:
 
 
 def markdown_table() -> str:
-    """README's table of metrics, from METRICS (tests/test_thresholds.py compares)."""
+    """docs/ci.md's table of metrics, from METRICS (tests/test_thresholds.py compares)."""
     lines = ["| metric | kind | limit written in | per strategy | what it measures |"]
     lines.append("|---|---|---|---|---|")
     for metric in METRICS.values():

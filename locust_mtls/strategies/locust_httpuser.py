@@ -64,7 +64,9 @@ class LocustHttpUser(Strategy):
 
     Inside Locust the real shared context is used; where Locust is not loaded (the
     native-thread engine's child, benchmarks) an equivalent one per process, when the
-    installed Locust has one (requests_path.locust_uses_preloaded_context).
+    installed Locust has one (requests_path.locust_has_shared_context). On requests
+    < 2.32.3 Locust's adapter is used but its context never is: requests_path names the
+    path taken instead, and trusts the private CA there (OpenSSL's default CAs on 2.31.0).
     """
 
     name = "locust-httpuser"
@@ -76,9 +78,10 @@ class LocustHttpUser(Strategy):
 
     def __init__(self, trust: Trust):
         super().__init__(trust)
-        requests_path.trust_private_ca(trust.ca_file, trust.ca_bundle_file)
+        path = requests_path.locust_session_path(trust.trust_env)
+        requests_path.trust_private_ca(path, trust.ca_file, trust.ca_bundle_file)
         self.shared_context = None
-        if requests_path.locust_uses_preloaded_context():
+        if requests_path.locust_has_shared_context():
             self.shared_context = requests_path.locust_preloaded_context() or _mirror(trust)
 
     def session_key(self, identity):
@@ -91,7 +94,7 @@ class LocustHttpUser(Strategy):
         return requests_path.describe_locust(self.trust.trust_env)
 
     def new_session(self, identity):
-        if self.shared_context is None:  # Locust < 2.43.0: requests' own adapter path
+        if self.shared_context is None:  # Locust < 2.43.0: requests' own adapter
             return timed_session(trust_env=self.trust.trust_env)
         session = timed_session(LocustHttpAdapterMirror(self.shared_context))
         session.trust_env = self.trust.trust_env

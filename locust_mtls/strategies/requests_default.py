@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from locust_mtls.settings import VERSION_DEPENDENT
 from locust_mtls.tls.connections import timed_session
-from locust_mtls.tls.requests_path import describe, trust_private_ca
+from locust_mtls.tls.requests_path import describe, requests_session_path, trust_private_ca
 
 from .base import Strategy, Trust
 
@@ -27,7 +27,9 @@ class RequestsDefault(Strategy):
 
     def __init__(self, trust: Trust):
         super().__init__(trust)
-        trust_private_ca(trust.ca_file, trust.ca_bundle_file)
+        trust_private_ca(
+            requests_session_path(trust.trust_env), trust.ca_file, trust.ca_bundle_file
+        )
 
     def session_key(self, identity):
         return None  # one session per user, as users write it
