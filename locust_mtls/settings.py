@@ -22,11 +22,12 @@ VERSION_DEPENDENT = "version-dependent"  # safe or not with the installed reques
 # `--mtls-fail-on` kind -> the counter (StrategyStats field) it gates on.
 FAIL_ON_KINDS = {
     "wrong-identity": "wrong_identity",
+    "missing-certificate": "missing_certificate",
     "bleed": "bleed",
     "crash": "crashes",
     "unreported": "unreported",
 }
-DEFAULT_FAIL_ON = "wrong-identity,bleed,crash"
+DEFAULT_FAIL_ON = "wrong-identity,missing-certificate,bleed,crash"
 
 # --mtls-identity-check: require (a response must say which certificate the server saw),
 # auto (checked when it does, else counted unreported), off (not checked, not counted).
@@ -45,7 +46,11 @@ def fail_on_counters(fail_on: str, identity_check: str = "auto") -> list[str]:
 # A rate is a count's share of the requests it can happen to (issue 26): only a request sent
 # without a certificate can bleed one, only one sent with a certificate can reach the
 # server as another identity; anything else can happen to any request. Counter -> base.
-RATE_BASES = {"bleed": "without_cert", "wrong_identity": "with_cert"}
+RATE_BASES = {
+    "bleed": "without_cert",
+    "wrong_identity": "with_cert",
+    "missing_certificate": "with_cert",
+}
 BASE_WORDS = {
     "without_cert": "requests sent without a certificate",
     "with_cert": "requests sent with a certificate",

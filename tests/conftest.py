@@ -332,3 +332,14 @@ def wait_for(condition, timeout: float, what: str):
             return value
         time.sleep(0.1)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def processes(count: int = 2) -> list[str]:
+    """`--processes COUNT` on a port of its own: two such runs at once (pytest -n) would
+    both bind Locust's default 5557, and their workers would meet the other master."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = str(sock.getsockname()[1])
+    return ["--processes", str(count), "--master-bind-port", port, "--master-port", port]

@@ -13,7 +13,7 @@ import pytest
 import locust_mtls
 from locust_mtls.tls import requests_path
 
-from conftest import row_of
+from conftest import processes, row_of
 
 # The locustfile as Locust's documentation shows it: cert= per request, verify=True, half
 # the requests without a certificate, a new connection each.
@@ -202,9 +202,9 @@ def test_an_untrusted_server_is_counted_by_failure_class_under_the_audited_row(
 
 @pytest.mark.gateway
 @pytest.mark.skipif(not SHARED, reason="neither Locust nor requests share a context here")
-@pytest.mark.parametrize("processes", [(), ("--processes", "2")], ids=["local", "workers"])
+@pytest.mark.parametrize("workers", [0, 2], ids=["local", "workers"])
 def test_the_audit_trusts_mtls_ca_and_reports_the_bleed_the_gateway_logged(
-    tmp_path, generated_pki, processes
+    tmp_path, generated_pki, workers
 ):
     """nginx with a server certificate of a private trustme CA: --mtls-ca is trusted on
     the path verify=True takes (it is in no public bundle; on workers too, which get the
@@ -229,7 +229,8 @@ def test_the_audit_trusts_mtls_ca_and_reports_the_bleed_the_gateway_logged(
         # connections are Locust's, so a request cut off at stop could not be counted).
         done, summary = audit(
             tmp_path, PLAIN.format(base="HttpUser"), "--host", gateway.url,
-            "--mtls-ca", "certs/ca.pem", "--stop-timeout", "5", *processes,
+            "--mtls-ca", "certs/ca.pem", "--stop-timeout", "5",
+            *(processes(workers) if workers else ()),
         )  # fmt: skip
     row = row_of(summary, "audit:Plain")
     assert "certs/ca.pem trusted for this run only" in done.stderr, done.stderr[-2000:]

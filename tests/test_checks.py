@@ -1,6 +1,12 @@
 """The identity check on its own: pure data in, verdict and failure out."""
 
-from locust_mtls.engine.checks import CertBleed, IdentityNotReported, WrongIdentity, failure_for
+from locust_mtls.engine.checks import (
+    CertBleed,
+    IdentityNotReported,
+    MissingCertificate,
+    WrongIdentity,
+    failure_for,
+)
 from locust_mtls.engine.identity_check import IdentityChecker
 from locust_mtls.tls.identity import Identity
 from locust_mtls.tls.reported_identity import VerdictKind, describe
@@ -33,11 +39,18 @@ def test_another_clients_certificate_is_a_wrong_identity_with_sent_and_seen_as_f
     assert describe(verdict) == "sent alice, server saw bob"
 
 
-def test_a_missing_certificate_is_a_wrong_identity():
+def test_a_missing_certificate_is_its_own_kind():
+    # A client that drops the certificate it was given (httpx with verify= a path): not
+    # another identity, so counted apart (issue 30).
     verdict, failure = check(ALICE, "none")
-    assert isinstance(failure, WrongIdentity)
-    assert str(failure) == "wrong identity: server saw no certificate"
-    assert (verdict.sent, verdict.seen, verdict.seen_kind) == ("alice", "no certificate", "none")
+    assert isinstance(failure, MissingCertificate) and failure.kind == "missing_certificate"
+    assert str(failure) == "missing certificate: sent one, server saw none"
+    assert (verdict.kind, verdict.sent, verdict.seen) == (
+        VerdictKind.MISSING,
+        "alice",
+        "no certificate",
+    )
+    assert describe(verdict) == "sent alice, server saw no certificate"
 
 
 def test_a_certificate_on_a_request_sent_without_one_is_bleed():

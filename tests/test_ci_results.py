@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from test_junit import check_schema
 
+from locust_mtls.settings import DEFAULT_FAIL_ON, fail_on_counters
+
 from conftest import run_locust
 
 MTLS = str(Path(__file__).resolve().parent.parent / "locustfiles" / "mtls.py")
@@ -19,6 +21,7 @@ SAME_NUMBERS = {
     "requests": "Requests",
     "rps": "RPS",
     "wrong id": "Wrong identity",
+    "no cert": "Missing certificate",
     "bleed": "Cert bleed",
     "unrep": "Unreported",
     "crashes": "Crashes",
@@ -88,7 +91,7 @@ def test_junit_of_a_bleeding_run_has_the_failing_safety_check(shared_context_run
         for case in suite.findall("testcase")
         if case.get("classname") == "locust-mtls.gate"
     }
-    gated = ("wrong_identity", "bleed", "crashes")  # the default --mtls-fail-on
+    gated = fail_on_counters(DEFAULT_FAIL_ON)  # the default --mtls-fail-on
     assert set(cases) == {f"{ROW}: {counter} == 0" for counter in gated}
     failure = cases[f"{ROW}: bleed == 0"]
     assert failure is not None and failure.get("type") == "mtls-gate"

@@ -22,7 +22,7 @@ from locust_mtls.processes import alive, descendants
 from locust_mtls.server.process import fetch_stats, start_echo_server_process
 from locust_mtls.tls.pki import generate_pki
 
-from conftest import wait_for
+from conftest import processes, wait_for
 
 pytestmark = pytest.mark.counting
 
@@ -31,7 +31,7 @@ REPEATS = int(os.environ.get("LOCUST_MTLS_COUNT_REPEATS", "2"))
 MODES = {
     "greenlets-120": ["-u", "120", "-r", "120"],
     "native-threads-200": ["-u", "200", "-r", "200", "--mtls-concurrency", "native-threads"],
-    "processes-2": ["-u", "40", "-r", "40", "--processes", "2"],
+    "processes-2": ["-u", "40", "-r", "40"],  # and processes(): a port of its own
 }
 
 
@@ -99,7 +99,7 @@ def test_a_sigkilled_processes_master_leaves_no_load(tmp_path, echo_server):
     identities = str(tmp_path / "certs" / "identities.json")
     master = locust(
         tmp_path, "--host", echo_server.url, "--mtls-identities", identities,
-        "--processes", "2", "-u", "10", "-r", "10", "-t", "60s",
+        *processes(), "-u", "10", "-r", "10", "-t", "60s",
     )  # fmt: skip
     try:
         wait_for(lambda: server_count(echo_server, tmp_path) > 200, 60, "load started")
@@ -127,7 +127,7 @@ def processes_in(directory: Path) -> list[int]:
 
 
 def test_bad_input_at_a_processes_master_leaves_no_locust_process(tmp_path):
-    master = locust(tmp_path, "--processes", "2", "-u", "2", "--mtls-no-cert-fraction", "2")
+    master = locust(tmp_path, *processes(), "-u", "2", "--mtls-no-cert-fraction", "2")
     _, stderr = master.communicate(timeout=60)
     assert master.returncode == 2
     assert "locust-mtls: error: --mtls-no-cert-fraction must be between 0 and 1, not '2'" in (

@@ -14,7 +14,7 @@ from locust_mtls.locust.distributed import REPORT_KEY, WorkerReports
 from locust_mtls.results import tables
 from locust_mtls.tls.connections import ConnectionLog
 
-from conftest import row_of, run_locust
+from conftest import processes, row_of, run_locust
 
 REPO = Path(__file__).resolve().parent.parent
 MTLS = str(REPO / "locustfiles" / "mtls.py")
@@ -155,8 +155,7 @@ def test_processes_run_one_server_and_gate_on_the_summed_counters(tmp_path):
     done = run_locust(
         "-f",
         MTLS,
-        "--processes",
-        "2",
+        *processes(),
         "--stop-timeout",
         "3",
         "--mtls-strategy",

@@ -66,7 +66,7 @@ def test_each_gateway_reports_the_certificate_it_saw(gateway, generated_pki):
             verdict = match_seen(sent, parse_reported(value, identity_format), index)
             expected = "right" if chosen.reports else "unreported"
             if not chosen.reports and identity_format != "auto":
-                expected = "right" if sent is None else "wrong"  # absent read as "none"
+                expected = "right" if sent is None else "missing"  # absent read as "none"
             assert verdict.kind == expected, (chosen.name, identity_format, sent, value)
 
 

@@ -14,7 +14,7 @@ from locust_mtls.engine.identity_check import IdentityChecker, MismatchLog
 from locust_mtls.engine.run import MtlsRun
 from locust_mtls.engine.run_options import RunOptions
 from locust_mtls.engine.stats import OTHER_PAIR, SEEN_PAIRS_MAX, MtlsStats, StrategyStats
-from locust_mtls.settings import RunSettings, fail_on_counters
+from locust_mtls.settings import DEFAULT_FAIL_ON, RunSettings, fail_on_counters
 from locust_mtls.tls.reported_identity import Verdict, VerdictKind, describe
 
 
@@ -118,9 +118,9 @@ def test_two_identities_with_one_common_name_match_like_a_shared_subject(generat
 def test_failure_messages_are_stable_and_carry_the_verdict():
     other = Verdict(VerdictKind.WRONG, "a", "b", "fingerprint")
     wrong = failure_for(other)
-    none = failure_for(Verdict(VerdictKind.WRONG, "a", "no certificate", "none"))
+    none = failure_for(Verdict(VerdictKind.MISSING, "a", "no certificate", "none"))
     assert str(wrong) == "wrong identity: server saw another client's certificate"
-    assert str(none) == "wrong identity: server saw no certificate"
+    assert str(none) == "missing certificate: sent one, server saw none"
     assert wrong.verdict is other and describe(other) == "sent a, server saw b"
     assert failure_for(Verdict(VerdictKind.RIGHT)) is None
     assert failure_for(Verdict(VerdictKind.UNREPORTED, "x"), "auto") is None
@@ -173,7 +173,7 @@ def test_seen_pairs_are_bounded_and_merge_across_workers():
 
 
 def test_the_default_gate_adds_unreported_under_require_only():
-    default = "wrong-identity,bleed,crash"
+    default = DEFAULT_FAIL_ON
     assert "unreported" in fail_on_counters(default, "require")
     assert "unreported" not in fail_on_counters(default, "auto")
     assert fail_on_counters("bleed", "require") == ["bleed"]  # an explicit list is kept

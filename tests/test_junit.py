@@ -11,6 +11,7 @@ import pytest
 
 from locust_mtls.results.junit import Case, Suite, junit_xml, write_junit
 from locust_mtls.results.run_checks import failed_checks, run_cases, run_suite
+from locust_mtls.settings import DEFAULT_FAIL_ON
 
 
 def verdict(expression, metric, operator, limit, measured, passed, row="all", unit=""):
@@ -77,7 +78,7 @@ def parse(text: str) -> ET.Element:
 
 
 def test_the_run_is_one_suite_whose_counts_match_its_testcases():
-    root = parse(junit_xml([run_suite(DOCUMENT, "wrong-identity,bleed,crash", time_s=3.2)]))
+    root = parse(junit_xml([run_suite(DOCUMENT, DEFAULT_FAIL_ON, time_s=3.2)]))
     (suite,) = root
     assert suite.tag == "testsuite" and suite.get("name") == "locust-mtls"
     for attribute in ("name", "tests", "failures", "errors", "skipped", "time", "timestamp",
@@ -87,7 +88,7 @@ def test_the_run_is_one_suite_whose_counts_match_its_testcases():
     cases = suite.findall("testcase")
     failed = [case for case in cases if case.find("failure") is not None]
     # 4 thresholds, then 3 gated counters x 2 rows
-    assert len(cases) == int(suite.get("tests")) == int(root.get("tests")) == 4 + 6
+    assert len(cases) == int(suite.get("tests")) == int(root.get("tests")) == 4 + 8
     assert len(failed) == int(suite.get("failures")) == int(root.get("failures")) == 3 + 2
     assert suite.get("errors") == root.get("errors") == "0"
     assert float(suite.get("time")) == 3.2
@@ -117,12 +118,14 @@ def test_gated_counters_come_from_fail_on_and_each_rows_identity_check():
             "required": row(identity_check="require", unreported=5, crashes=1),
         }
     }
-    names = {case.name: case.failure for case in run_cases(document, "wrong-identity,bleed,crash")}
+    names = {case.name: case.failure for case in run_cases(document, DEFAULT_FAIL_ON)}
     assert names == {
         "checked: wrong_identity == 0": None,
+        "checked: missing_certificate == 0": None,
         "checked: bleed == 0": None,
         "checked: crashes == 0": None,
         "required: wrong_identity == 0": None,
+        "required: missing_certificate == 0": None,
         "required: bleed == 0": None,
         "required: crashes == 0": "crashes: 1 in 100 requests (must be 0)",
         # require adds unreported to the default gate (settings.fail_on_counters)

@@ -27,7 +27,7 @@ from locust_mtls.processes import alive, descendants
 from locust_mtls.server.process import start_echo_server_process
 from locust_mtls.tls import key_material
 
-from conftest import wait_for
+from conftest import processes, wait_for
 
 PASSWORD = "Corr3ct-Horse"
 ENGINE = "locust_mtls.engine.thread_engine"
@@ -197,7 +197,7 @@ def test_no_process_of_a_run_shows_the_password_or_dumps_a_core(generated_pki, t
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     env = {**os.environ, "LOCUST_MTLS_KEY_PASSWORD": PASSWORD}
-    command = ["-u", "2", "-r", "2", "-t", "60s", "--processes", "2"]
+    command = ["-u", "2", "-r", "2", "-t", "60s", *processes()]
     command += ["--mtls-cert", str(certs / "client-2.pem"), "--mtls-key", str(certs / "two.key")]
     command += ["--mtls-ca", str(certs / "ca.pem"), "--mtls-concurrency", "native-threads"]
     command += ["--mtls-certs-dir", str(tmp_path / "embedded"), "--mtls-summary-file", "s.json"]

@@ -43,8 +43,10 @@ def test_table_thresholds_and_a_failed_gate():
     document = {**totals.to_dict(), "thresholds": THRESHOLDS}
     text = markdown_summary(totals, THRESHOLDS, failed_checks(document, "bleed"))
     header, rule, row = table_lines(text, "## locust-mtls summary")
-    assert header.startswith("| Strategy | Mode | Requests | RPS | Wrong identity | Cert bleed |")
-    assert rule.count("---:") == 8  # the console's eight numbers, right-aligned
+    assert header.startswith(
+        "| Strategy | Mode | Requests | RPS | Wrong identity | Missing certificate | Cert bleed |"
+    )
+    assert rule.count("---:") == 9  # the console's nine numbers, right-aligned
     (tab_row,) = tables.rows(totals)
     cells = [cell.strip() for cell in row.strip("|").split(" | ")]
     # the full row name, as the console prints it (the tab's strategy column drops the modes)
@@ -54,7 +56,7 @@ def test_table_thresholds_and_a_failed_gate():
         "2",
         str(tab_row["rps"]),
     ]
-    assert cells[5] == "1"  # bleed
+    assert cells[6] == "1"  # bleed (after wrong identity and missing certificate)
     threshold_rows = table_lines(text, "### Thresholds")[2:]
     assert threshold_rows == [
         "| `identity-cache:rps>=400` | identity-cache [keep-alive off] | 388.2 | >= 400 "

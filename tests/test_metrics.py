@@ -82,6 +82,7 @@ def test_every_failed_request_is_in_exactly_one_kind():
     kinds = metrics.failures_by_kind(shared)
     assert kinds == {
         "wrong_identity": 0,
+        "missing_certificate": 0,
         "bleed": 1,
         "unreported": 0,
         "crash": 1,

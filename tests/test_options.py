@@ -193,7 +193,7 @@ BAD_INPUT = [
         "unknown --mtls-fail-on kind",
         ("--mtls-fail-on", "slowness"),
         "locust-mtls: error: --mtls-fail-on: unknown 'slowness'; "
-        "use any of wrong-identity, bleed, crash, unreported",
+        "use any of wrong-identity, missing-certificate, bleed, crash, unreported",
     ),
     Case(
         "threshold limit in a unit the metric does not take",

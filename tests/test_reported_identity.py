@@ -146,7 +146,7 @@ def test_no_certificate_spellings(pki, identity_format, value):
     assert _verdict(pki, None, value, identity_format).kind == "right"
     verdict = _verdict(pki, "client-1", value, identity_format)
     assert (verdict.kind, describe(verdict)) == (
-        "wrong",
+        "missing",
         "sent client-1, server saw no certificate",
     )
 
@@ -161,7 +161,7 @@ def test_absent_header_is_unreported_with_auto_and_no_certificate_when_format_is
     assert _verdict(pki, None, None).kind == "unreported"  # not a silent pass
     assert parse_reported(None, "sha1") == Seen("none", "absent")
     named = _verdict(pki, "client-1", None, "sha1")
-    assert named.kind == "wrong"
+    assert named.kind == "missing"
     assert "header absent" in describe(named)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from test_charts import dump_dom
 
-from conftest import LocustWithWebUI, run_locust
+from conftest import LocustWithWebUI, processes, run_locust
 
 REPO = Path(__file__).resolve().parent.parent
 MTLS = str(REPO / "locustfiles" / "mtls.py")
@@ -174,7 +174,7 @@ def test_the_web_ui_serves_the_verdicts_so_far_and_the_tab_shows_them(tmp_path):
 
 def test_a_distributed_run_is_judged_once_on_the_workers_sum(tmp_path):
     done = run_locust(
-        *("-f", MTLS, "--processes", "2", "--mtls-summary-file", "s.json"),
+        *("-f", MTLS, *processes(), "--mtls-summary-file", "s.json"),
         *("--mtls-threshold", "requests>=1", "--mtls-threshold", "identity-cache:bleed<=0"),
         cwd=tmp_path,
         users=4,

@@ -30,6 +30,10 @@ class WrongIdentity(IdentityCheckFailure):
     kind = "wrong_identity"
 
 
+class MissingCertificate(IdentityCheckFailure):
+    kind = "missing_certificate"
+
+
 class CertBleed(IdentityCheckFailure):
     kind = "bleed"
 
@@ -50,8 +54,11 @@ def failure_for(
     read) fail only under `require`; under `auto` they are counted, not failed.
     """
     if verdict.kind == VerdictKind.WRONG:
-        what = "no certificate" if verdict.seen_kind == "none" else "another client's certificate"
-        failure: IdentityCheckFailure = WrongIdentity(f"wrong identity: server saw {what}")
+        failure: IdentityCheckFailure = WrongIdentity(
+            "wrong identity: server saw another client's certificate"
+        )
+    elif verdict.kind == VerdictKind.MISSING:
+        failure = MissingCertificate("missing certificate: sent one, server saw none")
     elif verdict.kind == VerdictKind.BLEED:
         failure = CertBleed("cert bleed: sent no certificate, server saw one")
     elif verdict.kind in (VerdictKind.UNREPORTED, VerdictKind.UNPARSED) and mode == "require":

@@ -37,6 +37,7 @@ READ_TIMEOUT = "read timeout"
 HTTP_STATUS = "HTTP {hundreds}xx"
 # -- identity check (checks.py): the server saw the wrong certificate --
 WRONG_IDENTITY = "wrong identity"
+MISSING_CERTIFICATE = "missing certificate"
 CERT_BLEED = "cert bleed"
 IDENTITY_NOT_REPORTED = "identity not reported"
 # -- the client itself --
@@ -48,6 +49,7 @@ OTHER = "other error ({type})"
 
 IDENTITY_CHECK_CLASSES = {
     "wrong_identity": WRONG_IDENTITY,
+    "missing_certificate": MISSING_CERTIFICATE,
     "bleed": CERT_BLEED,
     "unreported": IDENTITY_NOT_REPORTED,
 }

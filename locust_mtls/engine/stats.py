@@ -20,7 +20,7 @@ from locust_mtls.settings import RunSettings, TlsSettings
 from locust_mtls.tls.connections import ConnectionLog
 from locust_mtls.tls.reported_identity import NO_CERTIFICATE, Verdict, VerdictKind
 
-FAILURE_KINDS = ("wrong_identity", "bleed", "unreported")
+FAILURE_KINDS = ("wrong_identity", "missing_certificate", "bleed", "unreported")
 # in_flight_at_stop: requests written to the server whose answer never came back to be
 # checked because the test stopped (sent = requests + in_flight_at_stop). with_cert and
 # without_cert split the checked requests: the bases of the rates (settings.RATE_BASES).
@@ -29,9 +29,9 @@ COUNTERS = (
     "in_flight_at_stop", *FAILURE_KINDS,
 )  # fmt: skip
 # The server said who it saw, and we read it; the others are counted as unreported.
-CHECKED_VERDICTS = (VerdictKind.RIGHT, VerdictKind.WRONG, VerdictKind.BLEED)
+CHECKED_VERDICTS = (VerdictKind.RIGHT, VerdictKind.WRONG, VerdictKind.MISSING, VerdictKind.BLEED)
 UNCHECKED_VERDICTS = (VerdictKind.UNREPORTED, VerdictKind.UNPARSED)
-MISMATCHES = (VerdictKind.WRONG, VerdictKind.BLEED)
+MISMATCHES = (VerdictKind.WRONG, VerdictKind.MISSING, VerdictKind.BLEED)
 SEEN_PAIRS_MAX = 100  # distinct (sent, seen) pairs kept per row; later ones go to OTHER
 SEEN_PAIRS_SHOWN = 10  # the most frequent pairs in snapshots, the tab and the summary
 OTHER_PAIR = ("…", "other pairs")
@@ -75,6 +75,7 @@ class StrategyStats:
     without_cert: int = 0  # requests sent without one
     failures: int = 0
     wrong_identity: int = 0
+    missing_certificate: int = 0  # sent with a certificate, the server saw none
     bleed: int = 0
     unreported: int = 0  # responses that did not say (readably) who the server saw
     checked: int = 0  # responses whose identity was checked
@@ -171,6 +172,7 @@ class StrategyStats:
             "without_cert": self.without_cert,
             "failures": self.failures,
             "wrong_identity": self.wrong_identity,
+            "missing_certificate": self.missing_certificate,
             "bleed": self.bleed,
             "unreported": self.unreported,
             "checked": self.checked,

@@ -23,10 +23,10 @@ from locust_mtls.settings import BASE_WORDS, RATE_BASES, rate_of
 
 # The cumulative counters a sample keeps, per row (the rates' bases with them).
 SAMPLED = (
-    "requests", *RATE_BASES.values(), "failures", "wrong_identity", "bleed", "unreported",
-    "crashes",
+    "requests", *dict.fromkeys(RATE_BASES.values()), "failures", "wrong_identity",
+    "missing_certificate", "bleed", "unreported", "crashes",
 )  # fmt: skip
-SHARES = ("wrong_identity", "bleed", "unreported")  # drawn as a share of their base
+SHARES = ("wrong_identity", "missing_certificate", "bleed", "unreported")  # of their base
 
 
 def share_unit(counter: str) -> str:
@@ -40,6 +40,7 @@ def share_unit(counter: str) -> str:
 SERIES = (
     ("requests_per_s", "Requests/s", "req/s"),
     ("wrong_identity_pct", "Wrong identity", share_unit("wrong_identity")),
+    ("missing_certificate_pct", "Missing certificate", share_unit("missing_certificate")),
     ("bleed_pct", "Cert bleed", share_unit("bleed")),
     ("unreported_pct", "Identity not reported", share_unit("unreported")),
     ("crashes", "Client crashes (cumulative)", "crashes"),

@@ -19,7 +19,9 @@ from locust_mtls.engine.stats import MtlsStats, StrategyStats
 # changes a result); the others are for grouping: no two rows ever share a series.
 LABELS = ("row", "strategy", "concurrency", "keepalive")
 # `kind` label of locust_mtls_failures_total: every failed request is in exactly one kind.
-FAILURE_KINDS = ("wrong_identity", "bleed", "unreported", "crash", "transport", "http")
+FAILURE_KINDS = (
+    "wrong_identity", "missing_certificate", "bleed", "unreported", "crash", "transport", "http",
+)  # fmt: skip
 # Handshake histogram bounds in seconds, for Prometheus and OpenTelemetry alike: a loopback
 # handshake takes ~1-5 ms, a remote one 10-300 ms, a loaded server's up to seconds. Steps
 # of 1-1.5-2-3-5-7.5 from 1 ms to 2 s, so a quantile is read within about a third.
@@ -80,6 +82,7 @@ def failures_by_kind(row: StrategyStats) -> dict[str, int]:
     crash = row.failure_classes.get(failures.CLIENT_CRASH, 0)
     counts = {
         "wrong_identity": row.wrong_identity,
+        "missing_certificate": row.missing_certificate,
         "bleed": row.bleed,
         "unreported": row.unreported,
         "crash": crash,
@@ -129,8 +132,7 @@ class MtlsCollector:
         )
         failed = CounterMetricFamily(
             "locust_mtls_failures",
-            "failed mTLS requests by kind (wrong_identity, bleed, unreported, crash, "
-            "transport, http)",
+            f"failed mTLS requests by kind ({', '.join(FAILURE_KINDS)})",
             labels=(*LABELS, "kind"),
         )
         crashes = CounterMetricFamily(

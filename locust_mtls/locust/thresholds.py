@@ -29,11 +29,12 @@ from locust_mtls.settings import RATE_BASES, rate_of
 from locust_mtls.strategies import STRATEGIES
 
 logger = logging.getLogger("locust_mtls")
-COUNTS = ("requests", "failures", "bleed", "wrong_identity", "unreported", "crashes",
-          *RATE_BASES.values())  # fmt: skip
+COUNTS = ("requests", "failures", "bleed", "wrong_identity", "missing_certificate",
+          "unreported", "crashes", *dict.fromkeys(RATE_BASES.values()))  # fmt: skip
 RATES = {
     "bleed_rate": "bleed",
     "wrong_identity_rate": "wrong_identity",
+    "missing_certificate_rate": "missing_certificate",
     "unreported_rate": "unreported",
     "crash_rate": "crashes",
     "fail_ratio": "failures",

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from locust_mtls.errors import ConfigError
 from locust_mtls.matrix.outcomes import (
+    IDENTITY_KINDS,
     KINDS,
     NO_CERT_SPLIT_MEANINGS,
     OUTCOMES,
@@ -43,7 +44,7 @@ def load_rows(results_dir: str | Path) -> list[dict]:
 
 # Kinds counted in requests (their share of the requests they can happen to is said:
 # settings.RATE_BASES), and their counter.
-COUNTED = {"wrong-identity": "wrong_identity", "bleed": "bleed", "errors": "failures"}
+COUNTED = {**IDENTITY_KINDS, "errors": "failures"}
 # What a share in a cell is of, in a few characters (CELLS_EXPLAINED says them in full).
 SHORT_BASES = {"without_cert": " of no-cert", "with_cert": " of with-cert", "requests": "",
                "all": " of all"}  # fmt: skip
@@ -103,7 +104,7 @@ def kind_count(rows: list[dict], kind: str) -> int:
     """Requests of `kind` over `rows` (errors: failures that were neither kind of mix-up)."""
     count = sum(row.get(COUNTED[kind]) or 0 for row in rows)
     if kind == "errors":
-        count -= kind_count(rows, "wrong-identity") + kind_count(rows, "bleed")
+        count -= sum(kind_count(rows, mixed_up) for mixed_up in IDENTITY_KINDS)
     return count
 
 

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from locust_mtls.matrix.envs import Env
+from locust_mtls.matrix.outcomes import IDENTITY_KINDS, IDENTITY_WORDS
 from locust_mtls.settings import BASE_WORDS, RATE_BASES, rate_base
 
 # Found by path, not imported: the matrix never imports the Locust room (it runs Locust).
@@ -169,7 +170,7 @@ def cell_row(
     summary = summary or {}
     strategies = summary.get("strategies") or {}
     counters = strategies.get(row["strategy"]) or next(iter(strategies.values()), {})
-    for name in ("requests", "failures", "wrong_identity", "bleed", "handshakes"):
+    for name in ("requests", "failures", *IDENTITY_KINDS.values(), "handshakes"):
         row[name] = int(counters.get(name) or 0)
     # The bases of the rates, when the cell's counters split requests (since issue 26).
     row.update({name: int(counters[name]) for name in RATE_BASES.values() if name in counters})
@@ -229,16 +230,15 @@ def classify(row: dict, hung: bool, summary: dict) -> tuple[str, str]:
         return "crashed", f"crashed: {crash['signal']}{where} after {done} requests{more}{saved}"
     if hung:
         return "hung", f"hung: killed after {row['wall_s']:.0f} s, {row['requests']} requests done"
-    requests, wrong, bleed = row["requests"], row["wrong_identity"], row["bleed"]
-    if wrong:
-        also = f", cert bleed: {of_base(row, 'bleed')}" if bleed else ""
-        return "wrong-identity", f"wrong identity: {of_base(row, 'wrong_identity')}{also}"
-    if bleed:
-        return "bleed", f"cert bleed: {of_base(row, 'bleed')}"
+    requests = row["requests"]
+    found = [(kind, counter) for kind, counter in IDENTITY_KINDS.items() if row.get(counter)]
+    if found:
+        texts = [f"{IDENTITY_WORDS[kind]}: {of_base(row, counter)}" for kind, counter in found]
+        return found[0][0], ", ".join(texts)
     if not requests:
         reason = "no summary file" if not summary else "0 requests"
         return "no-result", f"no result: {reason}, exit status {row['returncode']}"
-    other = row["failures"] - wrong - bleed
+    other = row["failures"] - sum(row.get(counter) or 0 for counter in IDENTITY_KINDS.values())
     if other > 0:
         return "errors", f"{other} of {requests} requests failed"
     return "clean", f"clean: {requests} requests, {row['rps']:.0f} rps"

@@ -20,7 +20,12 @@ MUST_BE_CLEAN_DEFAULT = tuple(name for name, cls in REGISTRY.items() if cls.safe
 OUTCOMES = {
     "crashed": ("crash", "#67000d", "the client died by a signal (e.g. SIGSEGV in OpenSSL)"),
     "hung": ("hung", "#54278f", "the cell did not finish within run time + margin; killed"),
-    "wrong-identity": ("wrong id", "#d7301f", "the server saw another user's certificate, or none"),
+    "wrong-identity": ("wrong id", "#d7301f", "the server saw another user's certificate"),
+    "missing-certificate": (
+        "no cert",
+        "#e34a33",
+        "a request sent with a certificate reached the server without one (the client dropped it)",
+    ),
     "bleed": ("bleed", "#fc8d59", "a request meant to go without a cert presented one"),
     "no-result": ("no result", "#969696", "Locust did not start or reported no requests"),
     "errors": ("errors", "#fdd835", "requests failed (e.g. TLS errors), identity checks passed"),
@@ -36,8 +41,26 @@ NO_CERT_SPLIT_MEANINGS = {
     "users": "half the users never send a cert",
 }
 # What makes `locust-mtls matrix` exit 1 for a strategy listed in --must-be-clean.
-FAILING_OUTCOMES = ("crashed", "hung", "wrong-identity", "bleed", "no-result")
+FAILING_OUTCOMES = (
+    "crashed",
+    "hung",
+    "wrong-identity",
+    "missing-certificate",
+    "bleed",
+    "no-result",
+)
 ENV_FACTS = ("requests", "urllib3", "locust", "gevent", "python", "openssl")
+# The identity check's kinds of failure, worst first, and the counter of each.
+IDENTITY_KINDS = {
+    "wrong-identity": "wrong_identity",
+    "missing-certificate": "missing_certificate",
+    "bleed": "bleed",
+}
+IDENTITY_WORDS = {
+    "wrong-identity": "wrong identity",
+    "missing-certificate": "missing certificate",
+    "bleed": "cert bleed",
+}
 
 
 def failing_rows(rows: list[dict]) -> list[dict]:
@@ -48,14 +71,14 @@ def failing_rows(rows: list[dict]) -> list[dict]:
 def row_kinds(row: dict) -> set[str]:
     """Every kind of failure one run showed (KINDS), not only its worst `outcome`."""
     kinds = {row["outcome"]} - {"clean"}
-    wrong, bleed = row.get("wrong_identity") or 0, row.get("bleed") or 0
     if row.get("crash") or row.get("crashes"):
         kinds.add("crashed")
-    if wrong:
-        kinds.add("wrong-identity")
-    if bleed:
-        kinds.add("bleed")
-    if (row.get("failures") or 0) - wrong - bleed > 0:
+    mixed_up = 0
+    for kind, counter in IDENTITY_KINDS.items():
+        if row.get(counter):
+            kinds.add(kind)
+            mixed_up += row[counter]
+    if (row.get("failures") or 0) - mixed_up > 0:
         kinds.add("errors")
     return kinds
 

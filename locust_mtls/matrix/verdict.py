@@ -51,6 +51,7 @@ OUTCOME_VERBS = {
     "crashed": "crashed",
     "hung": "hung",
     "wrong-identity": "sent a wrong identity",
+    "missing-certificate": "dropped a certificate",
     "bleed": "bled a certificate",
     "no-result": "gave no result",
     "errors": "had failed requests",

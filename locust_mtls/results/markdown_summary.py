@@ -21,17 +21,19 @@ MARKDOWN_COLUMNS = (
     "requests",
     "rps",
     "wrong_identity",
+    "missing_certificate",
     "bleed",
     "unreported",
     "crashes",
     "handshake_p50_ms",
     "handshake_p95_ms",
     "wrong_identity_rate",
+    "missing_certificate_rate",
     "bleed_rate",
     "tls",
     "identity_checked",
 )
-NUMBER_COLUMNS = set(MARKDOWN_COLUMNS[2:10])
+NUMBER_COLUMNS = set(MARKDOWN_COLUMNS[2:11])
 TITLES = dict(COLUMNS)
 
 

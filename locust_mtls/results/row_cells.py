@@ -96,7 +96,11 @@ def console_line(data: dict) -> str:
     parts = [checked] if (checked := checked_part(data)) else []
     parts += [
         f"{name} {rate_cell(data, counter)}"
-        for name, counter in (("wrong id", "wrong_identity"), ("bleed", "bleed"))
+        for name, counter in (
+            ("wrong id", "wrong_identity"),
+            ("missing cert", "missing_certificate"),
+            ("bleed", "bleed"),
+        )
         if data.get(counter)
     ]
     parts.append(f"TLS {tls_cell(data)}")

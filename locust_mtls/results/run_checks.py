@@ -20,6 +20,7 @@ GATE_CLASS = "locust-mtls.gate"
 # counter -> what a reader calls it (the tab's column titles)
 COUNTER_TITLES = {
     "wrong_identity": "wrong identity",
+    "missing_certificate": "missing certificate",
     "bleed": "cert bleed",
     "crashes": "crashes",
     "unreported": "unreported identity",

@@ -38,6 +38,8 @@ COLUMNS = (
     ("failures", "Failures"),
     ("wrong_identity", "Wrong identity"),
     ("wrong_identity_rate", "Wrong identity rate"),
+    ("missing_certificate", "Missing certificate"),
+    ("missing_certificate_rate", "Missing certificate rate"),
     ("bleed", "Cert bleed"),
     ("bleed_rate", "Cert bleed rate"),
     ("unreported", "Unreported"),
@@ -143,6 +145,8 @@ def rows(stats: MtlsStats) -> list[dict]:
                 "failures": data["failures"],
                 "wrong_identity": data["wrong_identity"],
                 "wrong_identity_rate": rate_cell(data, "wrong_identity"),
+                "missing_certificate": data.get("missing_certificate", 0),
+                "missing_certificate_rate": rate_cell(data, "missing_certificate"),
                 "bleed": data["bleed"],
                 "bleed_rate": rate_cell(data, "bleed"),
                 "unreported": data["unreported"],
@@ -247,15 +251,16 @@ def text_table(stats: MtlsStats) -> str:
     lines = [
         f"\n{headline}",
         *(f"  {line}" for line in paths if len(paths) > 1),
-        f"{'strategy':<{width}}{'mode':<16}{'requests':>9}{'rps':>8}{'wrong id':>9}{'bleed':>7}"
-        f"{'unrep':>7}{'crashes':>8}{'hs p50':>8}{'hs p95':>8}",
+        f"{'strategy':<{width}}{'mode':<16}{'requests':>9}{'rps':>8}{'wrong id':>9}"
+        f"{'no cert':>8}{'bleed':>7}{'unrep':>7}{'crashes':>8}{'hs p50':>8}{'hs p95':>8}",
     ]
     for name, data in strategies.items():
         mode = f"{data['concurrency']}/{'ka' if data['keepalive'] else 'no-ka'}"
         lines.append(
-            f"{name:<{width}}{mode:<16}{data['requests']:>9}{data['rps']:>8}{data['wrong_identity']:>9}"
-            f"{data['bleed']:>7}{data['unreported']:>7}{data['crashes']:>8}{data['handshake_ms']['p50']:>8}"
-            f"{data['handshake_ms']['p95']:>8}"
+            f"{name:<{width}}{mode:<16}{data['requests']:>9}{data['rps']:>8}"
+            f"{data['wrong_identity']:>9}{data.get('missing_certificate', 0):>8}"
+            f"{data['bleed']:>7}{data['unreported']:>7}{data['crashes']:>8}"
+            f"{data['handshake_ms']['p50']:>8}{data['handshake_ms']['p95']:>8}"
         )
         lines.append(console_line(data))
     lines += sent_lines(stats) + identity_set_lines(stats)

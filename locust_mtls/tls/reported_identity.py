@@ -58,7 +58,8 @@ class VerdictKind(StrEnum):
     """What the identity check found for one response."""
 
     RIGHT = "right"  # the server saw exactly what the request presented
-    WRONG = "wrong"  # another certificate, or none when one was presented
+    WRONG = "wrong"  # another certificate than the one presented
+    MISSING = "missing"  # one was presented, the server saw none (a client dropped it)
     BLEED = "bleed"  # the request presented none, the server saw one
     UNREPORTED = "unreported"  # the response did not say
     UNPARSED = "unparsed"  # it said, in a form we cannot read
@@ -158,7 +159,7 @@ def match_seen(sent: Identity | None, seen: Seen, index: IdentityIndex) -> Verdi
     if seen.kind == "none":
         if sent is None:
             return Verdict(VerdictKind.RIGHT, sent_name, NO_CERTIFICATE, seen.kind)
-        return Verdict(VerdictKind.WRONG, sent_name, _describe(seen, index), seen.kind)
+        return Verdict(VerdictKind.MISSING, sent_name, _describe(seen, index), seen.kind)
     if sent is not None and _is(sent, seen):
         return Verdict(VerdictKind.RIGHT, sent_name, sent_name, seen.kind)
     kind = VerdictKind.BLEED if sent is None else VerdictKind.WRONG
