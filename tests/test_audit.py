@@ -63,6 +63,47 @@ class Fast(FastHttpUser):
         self.client.get("/")
 """
 
+# FastHttpUser's documented hook, written the way that looks economical: one context built
+# once and handed to every user's pool, each user's certificate given in ssl_options (and
+# geventhttpclient's init_ssl_context loads it into that one context). A third of the users
+# send no certificate. shared=False builds a new context per call: the safe form.
+FAST_FACTORY = """
+import itertools, ssl
+from locust import FastHttpUser, constant, task
+from locust.contrib.fasthttp import FastHttpSession
+
+CERTS = [("certs/client-1.pem", "certs/client-1.key"),
+         ("certs/client-2.pem", "certs/client-2.key"), None]
+numbers = itertools.count()
+built = []
+
+
+class Factory(FastHttpUser):
+    wait_time = constant(0)
+    insecure = False
+
+    def __init__(self, environment):
+        super().__init__(environment)
+        cert = CERTS[next(numbers) % len(CERTS)]
+        options = {{"ca_certs": "certs/ca.pem"}}
+        if cert:
+            options.update(certfile=cert[0], keyfile=cert[1])
+        self.client = FastHttpSession(
+            base_url=self.host, request_event=environment.events.request, user=self,
+            insecure=False, ssl_context_factory=self.new_context, ssl_options=options,
+        )
+
+    def new_context(self, cafile=None):
+        if {shared} and built:
+            return built[0]
+        built.append(ssl.create_default_context(cafile=cafile))
+        return built[-1]
+
+    @task
+    def get(self):
+        self.client.get("/", headers={{"Connection": "close"}})
+"""
+
 SHARED = requests_path.locust_uses_preloaded_context() or requests_path.uses_preloaded_context()
 
 
@@ -121,6 +162,29 @@ def test_fast_http_user_without_a_certificate_is_audited_clean(tmp_path):
     row = row_of(summary, "audit:Fast")
     assert row["requests"] > 0 and row["bleed"] == row["wrong_identity"] == 0
     assert "FastHttpUser" in row["client_path"]
+
+
+def test_fast_http_user_sharing_one_factory_context_is_audited_and_flagged(tmp_path):
+    # Issue 30: the certificate each user meant is the one its ssl_options name; the server
+    # sees whichever was loaded last into the one context, and the audit counts that.
+    done, summary = audit(tmp_path, FAST_FACTORY.format(shared=True), "-u", "6", "-r", "6")
+    assert done.returncode == 1, done.stderr[-2000:]
+    row = row_of(summary, "audit:Factory")
+    assert row["requests"] > 0 and row["bleed"] > 0 and row["wrong_identity"] > 0
+    assert row["without_cert"] > 0 and row["with_cert"] > 0
+    assert "ONE SSLContext from ssl_context_factory" in row["client_path"]
+    assert "returned one SSLContext to several connection pools" in done.stderr
+    assert "not audited" not in done.stdout
+
+
+def test_fast_http_user_with_a_fresh_context_per_pool_is_audited_clean(tmp_path):
+    done, summary = audit(tmp_path, FAST_FACTORY.format(shared=False), "-u", "6", "-r", "6")
+    assert done.returncode == 0, done.stderr[-2000:]
+    row = row_of(summary, "audit:Factory")
+    assert row["requests"] > 0 and row["bleed"] == row["wrong_identity"] == 0
+    assert row["without_cert"] > 0 and row["with_cert"] > 0
+    assert "one SSLContext per connection pool" in row["client_path"]
+    assert "several connection pools" not in done.stderr
 
 
 def test_options_of_our_own_user_classes_are_named_once_as_ignored(tmp_path):

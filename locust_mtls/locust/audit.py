@@ -1,6 +1,7 @@
 """`locust-mtls audit -f THEIR_LOCUSTFILE.py [any locust options]`: their locustfile, unchanged,
-run by Locust with audit_plugin.py loaded after it, so every request of their HttpUser and
-FastHttpUser classes is checked against the identity the target reports.
+run by Locust with audit_plugin.py loaded after it (and audit_first.py before it), so every
+request of their HttpUser and FastHttpUser classes is checked against the identity the
+target reports.
 
 This module does not import Locust (the command runs Locust in a child process, so the
 `locust-mtls` process is never monkey-patched); the exit status is Locust's: 1 when the
@@ -18,6 +19,7 @@ from locust_mtls.config.options import OPTIONS
 from locust_mtls.errors import ConfigError
 
 PLUGIN = Path(__file__).resolve().parent / "audit_plugin.py"
+FIRST = Path(__file__).resolve().parent / "audit_first.py"  # before theirs: see its docstring
 # Options that set how our own user classes send; an audited user's own client ignores them.
 IGNORED = (
     "--mtls-strategy",
@@ -60,11 +62,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def locust_argv(locustfiles: str, locust_options: list[str]) -> list[str]:
-    """The Locust command line: their files first, then the audit plugin."""
+    """The Locust command line: their files between audit_first.py and the audit plugin."""
     for name in locustfiles.split(","):
         if name.strip().endswith(".py") and not Path(name.strip()).is_file():
             raise ConfigError(f"-f {name}: no such locustfile; give the path of your locustfile")
-    files = ",".join([*(n.strip() for n in locustfiles.split(",")), str(PLUGIN)])
+    files = ",".join([str(FIRST), *(n.strip() for n in locustfiles.split(",")), str(PLUGIN)])
     return [sys.executable, "-m", "locust", "-f", files, *locust_options]
 
 

@@ -1,27 +1,34 @@
 """Audit mode, inside Locust: `locust-mtls audit -f THEIR_FILE.py` loads this file after
-theirs (`-f THEIR_FILE.py,audit_plugin.py`), so their users run unchanged.
+theirs (`-f audit_first.py,THEIR_FILE.py,audit_plugin.py`), so their users run unchanged.
 
 Every request of an `HttpUser` (Locust's `HttpSession`) and of a `FastHttpUser` goes the
 same checked path as our own users' (checked_event.py): judged against the identity the
 target reports, counted in one row per user class (`audit:ClassName`) with the
 `--mtls-identity-*` options the user gave, failures below HTTP counted by failure class.
-What a request meant to present is read where requests itself decides it: the call's
-`cert=`, else the session's `cert` (requests' merge), read at the session's public
-`request()`.
+What a request meant to present is read where the client itself decides it:
+- HttpUser: the call's `cert=`, else the session's `cert` (requests' merge), read at the
+  session's public `request()`;
+- FastHttpUser: the chain its connection pool's SSLContext holds once geventhttpclient
+  has set it up: the last chain loaded into that context while the pool was made (by the
+  `ssl_context_factory` or from `ssl_options`), else the context's own (tls/loaded_chains).
+  A context the factory hands to several pools, with a user's chain loaded into it while
+  one was made, is the shared pre-built context pattern: flagged, and its bleed counted.
 
 Not seen: requests sent by clients built outside Locust's sessions (a `requests.Session`
 or an httpx client of the user's own), whose responses never reach Locust's request
-event; a `FastHttpUser` whose `ssl_context_factory` loads a certificate (the context does
-not say which; counted as not audited). Users of this package (MtlsUser, MtlsHttpUser, ...)
-check themselves and are skipped here.
+event. Users of this package (MtlsUser, MtlsHttpUser, ...) check themselves and are
+skipped here.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import weakref
 from collections import Counter
 
+from geventhttpclient.connectionpool import SSLConnectionPool
+from geventhttpclient.url import URL
 from locust import events
 from locust.clients import HttpSession
 from locust.contrib.fasthttp import FastHttpSession
@@ -34,13 +41,13 @@ from locust_mtls.locust.audit import ignored_options_line
 from locust_mtls.locust.checked_event import remember
 from locust_mtls.locust.state import RunState, state_of
 from locust_mtls.settings import TlsSettings
-from locust_mtls.tls import requests_path
+from locust_mtls.tls import loaded_chains, requests_path
 from locust_mtls.tls.identity import Identity, load_identity
 
 logger = logging.getLogger("locust_mtls.audit")
 
 NOT_VISIBLE = object()  # the certificate a request presents cannot be known
-FAST_FACTORY = "FastHttpUser certificate inside its ssl_context_factory/client_pool"
+FAST_POOL_FAILED = "FastHttpUser connection pool could not be set up before the request"
 
 
 class Audit:
@@ -76,14 +83,15 @@ class Audit:
                 tls=TlsSettings(),
             )
             checkpoint = self.checkpoints[user_class] = run.checkpoint(settings)
+        if checkpoint.row.client_path != client_path:  # a FastHttpUser's may turn shared
             checkpoint.row.client_path = client_path
-            run.stats.client_path = client_path  # the path their users take, not ours
+            checkpoint.run.stats.client_path = client_path  # the path their users take
         return checkpoint
 
     def sent(self, user, cert, client_path: str) -> Sent | None:
         """A Sent for one audited request, or None (counted as not audited)."""
         if cert is NOT_VISIBLE:
-            self.not_audited[FAST_FACTORY] += 1
+            self.not_audited[FAST_POOL_FAILED] += 1
             return None
         try:
             identity = self.identity(cert) if cert else None
@@ -132,7 +140,9 @@ def _audited(original, cert_of, client_path_of):
 
     def request(self, method, url, *args, **kwargs):
         audit = audit_of(self)
-        sent = audit and audit.sent(self.user, cert_of(self, kwargs), client_path_of(self, kwargs))
+        sent = audit and audit.sent(
+            self.user, cert_of(self, url, kwargs), client_path_of(self, url, kwargs)
+        )
         if not sent:
             return original(self, method, url, *args, **kwargs)
         with sending(sent):
@@ -143,12 +153,12 @@ def _audited(original, cert_of, client_path_of):
     return request
 
 
-def _http_cert(session, kwargs):
+def _http_cert(session, _url, kwargs):
     cert = kwargs.get("cert")
     return cert if cert is not None else session.cert  # requests' merge_setting
 
 
-def _http_path(session, kwargs) -> str:
+def _http_path(session, _url, kwargs) -> str:
     verify = kwargs.get("verify")
     verify = verify if verify is not None else session.verify
     if verify is not True:  # a path (or False) keeps Locust's and requests' shared context out
@@ -159,27 +169,77 @@ def _http_path(session, kwargs) -> str:
     return f"HttpUser: {requests_path.describe_locust(session.trust_env)}"
 
 
-def _fast_cert(session, _kwargs):
-    return getattr(session, "mtls_audit_cert", NOT_VISIBLE)
+# The connection pools each context went to, and whether a user's chain was loaded into
+# it while one of them was set up (geventhttpclient's connectionpool.init_ssl_context).
+_pools_of_context: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _fast_path(_session, _kwargs) -> str:
-    return "FastHttpUser (geventhttpclient): one SSLContext per user from ssl_context_factory"
+class ContextUse:
+    def __init__(self):
+        self.pools = weakref.WeakSet()
+        self.chains_loaded = False
+
+    def shared(self) -> bool:
+        """One context in several pools with chains loaded into it: what one pool loads,
+        every other pool's next connection presents."""
+        return self.chains_loaded and len(self.pools) > 1
 
 
-_fast_init = FastHttpSession.__init__
+_pool_init = SSLConnectionPool.__init__
 
 
-def _fast_init_seen(self, *args, ssl_context_factory=None, client_pool=None, **kwargs):
-    # Without a factory or pool of the user's own, FastHttpSession's contexts hold no cert.
-    self.mtls_audit_cert = None if ssl_context_factory is client_pool is None else NOT_VISIBLE
-    _fast_init(
-        self, *args, ssl_context_factory=ssl_context_factory, client_pool=client_pool, **kwargs
-    )
+def _pool_init_seen(self, *args, **kwargs):
+    with loaded_chains.loads_into() as loads:
+        _pool_init(self, *args, **kwargs)
+    context = self.ssl_context
+    self.mtls_presented_chain = loaded_chains.chain_presented(context, loads)
+    use = _pools_of_context.setdefault(context, ContextUse())
+    was_shared = use.shared()
+    use.pools.add(self)
+    use.chains_loaded |= any(loaded_into is context for loaded_into, _ in loads)
+    if use.shared() and not was_shared:
+        logger.warning(
+            "locust-mtls audit: a FastHttpUser's ssl_context_factory returned one SSLContext to "
+            "several connection pools, and a user's certificate was loaded into it "
+            "(geventhttpclient connectionpool.init_ssl_context): every new connection presents "
+            "the certificate loaded last; return a new SSLContext from each call"
+        )
 
 
+def _fast_pool(session, url):
+    """The geventhttpclient pool this request will use, made now if it is the first (as
+    the request itself would, in the same greenlet); None if making it fails (the request
+    then fails the same way, in Locust's hands)."""
+    try:
+        client = session.client.clientpool.get_client(URL(session._build_url(url)))
+    except Exception:
+        return None
+    return client._connection_pool
+
+
+def _fast_cert(session, url, _kwargs):
+    pool = _fast_pool(session, url)
+    if pool is None:
+        return NOT_VISIBLE
+    return getattr(pool, "mtls_presented_chain", None)  # plain http:// holds no chain
+
+
+def _fast_path(session, url, _kwargs) -> str:
+    pool = _fast_pool(session, url)
+    use = _pools_of_context.get(getattr(pool, "ssl_context", None))
+    if use is not None and use.shared():
+        return (
+            "FastHttpUser (geventhttpclient): ONE SSLContext from ssl_context_factory in "
+            "several connection pools, each user's certificate loaded into it "
+            "(geventhttpclient connectionpool.init_ssl_context): every new connection "
+            "presents the chain loaded last; return a new SSLContext from each call"
+        )
+    return "FastHttpUser (geventhttpclient): one SSLContext per connection pool"
+
+
+loaded_chains.recording()  # also when this file is loaded without audit_first.py
 HttpSession.request = _audited(HttpSession.request, _http_cert, _http_path)
-FastHttpSession.__init__ = _fast_init_seen
+SSLConnectionPool.__init__ = _pool_init_seen
 FastHttpSession.request = _audited(FastHttpSession.request, _fast_cert, _fast_path)
 
 
