@@ -157,10 +157,28 @@ class RunSettings:
 
 
 # Which HTTP client sends a user class's requests: requests through a strategy (MtlsUser,
-# MtlsHttpUser), geventhttpclient on identity-cache's contexts (MtlsFastHttpUser), or the
-# audited locustfile's own client (audit rows are named after the user class).
-CLIENTS = ("requests", "fasthttp", "audit")
-ROW_PREFIX = {"requests": "", "fasthttp": "fasthttp/", "audit": ""}
+# MtlsHttpUser), another library with one client per identity on identity-cache's frozen
+# contexts (below), or the audited locustfile's own client (rows named after the class).
+# Those libraries take a whole SSLContext, never a strategy: client -> the path its rows say.
+CONTEXT_PER_IDENTITY_CLIENTS = {
+    "fasthttp": "geventhttpclient with identity-cache's frozen SSLContexts",
+    "httpx": "httpx: one httpx.Client per identity, verify= identity-cache's frozen SSLContext",
+    "niquests": "niquests: one Session per identity, its adapter on identity-cache's frozen "
+    "SSLContext",
+}
+# How to install the optional libraries of those clients. niquests needs urllib3-future, whose
+# wheel installs itself over `urllib3` (under requests and Locust's HttpUser too): built
+# from source with URLLIB3_NO_OVERRIDE it installs beside it.
+LIBRARY_INSTALL = {
+    "httpx": "pip install 'locust-mtls[httpx]'",
+    "niquests": "URLLIB3_NO_OVERRIDE=1 pip install --no-binary urllib3-future niquests",
+}
+CLIENTS = ("requests", *CONTEXT_PER_IDENTITY_CLIENTS, "audit")
+ROW_PREFIX = {
+    "requests": "",
+    "audit": "",
+    **{client: f"{client}/" for client in CONTEXT_PER_IDENTITY_CLIENTS},
+}
 
 
 def row_name(settings: RunSettings) -> str:

@@ -4,8 +4,9 @@ process (importing locust monkey-patches everything): tests/test_http_user.py ru
     python tests/http_user_scenarios.py CONFIG_JSON
 
 and reads one JSON document from stdout. CONFIG: {"host", "identities", "kind":
-"http"|"fast", "cells": [[strategy, concurrency], ...]}. Every cell runs one fixed
-scenario (no timing, no randomness) and reports what the server and Locust saw.
+"http"|"fast"|"httpx"|"niquests", "cells": [[strategy, concurrency], ...]}. Every cell
+runs one fixed scenario (no timing, no randomness) and reports what the server and
+Locust saw.
 """
 
 from __future__ import annotations
@@ -22,6 +23,18 @@ import locust_mtls.locust.plugin  # noqa: F401 - registers the --mtls-* options
 from locust_mtls.engine.run import MtlsRun
 from locust_mtls.locust.fast_user import MtlsFastHttpUser
 from locust_mtls.locust.http_user import MtlsHttpUser
+from locust_mtls.locust.httpx_user import MtlsHttpxUser
+
+
+def niquests_user():
+    from locust_mtls.locust.niquests_user import MtlsNiquestsUser  # only where installed
+
+    return MtlsNiquestsUser
+
+
+# The full-API users besides MtlsHttpUser: the same scenario, their own client.
+FULL_API = {"fast": lambda: MtlsFastHttpUser, "httpx": lambda: MtlsHttpxUser}
+FULL_API["niquests"] = niquests_user
 
 ORDER = {"item": "book", "quantity": 2, "note": "naïve ☃"}
 
@@ -91,7 +104,10 @@ def fast_scenario(user) -> dict:
     sent = client.post("/things?colour=blue", json=ORDER, headers={"X-Request-Id": "r-1"})
     echo = sent.json()
     facts["echo"] = {k: echo[k] for k in ("method", "path", "query", "body_sha256")}
-    facts["sent_sha256"] = hashlib.sha256(json.dumps(ORDER).encode()).hexdigest()
+    # The body as this client serialised json= (httpx: compact UTF-8; the others json.dumps).
+    body = getattr(getattr(sent, "request", None), "content", None)
+    body = body if isinstance(body, bytes) else json.dumps(ORDER).encode()
+    facts["sent_sha256"] = hashlib.sha256(body).hexdigest()
     facts["cookie_back"] = echo["cookie_session"]
     with client.get("/health", catch_response=True) as r:
         r.failure("deliberate: the task rejected this answer")
@@ -104,9 +120,9 @@ def fast_scenario(user) -> dict:
 
 
 def run_cell(env, reported, kind, strategy, concurrency) -> dict:
-    base = MtlsHttpUser if kind == "http" else MtlsFastHttpUser
+    base = MtlsHttpUser if kind == "http" else FULL_API[kind]()
     attributes = {"identity": "client-1", "abstract": False, "host": env.host}
-    if kind == "fast":
+    if kind != "http":
         attributes["no_cert_fraction"] = 0.0
     if kind == "http":
         attributes.update(strategy=strategy, concurrency=concurrency)
@@ -128,6 +144,8 @@ def run_cell(env, reported, kind, strategy, concurrency) -> dict:
     facts["counters"] = {
         k: stats[k] for k in ("requests", "failures", "wrong_identity", "bleed", "handshakes")
     }
+    facts["row"] = row
+    facts["client_path"] = stats["client_path"]
     state.run.close()
     return facts
 

@@ -6,6 +6,7 @@ Each run stops at a random moment (the seed is printed), half of them with
 LOCUST_MTLS_COUNT_REPEATS times (default 2; .ci/run runs 10, also under stress-ng).
 """
 
+import importlib.util
 import json
 import os
 import random
@@ -20,6 +21,7 @@ import pytest
 
 from locust_mtls.processes import alive, descendants
 from locust_mtls.server.process import fetch_stats, start_echo_server_process
+from locust_mtls.settings import LIBRARY_INSTALL
 from locust_mtls.tls.pki import generate_pki
 
 from conftest import processes, wait_for
@@ -27,11 +29,14 @@ from conftest import processes, wait_for
 pytestmark = pytest.mark.counting
 
 MTLS = str(Path(__file__).resolve().parent.parent / "locustfiles" / "mtls.py")
+PROBES = str(Path(__file__).resolve().parent.parent / "locustfiles" / "strategies.py")
 REPEATS = int(os.environ.get("LOCUST_MTLS_COUNT_REPEATS", "2"))
 MODES = {
     "greenlets-120": ["-u", "120", "-r", "120"],
     "native-threads-200": ["-u", "200", "-r", "200", "--mtls-concurrency", "native-threads"],
     "processes-2": ["-u", "40", "-r", "40"],  # and processes(): a port of its own
+    "httpx-60": ["-f", PROBES, "HttpxIdentityCacheUser", "-u", "60", "-r", "60"],
+    "niquests-60": ["-f", PROBES, "NiquestsIdentityCacheUser", "-u", "60", "-r", "60"],
 }
 
 
@@ -53,6 +58,8 @@ def summary_requests(path: Path) -> int:
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("repeat", range(REPEATS))
 def test_counted_plus_in_flight_is_what_the_server_saw(tmp_path, mode, repeat):
+    if mode.startswith("niquests") and importlib.util.find_spec("niquests") is None:
+        pytest.skip(f"niquests not installed: {LIBRARY_INSTALL['niquests']}")
     seed = random.randrange(1 << 30)
     after = random.Random(seed).uniform(0.0, 1.5)
     stop_timeout = ["--stop-timeout", "0" if repeat % 2 == 0 else "2"]
@@ -87,9 +94,11 @@ def server_count(server, tmp_path) -> int:
 
 
 def locust(tmp_path, *args: str) -> subprocess.Popen:
-    """`locust -f mtls.py --headless` in `tmp_path`, running until it is stopped."""
+    """`locust -f mtls.py --headless` (or the -f in `args`) in `tmp_path`, running until
+    it is stopped."""
+    locustfile = () if "-f" in args else ("-f", MTLS)
     return subprocess.Popen(
-        [sys.executable, "-m", "locust", "-f", MTLS, "--headless", "--only-summary", *args],
+        [sys.executable, "-m", "locust", *locustfile, "--headless", "--only-summary", *args],
         cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL, text=True,
     )  # fmt: skip

@@ -1,6 +1,7 @@
 """MtlsHttpUser (and MtlsFastHttpUser's full API): Locust's own sessions on our
 transports, checked on every response. Real TLS on loopback against the echo server."""
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -9,13 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from locust_mtls.settings import SAFE
+from locust_mtls.settings import LIBRARY_INSTALL, SAFE
 from locust_mtls.strategies import STRATEGIES
 
 from conftest import row_of, run_locust
 
 REPO = Path(__file__).resolve().parent.parent
 SCENARIOS = str(Path(__file__).resolve().parent / "http_user_scenarios.py")
+NIQUESTS = pytest.mark.skipif(
+    importlib.util.find_spec("niquests") is None,
+    reason=f"niquests not installed: {LIBRARY_INSTALL['niquests']}",
+)
 CELLS = [[name, mode] for name in STRATEGIES for mode in ("greenlet", "native-threads")]
 
 
@@ -101,13 +106,17 @@ def test_a_streamed_body_cannot_go_to_a_native_thread(http_cells, strategy, mode
         assert "data=f.read()" in outcome and "\n" not in outcome
 
 
-def test_fast_http_user_has_the_whole_api_and_the_check(
-    pki_server, generated_pki, fingerprints, tmp_path
+@pytest.mark.parametrize("kind", ["fast", "httpx", pytest.param("niquests", marks=NIQUESTS)])
+def test_the_other_full_api_users_have_the_api_and_the_check(
+    pki_server, generated_pki, fingerprints, tmp_path, kind
 ):
+    # MtlsFastHttpUser, MtlsHttpxUser, MtlsNiquestsUser: the same scenario, the same
+    # checked request path.
     cells = [["identity-cache", "greenlet"]]
-    facts = run_scenarios(pki_server, generated_pki, "fast", cells, tmp_path)[
+    facts = run_scenarios(pki_server, generated_pki, kind, cells, tmp_path)[
         "identity-cache/greenlet"
     ]
+    assert facts["row"].startswith(f"{'fasthttp' if kind == 'fast' else kind}/identity-cache")
     assert facts["echo"] == {
         "method": "POST",
         "path": "/things",
@@ -121,6 +130,9 @@ def test_fast_http_user_has_the_whole_api_and_the_check(
     assert facts["events"] == facts["counters"]["requests"] == 6
     assert facts["failed_events"] == ["/health: deliberate"]
     assert facts["counters"]["wrong_identity"] == facts["counters"]["bleed"] == 0
+    assert ("geventhttpclient" if kind == "fast" else kind) in facts["client_path"]
+    if kind == "httpx":  # httpcore's trace gives handshakes; geventhttpclient, niquests don't
+        assert facts["counters"]["handshakes"] >= 3  # client-1, no certificate, client-2
 
 
 SHOP = REPO / "examples" / "shop.py"

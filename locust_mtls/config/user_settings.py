@@ -14,7 +14,13 @@ from typing import ClassVar
 
 from locust_mtls.config.validation import no_cert_fraction_from, settings_from
 from locust_mtls.errors import ConfigError
-from locust_mtls.settings import CONCURRENCY_MODES, IDENTITY_CHECK_MODES, TLS_VERSIONS, RunSettings
+from locust_mtls.settings import (
+    CONCURRENCY_MODES,
+    CONTEXT_PER_IDENTITY_CLIENTS,
+    IDENTITY_CHECK_MODES,
+    TLS_VERSIONS,
+    RunSettings,
+)
 from locust_mtls.strategies import STRATEGIES
 from locust_mtls.tls.reported_identity import IDENTITY_FORMATS
 
@@ -42,10 +48,13 @@ class MtlsAttributes:
 ATTRIBUTES = tuple(
     name for name in MtlsAttributes.__annotations__ if name != "default_no_cert_fraction"
 )
-# What each client does not take from a class: geventhttpclient sends on greenlets, through
-# identity-cache's contexts, and gives no hook to read a connection's session back (and
-# FastHttpUser's own `concurrency` is its connections per host).
-FIXED = {"fasthttp": {"strategy": "identity-cache", "concurrency": "greenlet", "resumption": False}}
+# What each client does not take from a class: the libraries that take a whole SSLContext
+# send on greenlets, through identity-cache's contexts, and give no hook to read a
+# connection's session back (and FastHttpUser's own `concurrency` is its connections per host).
+FIXED = {
+    client: {"strategy": "identity-cache", "concurrency": "greenlet", "resumption": False}
+    for client in CONTEXT_PER_IDENTITY_CLIENTS
+}
 NOT_OURS = {"fasthttp": {"concurrency"}}
 # Attribute -> the values it may take (None: anything; checked by settings_from).
 CHOICES = {

@@ -16,13 +16,12 @@ from locust_mtls.engine.run_options import RunOptions
 from locust_mtls.engine.runners import GreenletRunner, NativeThreadRunner, ThreadEngine
 from locust_mtls.engine.scheduler import IdentitySchedule
 from locust_mtls.engine.stats import MtlsStats
-from locust_mtls.settings import RunSettings, TlsSettings
+from locust_mtls.settings import CONTEXT_PER_IDENTITY_CLIENTS, RunSettings, TlsSettings
 from locust_mtls.strategies import Strategy, Trust, create
 from locust_mtls.tls import requests_path
 from locust_mtls.tls.identity import Identity
 
 # The client path of rows that do not send through a strategy of the registry.
-FASTHTTP_CLIENT_PATH = "geventhttpclient with identity-cache's frozen SSLContexts"
 
 
 class MtlsRun:
@@ -88,9 +87,9 @@ class MtlsRun:
         checkpoint = self._checkpoints.get(settings)
         if checkpoint is None:
             row = self.stats.row_for(settings)
-            if settings.client == "fasthttp":
+            if settings.client in CONTEXT_PER_IDENTITY_CLIENTS:
                 strategy = self.strategy(settings.strategy, settings.tls)
-                row.client_path = row.client_path or FASTHTTP_CLIENT_PATH
+                row.client_path = row.client_path or CONTEXT_PER_IDENTITY_CLIENTS[settings.client]
                 row.context_cache_source = strategy.context_cache_counts
             elif settings.client == "requests":
                 strategy = self.strategy(settings.strategy, settings.tls)

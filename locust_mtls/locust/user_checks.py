@@ -8,6 +8,7 @@ a second session a user builds (MtlsHttpSession(base_url=...)) shares it.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 from locust import events
@@ -16,6 +17,7 @@ from locust_mtls.engine.checkpoint import Sent
 from locust_mtls.errors import ConfigError, exit_with
 from locust_mtls.locust import plugin  # noqa: F401 - a user class brings the plugin's hooks
 from locust_mtls.locust.state import state_of
+from locust_mtls.settings import LIBRARY_INSTALL
 from locust_mtls.tls.files import read_regular_file
 from locust_mtls.tls.identity import Identity, fingerprint_of
 
@@ -34,6 +36,8 @@ def check_user_classes(environment, **_kwargs) -> None:
         client = getattr(user_class, "mtls_client", None)
         if client is None:
             continue  # not one of ours
+        if client in LIBRARY_INSTALL and importlib.util.find_spec(client) is None:
+            exit_with(ConfigError(f"{user_class.__name__}: {library_missing(client)}"))
         try:
             state.settings_for(user_class, client)
         except ConfigError as error:
@@ -63,6 +67,11 @@ def identity_indexes(run) -> tuple[dict, dict, dict]:
             {identity.fingerprint: identity for identity in identities},
         )
     return cached[1:]
+
+
+def library_missing(library: str) -> str:
+    """What to do when an optional client library is not installed."""
+    return f"{library} is not installed; install it: {LIBRARY_INSTALL[library]}"
 
 
 class UserChecks:
