@@ -4,7 +4,12 @@
 import pytest
 
 from locust_mtls.config.options import default_options
-from locust_mtls.config.user_settings import ATTRIBUTES, MtlsAttributes, user_settings
+from locust_mtls.config.user_settings import (
+    ATTRIBUTES,
+    MtlsAttributes,
+    options_not_taken,
+    user_settings,
+)
 from locust_mtls.errors import ConfigError
 from locust_mtls.settings import RunSettings, TlsSettings
 
@@ -116,3 +121,18 @@ def test_rows_differ_by_everything_that_changes_a_result_and_only_that():
     }
     assert len(rows) == 5
     assert RunSettings("identity-cache", identity_format="sha1").row == base.row  # how to read
+
+
+@pytest.mark.parametrize("client", ["fasthttp", "httpx", "niquests"])
+def test_options_a_fixed_client_does_not_take_are_named_not_dropped(client):
+    given = default_options(
+        mtls_strategy="shared-context", mtls_concurrency="native-threads", mtls_resumption="on"
+    )
+    assert options_not_taken(given, client) == [
+        "--mtls-strategy shared-context",
+        "--mtls-concurrency native-threads",
+        "--mtls-resumption on",
+    ]
+    # What it would use anyway is no news; requests' classes take them all.
+    assert options_not_taken(default_options(mtls_strategy="identity-cache"), client) == []
+    assert options_not_taken(given, "requests") == []

@@ -44,7 +44,7 @@ OPTIONS = (
         "--mtls-no-cert-fraction",
         "",
         "fraction of requests sent without a client certificate (0..1); not given: 0.5 for "
-        "MtlsUser (the probe that shows bleed), 0 for MtlsHttpUser and MtlsFastHttpUser",
+        "MtlsUser (the probe that shows bleed), 0 for the other user classes",
         {},
     ),
     (
@@ -277,6 +277,17 @@ def parse_options(args: Sequence[str], environ: Mapping[str, str] = os.environ):
         else:
             from_environment.append(f"{name}={value}")
     return plain_parser().parse_args([*from_environment, *args])
+
+
+def options_given(options, names) -> list[str]:
+    """'--name value' for each option of `names` given a value other than its default."""
+    defaults = {name: default for name, default, *_ in OPTIONS}
+    given = []
+    for name in names:
+        value = getattr(options, name.lstrip("-").replace("-", "_"), defaults[name])
+        if value != defaults[name]:
+            given.append(f"{name} {value}")
+    return given
 
 
 def default_options(**values) -> argparse.Namespace:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from locust_mtls.config.options import options_given
 from locust_mtls.config.validation import no_cert_fraction_from, settings_from
 from locust_mtls.errors import ConfigError
 from locust_mtls.settings import (
@@ -110,6 +111,18 @@ def user_settings(options, user_class: type, client: str = "requests") -> UserSe
     if fraction is None:
         fraction = getattr(user_class, "default_no_cert_fraction", 0.0)
     return UserSettings(settings, fraction)
+
+
+def options_not_taken(options, client: str) -> list[str]:
+    """The --mtls-* options given that `client`'s user classes do not take (FIXED), each
+    as '--name value': said at start, never silently dropped."""
+    fixed = FIXED.get(client, {})
+    names = [f"--mtls-{name.replace('_', '-')}" for name in fixed]
+    return [
+        given
+        for given in options_given(options, names)
+        if given.split(" ", 1)[1] not in (str(value) for value in fixed.values())
+    ]
 
 
 def partitioned(options, user_classes) -> bool:

@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from locust_mtls.config.options import OPTIONS
+from locust_mtls.config.options import options_given
 from locust_mtls.errors import ConfigError
 
 PLUGIN = Path(__file__).resolve().parent / "audit_plugin.py"
@@ -35,12 +35,7 @@ IGNORED = (
 
 def ignored_options_line(options) -> str | None:
     """One line naming the IGNORED options given a value other than their default."""
-    defaults = {name: default for name, default, *_ in OPTIONS}
-    given = []
-    for name in IGNORED:
-        value = getattr(options, name.lstrip("-").replace("-", "_"), defaults[name])
-        if value != defaults[name]:
-            given.append(f"{name} {value}")
+    given = options_given(options, IGNORED)
     if not given:
         return None
     return (

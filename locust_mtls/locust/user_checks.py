@@ -9,10 +9,12 @@ a second session a user builds (MtlsHttpSession(base_url=...)) shares it.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 
 from locust import events
 
+from locust_mtls.config.user_settings import options_not_taken
 from locust_mtls.engine.checkpoint import Sent
 from locust_mtls.errors import ConfigError, exit_with
 from locust_mtls.locust import plugin  # noqa: F401 - a user class brings the plugin's hooks
@@ -21,6 +23,7 @@ from locust_mtls.settings import LIBRARY_INSTALL
 from locust_mtls.tls.files import read_regular_file
 from locust_mtls.tls.identity import Identity, fingerprint_of
 
+logger = logging.getLogger("locust_mtls")
 SCHEDULED = object()  # identity= not given: the user's scheduled identity (or none)
 
 
@@ -36,6 +39,15 @@ def check_user_classes(environment, **_kwargs) -> None:
         client = getattr(user_class, "mtls_client", None)
         if client is None:
             continue  # not one of ours
+        not_taken = options_not_taken(state.options, client)
+        if not_taken:
+            logger.warning(
+                "locust-mtls: %s ignores %s: its client (%s) always sends through "
+                "identity-cache's contexts, on greenlets, without resumption",
+                user_class.__name__,
+                ", ".join(not_taken),
+                client,
+            )
         if client in LIBRARY_INSTALL and importlib.util.find_spec(client) is None:
             exit_with(ConfigError(f"{user_class.__name__}: {library_missing(client)}"))
         try:
