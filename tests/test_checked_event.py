@@ -4,6 +4,7 @@ its import and base class behaves as on plain Locust, with a certificate on ever
 Real Locust runs in subprocesses against the embedded echo server or one on loopback."""
 
 import csv
+import importlib.util
 import json
 import subprocess
 import sys
@@ -11,6 +12,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
+from locust_mtls.settings import LIBRARY_INSTALL
 
 from conftest import row_of, run_locust
 
@@ -61,7 +64,27 @@ def every_request_had_a_certificate(summary: dict) -> bool:
     return seen.get("none", 0) == 0 and sum(seen.values()) > 0
 
 
-@pytest.mark.parametrize("base", ["MtlsHttpUser", "MtlsFastHttpUser"])
+NIQUESTS = pytest.mark.skipif(
+    importlib.util.find_spec("niquests") is None,
+    reason=f"niquests not installed: {LIBRARY_INSTALL['niquests']}",
+)
+ROW_OF_BASE = {
+    "MtlsHttpUser": "identity-cache",
+    "MtlsFastHttpUser": "fasthttp/identity-cache",
+    "MtlsHttpxUser": "httpx/identity-cache",
+    "MtlsNiquestsUser": "niquests/identity-cache",
+}
+
+
+@pytest.mark.parametrize(
+    "base",
+    [
+        "MtlsHttpUser",
+        "MtlsFastHttpUser",
+        "MtlsHttpxUser",
+        pytest.param("MtlsNiquestsUser", marks=NIQUESTS),
+    ],
+)
 def test_the_same_class_body_runs_only_its_tasks_with_a_certificate_each_time(tmp_path, base):
     done, summary = run(tmp_path, REALISTIC.format(base=base))
     assert done.returncode == 0, done.stderr[-2000:]
@@ -72,19 +95,18 @@ def test_the_same_class_body_runs_only_its_tasks_with_a_certificate_each_time(tm
     assert row["checked"] == row["requests"] and row["failures"] == 0
     assert row["wrong_identity"] == row["bleed"] == 0
     assert every_request_had_a_certificate(summary)
-    expected = "identity-cache" if base == "MtlsHttpUser" else "fasthttp/identity-cache"
-    assert row["row"] == expected and row["strategy"] == "identity-cache"
+    assert row["row"] == ROW_OF_BASE[base] and row["strategy"] == "identity-cache"
 
 
-def test_rows_of_both_full_api_classes_have_the_same_shape(tmp_path):
+def test_rows_of_the_full_api_classes_have_the_same_shape(tmp_path):
     shapes = []
-    for base in ("MtlsHttpUser", "MtlsFastHttpUser"):
+    for base in ("MtlsHttpUser", "MtlsFastHttpUser", "MtlsHttpxUser"):
         workdir = tmp_path / base
         workdir.mkdir()
         _, summary = run(workdir, REALISTIC.format(base=base), run_time="2s")
         (row,) = summary["strategies"].values()
         shapes.append(sorted(row))
-    assert shapes[0] == shapes[1]
+    assert shapes[0] == shapes[1] == shapes[2]
 
 
 # Locust's own kinds of example locustfile (TaskSets, rest(), catch_response, events,
