@@ -18,7 +18,6 @@ import sys
 import time
 
 import gevent
-from locust.exception import StopTest
 
 from locust_mtls.config.options import HOST_FILES, host_files
 from locust_mtls.config.validation import identity_set_fingerprint
@@ -134,6 +133,10 @@ def refuse(environment, reason: str) -> None:
     line = f"locust-mtls: error: {reason}"
     environment.process_exit_code = ConfigError.exit_code
     if not getattr(environment.parsed_options, "headless", False):
+        # Imported here: Locust 2.42 has no StopTest, and the matrix's locust-httpuser rows
+        # load this plugin into Locusts that old.
+        from locust.exception import StopTest
+
         raise StopTest(line)  # the web UI's start fails with it; Locust stays up
     sys.stderr.write(line + "\n")
     gevent.spawn(environment.runner.quit)
