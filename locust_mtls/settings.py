@@ -10,14 +10,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
-CONCURRENCY_MODES = ("greenlet", "native-threads")
+# Where a user's requests run: its greenlet in Locust's process, its own OS thread in the
+# engine child, or (asyncio libraries: aiohttp) its tasks on the engine child's event loop.
+CONCURRENCY_MODES = ("greenlet", "native-threads", "asyncio")
 # requests: every user mixes cert and no-cert requests; users: whole users go without.
 NO_CERT_SPLITS = ("requests", "users")
 
 # How safe a strategy is, as the registry states it (Strategy.safety).
 SAFE = "safe"
 UNSAFE = "unsafe"  # unsafe by design: a baseline that shows the bug
-VERSION_DEPENDENT = "version-dependent"  # safe or not with the installed requests/Locust
+VERSION_DEPENDENT = "version-dependent"  # safe or not with the installed library/Locust
 
 # `--mtls-fail-on` kind -> the counter (StrategyStats field) it gates on.
 FAIL_ON_KINDS = {

@@ -343,3 +343,18 @@ def processes(count: int = 2) -> list[str]:
         sock.bind(("127.0.0.1", 0))
         port = str(sock.getsockname()[1])
     return ["--processes", str(count), "--master-bind-port", port, "--master-port", port]
+
+
+# --- other clients' strategies (issue 30) ---
+def strategies_here(*, synchronous: bool = True) -> list[str]:
+    """Strategies whose client library this venv has (niquests never: its urllib3-future
+    replaces `import urllib3`, tested in a matrix env instead), sending on the calling
+    thread (`synchronous`) or as coroutines (asyncio libraries)."""
+    from locust_mtls.strategies import LIBRARIES, STRATEGIES
+
+    return [
+        name
+        for name, cls in STRATEGIES.items()
+        if LIBRARIES[cls.library].installed()
+        and ("asyncio" not in LIBRARIES[cls.library].concurrency) == synchronous
+    ]

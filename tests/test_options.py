@@ -62,10 +62,7 @@ class Case:
     unprivileged: bool = False  # checked as user nobody (root may read any file)
 
 
-STRATEGY_NAMES = (
-    "'requests-default', 'shared-context', 'per-thread-session', 'thread-local', "
-    "'locked-context', 'locked-load', 'identity-cache', 'locust-httpuser'"
-)
+STRATEGY_NAMES = ", ".join(map(repr, STRATEGIES))
 BAD_INPUT = [
     Case(
         "unknown strategy",
@@ -78,7 +75,21 @@ BAD_INPUT = [
         "unknown concurrency",
         ("--mtls-concurrency", "fibers"),
         "locust: error: argument --mtls-concurrency: invalid choice: 'fibers' "
-        "(choose from 'greenlet', 'native-threads')",
+        "(choose from 'greenlet', 'native-threads', 'asyncio')",
+    ),
+    Case(
+        "a concurrency the strategy's client cannot run on",
+        ("--mtls-strategy", "aiohttp-per-request-context", "--mtls-concurrency", "greenlet"),
+        "locust-mtls: error: --mtls-concurrency greenlet: strategy aiohttp-per-request-context "
+        "drives aiohttp, which runs on asyncio; pass --mtls-concurrency asyncio (or "
+        "concurrency = 'asyncio' on the class)",
+    ),
+    Case(
+        # niquests stays out of the test venv: its urllib3-future replaces `import urllib3`.
+        "a strategy whose client is not installed",
+        ("--mtls-strategy", "niquests-shared-session"),
+        "locust-mtls: error: strategy niquests-shared-session drives niquests, which this "
+        "Python does not have; pip install 'niquests==3.21.2'",
     ),
     Case(
         "identities file missing",

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from locust_mtls.matrix.aggregate import environment_facts, grid, load_rows, settings_facts
 from locust_mtls.matrix.junit_cases import write_matrix_junit
-from locust_mtls.matrix.outcomes import ENV_FACTS
+from locust_mtls.matrix.outcomes import CLIENT_FACTS, ENV_FACTS
 from locust_mtls.matrix.verdict import verdict_lines
 from locust_mtls.results.files import check_output_file
 
@@ -52,7 +52,8 @@ def summary_markdown(rows: list[dict]) -> str:
         lines.append(f"| {strategy}{marker} | " + " | ".join(texts) + " |")
     lines += ["", *verdict_lines(rows), "", "Environments:", ""]
     for entry in environment_facts(rows):
-        versions = ", ".join(f"{name} {entry.get(name, '?')}" for name in ENV_FACTS)
+        names = [*ENV_FACTS, *(name for name in CLIENT_FACTS if name in entry)]
+        versions = ", ".join(f"{name} {entry.get(name, '?')}" for name in names)
         labels = "".join(f" ({label})" for label in entry.get("labels") or ())
         lines.append(f"- py{entry['python_label']}: {versions}{labels}")
     lines += ["", f"Settings: {'; '.join(settings_facts(rows))}.", "", CELLS_EXPLAINED]

@@ -1,0 +1,120 @@
+"""niquests strategies: requests' API on urllib3-future, `cert=` per request.
+
+niquests depends on urllib3-future, whose wheel installs a `urllib3` package over
+urllib3's and a .pth that copies it back at every interpreter start: in an env holding
+niquests, `import urllib3` (requests', Locust's) is urllib3-future. So it never shares an
+env with requests' strategies (matrix/envs.py: one env per client). Lines cited are
+niquests 3.21.2 (`niquests/adapters.py`).
+"""
+
+from __future__ import annotations
+
+from locust_mtls.settings import SAFE, UNSAFE
+from locust_mtls.tls.connections import HookLog
+
+from .base import Answer, Client, Strategy, Trust
+from .libraries import LIBRARIES
+
+
+class NiquestsClient(Client):
+    """Sends with a niquests Session, `cert=` and `verify=` (the CA file) per request."""
+
+    def request(self, method, url, identity=None, *, headers=None, timeout=(5.0, 30.0)):
+        hooks = HookLog()
+
+        # niquests' `pre_send` fires once a live connection is picked from the pool, just
+        # before the request is written (sessions.py): counted as written from there. A
+        # stop between the two (no I/O wait) would count one the server never saw.
+        def pre_send(prepared, **_kwargs):
+            hooks.written()
+
+        return self.session_for(identity).request(
+            method,
+            url,
+            headers=headers,
+            timeout=timeout,
+            cert=self.strategy.cert_argument(identity),
+            verify=self.strategy.trust.ca_file,
+            hooks={"pre_send": [pre_send]},
+        )
+
+    @staticmethod
+    def answer_of(response) -> Answer:
+        return Answer(response.status_code, response.headers, response.content, response.encoding)
+
+
+class SharedSessionClient(NiquestsClient):
+    """A user's handle on the strategy's one Session, which outlives every user."""
+
+    def close(self) -> None:
+        self.sessions().clear()
+
+
+class NiquestsStrategy(Strategy):
+    library = "niquests"
+    client_class = NiquestsClient
+    takes_tls_settings = False  # urllib3-future builds the contexts
+
+    def __init__(self, trust: Trust):
+        super().__init__(trust)
+        self.niquests = LIBRARIES[self.library].load(self.name)
+
+    def cert_argument(self, identity):
+        return identity.requests_cert() if identity else None
+
+    def niquests_session(self):
+        session = self.niquests.Session()
+        session.trust_env = self.trust.trust_env  # as for requests (tls/requests_path.py)
+        return session
+
+
+class NiquestsSharedSession(NiquestsStrategy):
+    """One `niquests.Session` for every user, `cert=` per request.
+
+    niquests 3.21.2 keeps one pool per host whatever the certificate
+    (`HTTPAdapter.get_connection`: `poolmanager.connection_from_url(url)`), and
+    `HTTPAdapter.cert_verify` sets `conn.cert_file`/`key_file` on that shared pool only
+    `if cert:` (adapters.py lines 623-633), never clearing them: a request without `cert=`
+    after one with it presents that certificate, even one at a time and on a new
+    connection (bleed), and users with different certificates swap each other's on the
+    pool and its kept-alive connections (wrong identity): requests' psf/requests#2863 again.
+    Shares: one Session, one pool per host. Locks: nothing. Cost: nothing per request.
+    """
+
+    name = "niquests-shared-session"
+    safety = UNSAFE
+    client_class = SharedSessionClient
+    note = (
+        "one niquests Session for every user, cert= per request: the pool is keyed by host "
+        "and cert_verify (adapters.py) never clears the last cert_file, so it is presented "
+        "by requests without one"
+    )
+    context_path = "one Session, one pool per host; its cert_file set by the last cert= given"
+
+    def __init__(self, trust: Trust):
+        super().__init__(trust)
+        self.session = self.niquests_session()
+
+    def session_key(self, identity):
+        return None
+
+    def new_session(self, identity):
+        return self.session
+
+
+class NiquestsSessionPerIdentity(NiquestsStrategy):
+    """Each user keeps one `niquests.Session` per identity it presents (and one it uses
+    without a certificate), `cert=` per request.
+
+    A Session (with its pools) only ever sees one certificate, so what cert_verify leaves
+    on its pool is always right. Shares: nothing. Locks: nothing. Cost: a Session and its
+    connections per user and identity.
+    """
+
+    name = "niquests-session-per-identity"
+    safety = SAFE
+    note = "a niquests Session per user and identity, cert= per request: no Session mixes certs"
+    context_path = "a Session per user and identity; urllib3-future builds the contexts"
+
+    def new_session(self, identity):
+        return self.niquests_session()
