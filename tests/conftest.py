@@ -358,3 +358,14 @@ def strategies_here(*, synchronous: bool = True) -> list[str]:
         if LIBRARIES[cls.library].installed()
         and ("asyncio" not in LIBRARIES[cls.library].concurrency) == synchronous
     ]
+
+
+@pytest.fixture(scope="session")
+def matrix_envs():
+    """The matrix's env cache for tests that run another client's env (.ci-venvs/, like
+    .ci/run's venvs; gitignored): built on first use (slow tests), reused after."""
+    from pathlib import Path
+
+    from locust_mtls.matrix.envs import Environments
+
+    return Environments(Path(__file__).resolve().parent.parent / ".ci-venvs" / "matrix-envs")

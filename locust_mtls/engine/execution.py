@@ -63,38 +63,29 @@ def execute_request(
     `into`: the Outcome to fill (a checkpoint's request on its way), else a new one."""
     outcome = Outcome() if into is None else into
     with measuring(outcome, keep_body, identity_header) as answered:
-        response = client.request(
-            method, url, identity, headers=connection_headers(keepalive), timeout=timeout
-        )
-        answered(client.answer_of(response))
+        answered(client.answer_of(send(client, method, url, identity, keepalive, timeout)))
     return outcome
 
 
 async def execute_request_async(
-    client: Client,
-    method: str,
-    url: str,
-    identity: Identity | None,
-    identity_header: str,
-    keepalive: bool = True,
-    timeout: tuple[float, float] = (5.0, 30.0),
-    keep_body: bool = False,
+    client: Client, method: str, url: str, identity: Identity | None, *options
 ) -> Outcome:
-    """`execute_request` for a client of an asyncio library (its `request` a coroutine),
-    on the engine child's event loop."""
+    """`execute_request` for a client of an asyncio library, whose `request` is a
+    coroutine, on the engine child's loop; `options`: execute_request's four after
+    `identity` (identity_header, keepalive, timeout, keep_body), all given."""
+    identity_header, keepalive, timeout, keep_body = options
     outcome = Outcome()
     with measuring(outcome, keep_body, identity_header) as answered:
-        response = await client.request(
-            method, url, identity, headers=connection_headers(keepalive), timeout=timeout
-        )
-        answered(client.answer_of(response))
+        answered(client.answer_of(await send(client, method, url, identity, keepalive, timeout)))
     return outcome
 
 
-def connection_headers(keepalive: bool) -> dict | None:
-    # Keep-alive off means a new TCP + TLS connection per request: the server closes
-    # after answering, and the client drops the connection instead of pooling it.
-    return None if keepalive else {"Connection": "close"}
+def send(client: Client, method: str, url: str, identity, keepalive: bool, timeout):
+    """The client's request (a coroutine for an asyncio library). Keep-alive off means a
+    new TCP + TLS connection per request: the server closes after answering, and the
+    client drops the connection instead of pooling it."""
+    headers = None if keepalive else {"Connection": "close"}
+    return client.request(method, url, identity, headers=headers, timeout=timeout)
 
 
 @contextmanager
