@@ -22,7 +22,7 @@ from locust_mtls.cli import main
 from locust_mtls.matrix import envs
 from locust_mtls.matrix import runner as matrix
 from locust_mtls.matrix.envs import Env, Environments, PairCheck, runner_locust
-from locust_mtls.matrix.outcomes import versions_text
+from locust_mtls.matrix.outcomes import row_kinds, versions_text
 from locust_mtls.matrix.runner import Cell, CellSettings, execute
 
 FAKE_CELL = textwrap.dedent(
@@ -374,3 +374,34 @@ def test_env_for_an_old_requests_is_built_once_and_imports_this_checkout(tmp_pat
     package_file, version = done.stdout.split()
     assert Path(package_file).resolve().parent == Path(matrix.__file__).resolve().parent.parent
     assert version == "2.31.0"
+
+
+@pytest.mark.slow
+def test_a_client_axis_runs_each_client_in_its_own_env(tmp_path, matrix_envs):
+    """Real cells: each client's strategy in its env (built once in .ci-venvs), judged on the
+    one checked path; every class of issue 30's table shows, and the safe ones stay clean."""
+    strategies = {
+        "niquests-shared-session": "bleed",
+        "httpx-verify-path": "missing-certificate",
+        "httpx-client-per-identity": "clean",
+        "urllib3-shared-context": "bleed",
+        "aiohttp-per-request-context": "clean",
+        "geventhttpclient-shared-factory": "wrong-identity",
+    }
+    out = tmp_path / "out"
+    argv = ["matrix", "--clients", "niquests,httpx,urllib3,aiohttp,geventhttpclient",
+            "--strategies", ",".join(strategies), "--concurrency", "greenlet,asyncio",
+            "--keepalive", "off", "--users", "4", "--run-time", "2s", "--timeout-margin", "30",
+            "--out", str(out), "--env-dir", str(matrix_envs.env_dir)]  # fmt: skip
+    assert main(argv) == 0  # the clean ones are must-be-clean by default
+    rows = {row["strategy"]: row for row in matrix.load_rows(out)}
+    assert {name: kind in row_kinds(rows[name]) or rows[name]["outcome"] == kind
+            for name, kind in strategies.items()} == dict.fromkeys(strategies, True)  # fmt: skip
+    assert [(rows[n]["client"], rows[n]["concurrency"]) for n in strategies] == [
+        ("niquests", "greenlet"), ("httpx", "greenlet"), ("httpx", "greenlet"),
+        ("urllib3", "greenlet"), ("aiohttp", "asyncio"), ("geventhttpclient", "greenlet"),
+    ]  # fmt: skip
+    assert rows["httpx-verify-path"]["client_version"] == "0.28.1"
+    assert any("urllib3-future" in label for label in rows["niquests-shared-session"]["env_labels"])
+    summary = (out / "summary.md").read_text()
+    assert "httpx 0.28.1<br>greenlet<br>keep-alive off" in summary and "no cert 100%" in summary

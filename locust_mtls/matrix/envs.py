@@ -124,7 +124,7 @@ class Environments:
     """The env cache directory; `ensure` builds an env once and reuses it while valid."""
 
     def __init__(self, env_dir: str | Path = DEFAULT_ENV_DIR, package: Path = PACKAGE):
-        self.env_dir = Path(env_dir).expanduser()
+        self.env_dir = Path(env_dir).expanduser().resolve()  # cells run in another cwd
         self.package = package
 
     def ensure(

@@ -58,7 +58,11 @@ FAILING_OUTCOMES = (
 )
 ENV_FACTS = ("requests", "urllib3", "locust", "gevent", "python", "openssl")
 # Said of an env only when it holds them: the other clients (a client's env) and theirs.
-CLIENT_FACTS = (*(name for name in LIBRARIES if name != "requests"), "urllib3-future", "httpcore")
+CLIENT_FACTS = (
+    *(name for name in LIBRARIES if name not in ENV_FACTS),
+    "urllib3-future",
+    "httpcore",
+)
 # The identity check's kinds of failure, worst first, and the counter of each.
 IDENTITY_KINDS = {
     "wrong-identity": "wrong_identity",
