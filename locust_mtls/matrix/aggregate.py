@@ -28,8 +28,11 @@ from locust_mtls.settings import RATE_BASES, rate_base
 
 
 def load_rows(results_dir: str | Path) -> list[dict]:
-    """Every row of RESULTS_DIR/results.jsonl; ConfigError naming the file or line if bad."""
-    path = Path(results_dir) / "results.jsonl"
+    """Every row of RESULTS_DIR/results.jsonl (or of a .jsonl file named instead, such as
+    docs/results/clients.jsonl); ConfigError naming the file or line if bad."""
+    path = Path(results_dir)
+    if path.suffix != ".jsonl":
+        path = path / "results.jsonl"
     if not path.is_file():
         raise ConfigError(f"{path} not found; pass the --out directory of `locust-mtls matrix`")
     rows = []

@@ -135,6 +135,7 @@ def run_cell(
         "no_cert_split": settings.no_cert_split,
         "started_at": started_at.isoformat(timespec="seconds"),
         "wall_s": round(time.monotonic() - started, 1),
+        "load_average": round(os.getloadavg()[0], 1),  # how busy the machine was (1 min)
         "log_file": str(log_file.relative_to(out_dir)),
         "summary_file": str(summary_file.relative_to(out_dir)),
     }  # fmt: skip
@@ -176,7 +177,8 @@ def cell_row(
     {signal, where: "locust" | "thread-engine", requests_done, stack_file}: the last one),
     crashes (how many, the engine restarting after each); returncode
     (negative: killed by that signal; null: hung); environment {requests, urllib3, locust,
-    gevent, python, openssl}; client_path; started_at (UTC), wall_s; log_file and
+    gevent, python, openssl}; client_path; started_at (UTC), wall_s, load_average (the
+    machine's 1-minute load when the cell ended); log_file and
     summary_file (relative to the --out directory). cell_runs.execute adds repeats (the
     --repeat of the run) and until_crash (null or {max_runs, max_s}).
     """

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from locust_mtls.matrix.aggregate import environment_facts, grid, load_rows, settings_facts
+from locust_mtls.matrix.clients_page import write_clients_page
 from locust_mtls.matrix.junit_cases import write_matrix_junit
 from locust_mtls.matrix.outcomes import CLIENT_FACTS, ENV_FACTS
 from locust_mtls.matrix.verdict import verdict_lines
@@ -87,10 +88,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "results", nargs="?", default="results", help="the --out directory of a matrix run"
     )
     parser.add_argument("--junit", default="", metavar="FILE", help="also write JUnit XML")
+    parser.add_argument(
+        "--clients-page",
+        default="",
+        metavar="PAGE.md",
+        help="write only the other clients' page (docs/results/clients.md) and its rows "
+        "(PAGE.jsonl); RESULTS may be such a .jsonl file",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """Rebuild the reports; print where they are and the verdict."""
+    if args.clients_page:
+        check_output_file(args.clients_page, "--clients-page")
+        page, data = write_clients_page(load_rows(args.results), args.clients_page)
+        print(f"wrote {page} and {data}")
+        return 0
     check_output_file(args.junit, "--junit")
     summary_path, html_path = write_reports(args.results)
     print(f"wrote {summary_path} and {html_path} ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)")

@@ -1,5 +1,5 @@
-"""aiohttp: one `ClientSession` per user (an asyncio task of the engine child), the
-context per request (`ssl=`). Lines cited are aiohttp 3.14.5.
+"""aiohttp: one `ClientSession` per user (its requests are tasks on the engine child's
+event loop), the context per request (`ssl=`). Lines cited are aiohttp 3.14.5.
 """
 
 from __future__ import annotations
@@ -65,6 +65,11 @@ class AiohttpPerRequestContext(Strategy):
     safety = SAFE
     note = "a ClientSession per user, ssl= one frozen context per identity on each request"
     context_path = "one frozen SSLContext per identity, passed per request as ssl="
+    pattern = (
+        "contexts = {}  # one ssl.SSLContext per identity, built (and its chain loaded) once\n"
+        "async with session.get(url, ssl=contexts[identity]) as response:\n"
+        "    body = await response.read()"
+    )
 
     def __init__(self, trust: Trust):
         super().__init__(trust)

@@ -99,6 +99,12 @@ class Strategy(ABC):
     context_path: ClassVar[str]  # which SSLContext a request ends up on, in a few words
     library: ClassVar[str] = "requests"  # the client library it drives (libraries.py)
     client_class: ClassVar[type[Client]] = Client  # sends with the library
+    # For docs/results/clients.md (matrix/clients_page.py): the code users write for this
+    # pattern; what in the library makes it fail (file, function, line, version); and
+    # the strategy whose pattern to write instead.
+    pattern: ClassVar[str] = ""
+    cause: ClassVar[str] = ""
+    instead: ClassVar[str] = ""
     # Does every request go through a context built by Trust.context (so --mtls-tls-version
     # and --mtls-ciphers apply)? Does it keep contexts of one identity each (so sessions
     # can be resumed without ever crossing identities)?

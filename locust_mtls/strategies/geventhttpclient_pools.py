@@ -1,5 +1,6 @@
 """geventhttpclient (FastHttpUser's backend): an `HTTPClient` per user, host and identity,
-its context from an `ssl_context_factory`. Lines cited are geventhttpclient 2.6.1.
+its context from an `ssl_context_factory`. The library lines the unsafe one runs into are
+its `cause` (geventhttpclient 2.6.1).
 
 A gevent client: it runs on Locust's greenlets only (libraries.py), and is imported when
 one of these strategies is built, never by the registry or the native-thread engine.
@@ -80,14 +81,10 @@ class GeventhttpclientStrategy(Strategy):
 
 class GeventhttpclientSharedFactory(GeventhttpclientStrategy):
     """`ssl_context_factory` returning one pre-built context, the certificate per user in
-    `ssl_options` (what a FastHttpUser with a shared context does).
+    `ssl_options` (a FastHttpUser with a shared context): geventhttpclient loads every
+    user's chain into it (`cause`), so connections present the chain loaded last.
 
-    geventhttpclient 2.6.1 `connectionpool.py` `init_ssl_context` loads `ssl_options`'
-    certfile into whatever the factory returned (lines 289-292,
-    `ssl_context.load_cert_chain(...)`), at every pool it makes: every user's chain goes
-    into the one context, and every connection presents the chain loaded last (bleed,
-    wrong identity), even on greenlets. Shares: one mutable context. Locks: nothing.
-    Cost: a chain load per HTTPClient.
+    Shares: one mutable context. Locks: nothing. Cost: a chain load per HTTPClient.
     """
 
     name = "geventhttpclient-shared-factory"
@@ -97,6 +94,20 @@ class GeventhttpclientSharedFactory(GeventhttpclientStrategy):
         "ssl_options: geventhttpclient loads every user's chain into it (connectionpool.py)"
     )
     context_path = "one mutable SSLContext from the factory; each HTTPClient's cert loaded into it"
+    pattern = (
+        'context = gevent.ssl.create_default_context(cafile="ca.pem")  # built once\n'
+        "client = HTTPClient(host, port, ssl=True, ssl_context_factory=lambda **kw: context,\n"
+        '                    ssl_options={"certfile": "client.pem", "keyfile": "client.key"})'
+    )
+    cause = (
+        "geventhttpclient 2.6.1 `geventhttpclient/connectionpool.py` `init_ssl_context`, "
+        "called once per `SSLConnectionPool` (each `HTTPClient`), loads `ssl_options`' "
+        "certfile into whatever the factory returned (lines 289-292, "
+        "`ssl_context.load_cert_chain(...)`): with one pre-built context every user's chain "
+        "goes into it, and every connection, with or without a certificate, presents the "
+        "chain loaded last, even on greenlets."
+    )
+    instead = "geventhttpclient-fresh-factory"
 
     def __init__(self, trust: Trust):
         super().__init__(trust)
@@ -107,8 +118,8 @@ class GeventhttpclientSharedFactory(GeventhttpclientStrategy):
 
 
 class GeventhttpclientFreshFactory(GeventhttpclientStrategy):
-    """`ssl_context_factory` building a fresh context at each call, the certificate in
-    `ssl_options`.
+    """`ssl_context_factory` building a fresh context at each call (what its default,
+    `gevent.ssl.create_default_context`, does), the certificate in `ssl_options`.
 
     `init_ssl_context` calls the factory once per pool, so the chain is loaded into that
     pool's own context: nothing is shared. Shares: nothing. Locks: nothing. Cost: a
@@ -119,6 +130,12 @@ class GeventhttpclientFreshFactory(GeventhttpclientStrategy):
     safety = SAFE
     note = "ssl_context_factory building a new context per call, certfile in ssl_options"
     context_path = "a new SSLContext per HTTPClient, the cert loaded into it"
+    pattern = (
+        "client = HTTPClient(host, port, ssl=True,  # the default factory: a new context\n"
+        "                    ssl_context_factory=gevent.ssl.create_default_context,\n"
+        '                    ssl_options={"ca_certs": "ca.pem",\n'
+        '                                 "certfile": "client.pem", "keyfile": "client.key"})'
+    )
 
     def context_factory(self, identity):
         return lambda *args, **kwargs: self.trust.context(frozen=False)

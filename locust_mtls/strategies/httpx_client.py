@@ -1,7 +1,7 @@
 """httpx strategies: a `httpx.Client` per user and identity, built three ways.
 
-Lines cited are httpx 0.28.1 (`httpx/_config.py`) and httpcore 1.0.9; httpx is imported
-when a strategy is built, never by the registry.
+The library lines each unsafe one runs into are its `cause` (httpx 0.28.1, httpcore
+1.0.9); httpx is imported when a strategy is built, never by the registry.
 """
 
 from __future__ import annotations
@@ -61,15 +61,10 @@ class HttpxStrategy(Strategy):
 
 
 class HttpxVerifyPath(HttpxStrategy):
-    """`httpx.Client(verify="ca.pem", cert=(pem, key))`, as httpx < 0.28 documented it.
+    """`httpx.Client(verify="ca.pem", cert=(pem, key))`, as httpx < 0.28 documented it: on
+    0.28 and later no certificate is ever sent (`cause`).
 
-    httpx 0.28 `_config.py` `create_ssl_context` returns for a `verify=` string (line 54,
-    `return ssl.create_default_context(cafile=verify)`) before its `if cert:` (line 58):
-    the certificate is dropped without an error, and every request meant to present one
-    reaches the server without it (missing certificate). 0.27.2 loaded it
-    (`SSLConfig.load_ssl_context_verify`); encode/httpx#3441 reported it for 0.28.0 and
-    #3442 fixed only the case without verification. Shares: nothing. Locks: nothing.
-    Cost: a context per client, the CA read each time.
+    Shares: nothing. Locks: nothing. Cost: a context per client, the CA read each time.
     """
 
     name = "httpx-verify-path"
@@ -80,6 +75,15 @@ class HttpxVerifyPath(HttpxStrategy):
     )
     context_path = "httpx's own SSLContext per client, from the CA path; cert= dropped on 0.28"
     takes_tls_settings = False  # httpx builds the context
+    pattern = 'client = httpx.Client(verify="ca.pem", cert=("client.pem", "client.key"))'
+    cause = (
+        "httpx 0.28.1 `httpx/_config.py` `create_ssl_context`: for a `verify=` string it "
+        "returns `ssl.create_default_context(cafile=verify)` (line 54) before `if cert:` "
+        "(line 58), so the certificate is dropped without a word (0.29.0 the same; 0.27.2's "
+        "`SSLConfig.load_ssl_context_verify` still loaded it). encode/httpx#3441 reported "
+        "it on 0.28.0; #3442 fixed only the unverified case."
+    )
+    instead = "httpx-client-per-identity"
 
     def new_session(self, identity):
         cert = identity.requests_cert() if identity else None
@@ -88,16 +92,11 @@ class HttpxVerifyPath(HttpxStrategy):
 
 class HttpxSharedCaContext(HttpxStrategy):
     """One CA context built once and reused: `httpx.Client(verify=ctx, cert=(pem, key))`
-    per identity (and `verify=ctx` alone without one).
+    per identity (and `verify=ctx` alone without one); httpx loads every client's chain
+    into that one context (`cause`).
 
-    httpx 0.28 `_config.py` `create_ssl_context` keeps the caller's context (line 56,
-    `ctx = verify`) and loads the client's chain into it (line 67,
-    `ctx.load_cert_chain(*cert)`), once per client: every client's connections use the
-    chain loaded last (bleed, wrong identity), and a load racing a handshake on native
-    threads can crash OpenSSL. httpcore then sets ALPN on the same context at every new
-    connection (`_sync/connection.py` line 147). Unsafe on 0.27.2 too (`verify=` a
-    context gets `_load_client_certs`). Shares: one mutable context. Locks: nothing.
-    Cost: the CA read once; a chain load per client.
+    Shares: one mutable context. Locks: nothing. Cost: the CA read once; a chain load per
+    client.
     """
 
     name = "httpx-shared-ca-context"
@@ -107,6 +106,20 @@ class HttpxSharedCaContext(HttpxStrategy):
         "loads every client's chain into that one context (_config.py create_ssl_context)"
     )
     context_path = "one mutable SSLContext shared by every httpx.Client; cert= loaded into it"
+    pattern = (
+        'ca = ssl.create_default_context(cafile="ca.pem")  # built once, reused\n'
+        'client = httpx.Client(verify=ca, cert=("client.pem", "client.key"))  # per identity'
+    )
+    cause = (
+        "httpx 0.28.1 `httpx/_config.py` `create_ssl_context` keeps the caller's context "
+        "(line 56, `ctx = verify`) and loads the client's chain into it (line 67, "
+        "`ctx.load_cert_chain(*cert)`), once per client: every client's new connections "
+        "present the chain loaded last, and a load racing another thread's handshake can "
+        "crash OpenSSL. httpcore 1.0.9 then sets ALPN on that context at every new "
+        "connection (`httpcore/_sync/connection.py` line 147). 0.27.2 too "
+        "(`SSLConfig._load_client_certs` on a `verify=` context)."
+    )
+    instead = "httpx-client-per-identity"
 
     def __init__(self, trust: Trust):
         super().__init__(trust)
@@ -131,6 +144,11 @@ class HttpxClientPerIdentity(HttpxStrategy):
     safety = SAFE
     note = "httpx.Client(verify=ctx) with one frozen context per identity, never mutated"
     context_path = "one frozen SSLContext per identity, passed as verify="
+    pattern = (
+        'context = ssl.create_default_context(cafile="ca.pem")  # one per identity\n'
+        'context.load_cert_chain("client.pem", "client.key")  # once, then never changed\n'
+        "client = httpx.Client(verify=context)"
+    )
 
     def __init__(self, trust: Trust):
         super().__init__(trust)

@@ -3,8 +3,8 @@
 niquests depends on urllib3-future, whose wheel installs a `urllib3` package over
 urllib3's and a .pth that copies it back at every interpreter start: in an env holding
 niquests, `import urllib3` (requests', Locust's) is urllib3-future. So it never shares an
-env with requests' strategies (matrix/envs.py: one env per client). Lines cited are
-niquests 3.21.2 (`niquests/adapters.py`).
+env with requests' strategies (matrix/envs.py: one env per client). The library lines the
+unsafe one runs into are its `cause` (niquests 3.21.2).
 """
 
 from __future__ import annotations
@@ -69,15 +69,9 @@ class NiquestsStrategy(Strategy):
 
 
 class NiquestsSharedSession(NiquestsStrategy):
-    """One `niquests.Session` for every user, `cert=` per request.
+    """One `niquests.Session` for every user, `cert=` per request: the shared pool keeps
+    the last certificate set on it (`cause`).
 
-    niquests 3.21.2 keeps one pool per host whatever the certificate
-    (`HTTPAdapter.get_connection`: `poolmanager.connection_from_url(url)`), and
-    `HTTPAdapter.cert_verify` sets `conn.cert_file`/`key_file` on that shared pool only
-    `if cert:` (adapters.py lines 623-633), never clearing them: a request without `cert=`
-    after one with it presents that certificate, even one at a time and on a new
-    connection (bleed), and users with different certificates swap each other's on the
-    pool and its kept-alive connections (wrong identity): requests' psf/requests#2863 again.
     Shares: one Session, one pool per host. Locks: nothing. Cost: nothing per request.
     """
 
@@ -90,6 +84,21 @@ class NiquestsSharedSession(NiquestsStrategy):
         "by requests without one"
     )
     context_path = "one Session, one pool per host; its cert_file set by the last cert= given"
+    pattern = (
+        "session = niquests.Session()  # one, shared by every user\n"
+        'session.get(url, cert=("a.pem", "a.key"), verify="ca.pem")\n'
+        'session.get(url, verify="ca.pem")  # presents a.pem'
+    )
+    cause = (
+        "niquests 3.21.2 `niquests/adapters.py`: `HTTPAdapter.get_connection` keeps one "
+        "pool per host whatever the certificate (`poolmanager.connection_from_url(url)`), "
+        "and `HTTPAdapter.cert_verify` sets `conn.cert_file`/`key_file` on that pool only "
+        "`if cert:` (line 623), never clearing them: a request without `cert=` after one "
+        "with it presents that certificate, one request at a time and on a new connection "
+        "too; users with different certificates swap them on the pool and its kept-alive "
+        "connections. requests' psf/requests#2863 again."
+    )
+    instead = "niquests-session-per-identity"
 
     def __init__(self, trust: Trust):
         super().__init__(trust)
@@ -115,6 +124,11 @@ class NiquestsSessionPerIdentity(NiquestsStrategy):
     safety = SAFE
     note = "a niquests Session per user and identity, cert= per request: no Session mixes certs"
     context_path = "a Session per user and identity; urllib3-future builds the contexts"
+    pattern = (
+        "sessions = {}  # per user: one Session per certificate, and one without\n"
+        "session = sessions.setdefault(cert, niquests.Session())\n"
+        'session.get(url, cert=cert, verify="ca.pem")'
+    )
 
     def new_session(self, identity):
         return self.niquests_session()

@@ -3,7 +3,7 @@
 A per-request certificate in urllib3 is a pool keyword: `connection_from_url(url,
 pool_kwargs={"cert_file": ..., "key_file": ...})` (poolmanager.py keys a pool by every
 TLS keyword, `PoolKey.key_cert_file` and `key_ssl_context` included), then that pool's
-`urlopen`. Lines cited are urllib3 2.8.0.
+`urlopen`. The library lines the unsafe one runs into are its `cause` (urllib3 2.8.0).
 """
 
 from __future__ import annotations
@@ -68,15 +68,9 @@ class Urllib3Strategy(Strategy):
 
 
 class Urllib3SharedContext(Urllib3Strategy):
-    """`PoolManager(ssl_context=ctx)` with the client certificate per request.
+    """`PoolManager(ssl_context=ctx)` with the client certificate per request: urllib3
+    loads each new connection's chain into that one context (`cause`).
 
-    urllib3 2.8.0 `util/ssl_.py` `ssl_wrap_socket` loads a connection's `cert_file` into
-    the context it was given (line 431, `context.load_cert_chain(certfile, keyfile)`) at
-    every new connection, then sets ALPN on it (line 435): the pools of every certificate,
-    and the one without, share that context, so a connection without a certificate
-    presents the chain loaded last (bleed), and a load between another thread's load and
-    its handshake swaps identities; on native threads, loads racing handshakes crash
-    OpenSSL (what requests 2.32.0-2.32.4 did through urllib3, psf/requests#6667).
     Shares: one mutable context. Locks: nothing. Cost: a chain load per new connection.
     """
 
@@ -87,6 +81,24 @@ class Urllib3SharedContext(Urllib3Strategy):
         "connection's chain into that one context (util/ssl_.py ssl_wrap_socket)"
     )
     context_path = "one mutable SSLContext in every pool; each connection's cert loaded into it"
+    pattern = (
+        'ctx = ssl.create_default_context(cafile="ca.pem")  # built once\n'
+        "http = urllib3.PoolManager(ssl_context=ctx)\n"
+        "pool = http.connection_from_url(url, pool_kwargs={\n"
+        '    "cert_file": "client.pem", "key_file": "client.key"})\n'
+        'response = pool.urlopen("GET", "/")'
+    )
+    cause = (
+        "urllib3 2.8.0 `urllib3/util/ssl_.py` `ssl_wrap_socket` loads the connection's "
+        "`cert_file` into the context it was given (line 431, "
+        "`context.load_cert_chain(certfile, keyfile)`) at every new connection, then sets "
+        "ALPN on it (line 435). The pools of every certificate, and the one without, share "
+        "that context: a connection without a certificate presents the chain loaded last, "
+        "a load between another thread's load and its handshake swaps identities, and on "
+        "native threads loads racing handshakes crash OpenSSL (what requests 2.32.0-2.32.4 "
+        "did through urllib3, psf/requests#6667)."
+    )
+    instead = "urllib3-ca-certs"
 
     def __init__(self, trust: Trust):
         super().__init__(trust)
@@ -111,6 +123,12 @@ class Urllib3CaCerts(Urllib3Strategy):
     takes_tls_settings = False  # urllib3 builds each context
     note = "PoolManager(ca_certs=...) with cert_file per request: a new context per connection"
     context_path = "a new SSLContext per connection, built by urllib3"
+    pattern = (
+        'http = urllib3.PoolManager(ca_certs="ca.pem")  # no ssl_context\n'
+        "pool = http.connection_from_url(url, pool_kwargs={\n"
+        '    "cert_file": "client.pem", "key_file": "client.key"})\n'
+        'response = pool.urlopen("GET", "/")'
+    )
 
     def new_session(self, identity):
         return self.pool_manager(ca_certs=self.trust.ca_file, cert_reqs="CERT_REQUIRED")
