@@ -170,8 +170,9 @@ def tls_settings_from(options, strategy: str, overrides: dict) -> TlsSettings:
         )
     if (settings.version != "auto" or settings.ciphers) and not chosen.takes_tls_settings:
         raise ConfigError(
-            f"--mtls-tls-version/--mtls-ciphers: {strategy} uses its library's own SSLContext "
-            f"({chosen.library}), which they cannot reach; use another strategy"
+            f"--mtls-tls-version/--mtls-ciphers: {strategy} uses {chosen.library}'"
+            f"{'' if chosen.library.endswith('s') else 's'} own SSLContext, which they cannot "
+            "reach; use another strategy"
         )
     return settings
 

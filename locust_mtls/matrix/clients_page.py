@@ -25,6 +25,11 @@ COUNTED = {
     "wrong_identity": "wrong id (of cert)",
     "missing_certificate": "missing certificate (of cert)",
 }
+NOT_MEASURED = (
+    "Not measured here: httpx with `http2=True` (the echo server speaks HTTP/1.1, so ALPN "
+    "would settle on it and the cells would repeat the HTTP/1.1 ones) and niquests' "
+    "`AsyncSession`."
+)
 # Per-machine paths a committed copy of the rows has no use for.
 LOCAL_KEYS = ("log_file", "summary_file")
 
@@ -42,22 +47,21 @@ def clients_page(rows: list[dict]) -> str:
         f"Measured: {', '.join(measured)}.",
         "",
         "```sh",
-        command(rows),
-        "locust-mtls report RESULTS --clients-page docs/results/clients.md  # this page",
+        *commands(rows),
         "```",
         "",
-        f"Settings: {'; '.join(settings_facts(rows))}; {load_text(rows)}.",
+        f"Settings: {'; '.join(settings_facts(rows))}; {load_text(rows)}. {environment_text(rows)}",
         "",
         "| client | pattern | safe? | bleed (of no-cert) | wrong id (of cert) | "
-        "missing certificate (of cert) | crashes |",
-        "|---|---|---|---|---|---|---|",
+        "missing certificate (of cert) | crashes | other errors (of all) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name in strategies_in(rows):
         mine = [row for row in rows if row["strategy"] == name]
         shares = [share_range(mine, counter) for counter in COUNTED]
         lines.append(
             f"| {versions_text(mine[0])} | [`{name}`](#{name}) | {safety(name)} | "
-            f"{' | '.join(shares)} | {crash_text(mine)} |"
+            f"{' | '.join(shares)} | {crash_text(mine)} | {share_range(mine, 'errors')} |"
         )
     lines += [
         "",
@@ -65,6 +69,8 @@ def clients_page(rows: list[dict]) -> str:
         "repeats): a bleed is a request sent without a certificate that reached the server "
         "with one, a wrong identity one sent with a certificate that arrived as another, a "
         "missing certificate one that arrived without any (the client dropped it).",
+        "",
+        NOT_MEASURED,
     ]
     for client in [c for c in LIBRARIES if any(client_of(row) == c for row in rows)]:
         mine = [row for row in rows if client_of(row) == client]
@@ -77,16 +83,18 @@ def clients_page(rows: list[dict]) -> str:
 def strategy_section(name: str, rows: list[dict]) -> list[str]:
     """One pattern: its code, its cells (mode x keep-alive), why, what to write instead."""
     cls = STRATEGIES[name]
-    lines = ["", f"### `{name}` ({safety(name)}) {{#{name}}}", "", f"{cls.context_path}.", ""]
+    path = cls.context_path[:1].upper() + cls.context_path[1:]
+    lines = ["", f"### `{name}` ({safety(name)}) {{#{name}}}", "", f"{path}.", ""]
     lines += ["```python", cls.pattern, "```", ""]
-    lines.append("| concurrency | keep-alive | what the runs showed |")
-    lines.append("|---|---|---|")
+    lines.append("| users | concurrency | keep-alive | what the runs showed |")
+    lines.append("|---|---|---|---|")
     cells: dict[tuple, list[dict]] = {}
     for row in rows:
-        cells.setdefault((row["concurrency"], row["keepalive"]), []).append(row)
-    for (concurrency, keepalive), group in sorted(cells.items(), key=lambda c: (c[0][0], -c[0][1])):
+        cells.setdefault((row["users"], row["concurrency"], not row["keepalive"]), []).append(row)
+    for (users, concurrency, keepalive_off), group in sorted(cells.items()):
         text = aggregate_cell(group)["text"]
-        lines.append(f"| {concurrency} | {'on' if keepalive else 'off'} | {text} |")
+        keepalive = "off" if keepalive_off else "on"
+        lines.append(f"| {users} | {concurrency} | {keepalive} | {text} |")
     if cls.cause:
         lines += ["", f"**Why.** {cls.cause}"]
     if cls.instead:
@@ -107,13 +115,21 @@ def safety(name: str) -> str:
 
 
 def share_range(rows: list[dict], counter: str) -> str:
-    """'61-100 %' (the lowest and highest share over the runs), '100 %', or '-' for none."""
-    shares = [rate_of(row, counter) for row in rows]
+    """'61-100 %' (the lowest and highest share over the runs), '100 %', or '-' for none;
+    `errors`: the failures that are none of the identity check's, of all requests."""
+    shares = [errors_share(row) if counter == "errors" else rate_of(row, counter) for row in rows]
     shares = [share for share in shares if share is not None]
     if not any(shares):
         return "–"
     low, high = (percent(share) for share in (min(shares), max(shares)))
     return f"{high} %" if low == high else f"{low}–{high} %"
+
+
+def errors_share(row: dict) -> float | None:
+    if not row.get("requests"):
+        return None
+    errors = (row.get("failures") or 0) - sum(row.get(c) or 0 for c in COUNTED)
+    return errors / row["requests"]
 
 
 def percent(share: float) -> str:
@@ -134,22 +150,41 @@ def crash_text(rows: list[dict]) -> str:
     return f"{len(crashed)} of {len(same)} runs ({'; '.join(modes)})"
 
 
-def command(rows: list[dict]) -> str:
-    """The matrix command the rows were measured with, as far as the rows tell."""
-    clients = [c for c in LIBRARIES if any(client_of(row) == c for row in rows)]
-    versions = [
-        f"--{c} {','.join(sorted({r['client_version'] for r in rows if client_of(r) == c}))}"
-        for c in clients
-    ]
-    modes = sorted({row["concurrency"] for row in rows})
-    keepalive = sorted({"on" if row["keepalive"] else "off" for row in rows}, reverse=True)
-    first = rows[0] if rows else {}
-    return (
-        f"locust-mtls matrix --clients {','.join(clients)} {' '.join(versions)} "
-        f"--concurrency {','.join(modes)} --keepalive {','.join(keepalive)} "
-        f"--users {first.get('users')} --run-time {first.get('run_time_s')}s "
-        f"--repeat {first.get('repeats') or 1} --out RESULTS"
-    )
+def commands(rows: list[dict]) -> list[str]:
+    """The matrix commands the rows were measured with, as far as the rows tell: one per
+    load (users, run time, repeats)."""
+    loads = sorted({(r.get("users"), r.get("run_time_s"), r.get("repeats") or 1) for r in rows})
+    lines = []
+    for users, run_time, repeats in loads:
+        out = f"results/clients-{users}" if len(loads) > 1 else "results/clients"
+        mine = [r for r in rows if (r.get("users"), r.get("run_time_s")) == (users, run_time)]
+        clients = [c for c in LIBRARIES if any(client_of(row) == c for row in mine)]
+        versions = [
+            f"--{c} {','.join(sorted({r['client_version'] for r in mine if client_of(r) == c}))}"
+            for c in clients
+        ]
+        modes = sorted({row["concurrency"] for row in mine})
+        keepalive = sorted({"on" if row["keepalive"] else "off" for row in mine}, reverse=True)
+        lines.append(
+            f"locust-mtls matrix --clients {','.join(clients)} {' '.join(versions)} "
+            f"--concurrency {','.join(modes)} --keepalive {','.join(keepalive)} "
+            f"--users {users} --run-time {run_time}s --repeat {repeats} --out {out}"
+        )
+    outs = " ".join(f"results/clients-{users}" for users, _, _ in loads)
+    page = "--clients-page docs/results/clients.md"
+    return [*lines, f"locust-mtls report {outs if len(loads) > 1 else 'results/clients'} {page}"]
+
+
+def environment_text(rows: list[dict]) -> str:
+    """'Python 3.11.7, OpenSSL 3.0.19 ..., Locust 2.47.0, gevent 26.9.0.' (each value seen),
+    and the env labels (urllib3-future in niquests' env)."""
+    facts = []
+    for name, label in (("python", "Python"), ("openssl", ""), ("locust", "Locust"),
+                        ("gevent", "gevent")):  # fmt: skip
+        seen = sorted({(row.get("environment") or {}).get(name) for row in rows} - {None})
+        facts += [f"{label} {value}".strip() for value in seen]
+    labels = sorted({label for row in rows for label in row.get("env_labels") or ()})
+    return ", ".join(facts) + (f" ({'; '.join(labels)})." if labels else ".")
 
 
 def load_text(rows: list[dict]) -> str:

@@ -14,6 +14,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from locust_mtls.errors import ConfigError
 from locust_mtls.matrix.aggregate import environment_facts, grid, load_rows, settings_facts
 from locust_mtls.matrix.clients_page import write_clients_page
 from locust_mtls.matrix.junit_cases import write_matrix_junit
@@ -85,7 +86,10 @@ def write_reports(results_dir: str | Path) -> tuple[Path, Path]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `locust-mtls report`."""
     parser.add_argument(
-        "results", nargs="?", default="results", help="the --out directory of a matrix run"
+        "results",
+        nargs="*",
+        default=["results"],
+        help="the --out directory of a matrix run, several with --clients-page (default: results)",
     )
     parser.add_argument("--junit", default="", metavar="FILE", help="also write JUnit XML")
     parser.add_argument(
@@ -101,9 +105,13 @@ def run(args: argparse.Namespace) -> int:
     """Rebuild the reports; print where they are and the verdict."""
     if args.clients_page:
         check_output_file(args.clients_page, "--clients-page")
-        page, data = write_clients_page(load_rows(args.results), args.clients_page)
+        rows = [row for results in args.results for row in load_rows(results)]
+        page, data = write_clients_page(rows, args.clients_page)
         print(f"wrote {page} and {data}")
         return 0
+    if len(args.results) != 1:
+        raise ConfigError("pass one results directory (several only with --clients-page)")
+    (args.results,) = args.results
     check_output_file(args.junit, "--junit")
     summary_path, html_path = write_reports(args.results)
     print(f"wrote {summary_path} and {html_path} ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)")

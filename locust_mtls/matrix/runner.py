@@ -229,32 +229,14 @@ def plan(args: argparse.Namespace) -> tuple[list[Cell], list[tuple[str, str]]]:
     pythons = [resolve_python(spec) for spec in specs] or [current_python()]
     cells = []
     for client in clients:
-        library = LIBRARIES[client]
         mine = [s for s in strategies if STRATEGIES[s].library == client]
-        runs_on = [mode for mode in modes if mode in library.concurrency]
+        runs_on = [mode for mode in modes if mode in LIBRARIES[client].concurrency]
         if not mine or not runs_on:
             continue
-        if client == "requests":
-            locusts = parse_versions(args.locust, "--locust") if args.locust.strip() else [""]
-            versions = [
-                (v, locust, "") for locust in locusts for v in parse_versions(args.requests)
-            ]
-        else:
-            versions = [("", "", v) for v in parse_versions(getattr(args, client), f"--{client}")]
         cells += [
-            Cell(
-                label,
-                requests_version,
-                mode,
-                keepalive,
-                strategy,
-                repeat,
-                locust,
-                client,
-                client_version,
-            )  # fmt: skip
+            Cell(label, requests, mode, keepalive, strategy, repeat, locust, client, version)
             for _, label in pythons
-            for requests_version, locust, client_version in versions
+            for requests, locust, version in env_versions(args, client)
             for mode in runs_on
             for keepalive in keepalives
             for strategy in mine
@@ -274,6 +256,15 @@ def plan(args: argparse.Namespace) -> tuple[list[Cell], list[tuple[str, str]]]:
             + ")"
         )
     return cells, pythons
+
+
+def env_versions(args: argparse.Namespace, client: str) -> list[tuple[str, str, str]]:
+    """(requests version, Locust version, client version) of each env `client` needs:
+    requests x --locust for requests, else the client's own versions (--httpx ...)."""
+    if client == "requests":
+        locusts = parse_versions(args.locust, "--locust") if args.locust.strip() else [""]
+        return [(v, locust, "") for locust in locusts for v in parse_versions(args.requests)]
+    return [("", "", v) for v in parse_versions(getattr(args, client), f"--{client}")]
 
 
 def build_envs(

@@ -9,6 +9,9 @@ unsafe one runs into are its `cause` (niquests 3.21.2).
 
 from __future__ import annotations
 
+import threading
+import weakref
+
 from locust_mtls.settings import SAFE, UNSAFE
 from locust_mtls.tls.connections import HookLog
 
@@ -24,8 +27,17 @@ class NiquestsClient(Client):
 
         # niquests' `pre_send` fires once a live connection is picked from the pool, just
         # before the request is written (sessions.py): counted as written from there. A
-        # stop between the two (no I/O wait) would count one the server never saw.
+        # stop between the two (no I/O wait) would count one the server never saw. The
+        # connection's ConnectionInfo (urllib3-future, one per connection) has its TLS
+        # handshake's time: noted by the first request that meets it.
         def pre_send(prepared, **_kwargs):
+            info = getattr(prepared, "conn_info", None)
+            if info is not None and info.tls_handshake_latency and self.strategy.first_use(info):
+                version = getattr(info.tls_version, "name", None)
+                hooks.handshake_known(
+                    info.tls_handshake_latency.total_seconds() * 1000.0,
+                    version and version.replace("_", "."),  # TLSv1_3 -> TLSv1.3, as ssl says
+                )
             hooks.written()
 
         return self.session_for(identity).request(
@@ -58,6 +70,16 @@ class NiquestsStrategy(Strategy):
     def __init__(self, trust: Trust):
         super().__init__(trust)
         self.niquests = LIBRARIES[self.library].load(self.name)
+        self._connections_met = weakref.WeakSet()  # ConnectionInfo of each connection met
+        self._met_lock = threading.Lock()
+
+    def first_use(self, connection_info) -> bool:
+        """Whether this request is the first to meet this connection (its handshake's)."""
+        with self._met_lock:
+            if connection_info in self._connections_met:
+                return False
+            self._connections_met.add(connection_info)
+            return True
 
     def cert_argument(self, identity):
         return identity.requests_cert() if identity else None

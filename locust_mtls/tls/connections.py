@@ -105,6 +105,11 @@ class HookLog:
             self.log.handshake(self._elapsed_ms, version and version(), resumed)
         self._started = self._elapsed_ms = None
 
+    def handshake_known(self, elapsed_ms: float, version: str | None) -> None:
+        """A handshake the library timed itself."""
+        if self.log is not None:
+            self.log.handshake(elapsed_ms, version)
+
     def written(self) -> None:
         if self.log is not None:
             self.log.requests_written += 1
