@@ -32,9 +32,13 @@ class GeventhttpclientClient(Client):
         # HTTPClient.request: get_socket, then sendall): the request counts as written
         # once handed over, so a stop while connecting counts one the server may not
         # have seen (an upper bound, never a request lost). No handshake times either.
+        # It also sends an idempotent request again when its connection closed without an
+        # answer (HTTPClient.request, HTTPConnectionClosed): one counted answer may then
+        # have reached the server twice, as with FastHttpUser.
         if log is not None:
             log.requests_written += 1
-        response = client.request(method, parts.path or "/", headers=headers)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        response = client.request(method, target, headers=headers)
         try:
             return response, response.read()
         finally:
