@@ -347,9 +347,9 @@ def processes(count: int = 2) -> list[str]:
 
 # --- other clients' strategies (issue 30) ---
 def strategies_here(*, synchronous: bool = True) -> list[str]:
-    """Strategies whose client library this venv has (niquests never: its urllib3-future
-    replaces `import urllib3`, tested in a matrix env instead), sending on the calling
-    thread (`synchronous`) or as coroutines (asyncio libraries)."""
+    """Strategies whose client library this venv has (niquests only where it was installed
+    beside urllib3: its wheel replaces `import urllib3`; tests/test_niquests_session.py runs
+    it in a matrix env), sending on the calling thread (`synchronous`) or as coroutines."""
     from locust_mtls.strategies import LIBRARIES, STRATEGIES
 
     return [

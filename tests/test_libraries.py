@@ -6,6 +6,8 @@ import sys
 
 import pytest
 
+from locust_mtls.config.options import parse_options
+from locust_mtls.config.validation import settings_from
 from locust_mtls.errors import ConfigError
 from locust_mtls.settings import CONCURRENCY_MODES
 from locust_mtls.strategies import LIBRARIES, STRATEGIES, Library
@@ -31,6 +33,14 @@ def test_a_missing_library_is_one_line_saying_what_to_install():
         "strategy no-such-client-library-shared-thing drives no-such-client-library, which "
         "this Python does not have; pip install 'no-such-client-library==1.2.3'"
     )
+
+
+def test_a_run_whose_strategy_needs_a_missing_library_stops_at_its_settings(monkeypatch):
+    # Whatever this venv has: the library is swapped for one that is nowhere.
+    monkeypatch.setitem(LIBRARIES, "httpx", Library("no_such_httpx", ("greenlet",), "0.28.1"))
+    options = parse_options(["--mtls-strategy", "httpx-client-per-identity"])
+    with pytest.raises(ConfigError, match="pip install 'no_such_httpx==0.28.1'"):
+        settings_from(options)
 
 
 def test_every_library_runs_somewhere_and_every_strategy_names_one():

@@ -85,13 +85,6 @@ BAD_INPUT = [
         "concurrency = 'asyncio' on the class)",
     ),
     Case(
-        # niquests stays out of the test venv: its urllib3-future replaces `import urllib3`.
-        "a strategy whose client is not installed",
-        ("--mtls-strategy", "niquests-shared-session"),
-        "locust-mtls: error: strategy niquests-shared-session drives niquests, which this "
-        "Python does not have; pip install 'niquests==3.21.2'",
-    ),
-    Case(
         "identities file missing",
         ("--mtls-identities", "missing.json"),
         "locust-mtls: error: --mtls-identities: missing.json not found; "
