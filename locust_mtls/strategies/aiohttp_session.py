@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from locust_mtls.settings import SAFE
 from locust_mtls.tls.connections import HookLog
-from locust_mtls.tls.context_cache import ContextCache
 
-from .base import Answer, Client, Strategy, Trust
+from .base import Answer, Client, PerIdentityContexts, Strategy, Trust
 from .libraries import LIBRARIES
 
 
@@ -48,7 +47,7 @@ class AiohttpClient(Client):
         self.sessions().clear()  # closed with the engine child's loop (or aclose, in tests)
 
 
-class AiohttpPerRequestContext(Strategy):
+class AiohttpPerRequestContext(PerIdentityContexts, Strategy):
     """`session.get(url, ssl=ctx)` with `ctx` one frozen context per identity (and one
     without a certificate), built by tls.client_context and shared by every task.
 
@@ -74,14 +73,7 @@ class AiohttpPerRequestContext(Strategy):
     def __init__(self, trust: Trust):
         super().__init__(trust)
         self.aiohttp = LIBRARIES[self.library].load(self.name)
-        self._contexts = ContextCache(self.trust.context, trust.context_cache)
         self.trace_config = trace_config(self.aiohttp)
-
-    def context_for(self, identity):
-        return self._contexts.get(identity)
-
-    def context_cache_counts(self) -> dict:
-        return self._contexts.counts()
 
     def session_key(self, identity):
         return None  # one ClientSession per user; the context goes with each request

@@ -17,6 +17,7 @@ from typing import ClassVar
 import requests
 
 from locust_mtls.settings import DEFAULT_CONTEXT_CACHE, TlsSettings
+from locust_mtls.tls.context_cache import ContextCache
 from locust_mtls.tls.contexts import client_context
 from locust_mtls.tls.identity import Identity
 
@@ -137,3 +138,21 @@ class Strategy(ABC):
     def client_path(self) -> str:
         """The code path this strategy's requests really take, for reports."""
         return self.context_path
+
+
+class PerIdentityContexts:
+    """For a strategy: one frozen context per identity (and one without a certificate),
+    built by `Trust.context`, kept in the bounded cache of --mtls-context-cache and shared
+    by every user (identity-cache's, and the other libraries' safe strategies')."""
+
+    def __init__(self, trust: Trust):
+        super().__init__(trust)
+        # Keyed by the Identity itself, fingerprint included: a rotated identity (same
+        # name, new certificate) gets a new context, and the old one is never changed.
+        self._contexts = ContextCache(trust.context, trust.context_cache)
+
+    def context_for(self, identity: Identity | None):
+        return self._contexts.get(identity)
+
+    def context_cache_counts(self) -> dict:
+        return self._contexts.counts()

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from locust_mtls.settings import SAFE, UNSAFE, VERSION_DEPENDENT
 from locust_mtls.tls.connections import HookLog
-from locust_mtls.tls.context_cache import ContextCache
 
-from .base import Answer, Client, Strategy, Trust
+from .base import Answer, Client, PerIdentityContexts, Strategy, Trust
 from .libraries import LIBRARIES
 
 
@@ -130,7 +129,7 @@ class HttpxSharedCaContext(HttpxStrategy):
         return self.httpx_client(verify=self.context, cert=cert)
 
 
-class HttpxClientPerIdentity(HttpxStrategy):
+class HttpxClientPerIdentity(PerIdentityContexts, HttpxStrategy):
     """`httpx.Client(verify=ctx)` with `ctx` one frozen context per identity (and one
     without a certificate), built by tls.client_context and shared by every user.
 
@@ -150,12 +149,5 @@ class HttpxClientPerIdentity(HttpxStrategy):
         "client = httpx.Client(verify=context)"
     )
 
-    def __init__(self, trust: Trust):
-        super().__init__(trust)
-        self._contexts = ContextCache(self.trust.context, trust.context_cache)
-
-    def context_cache_counts(self) -> dict:
-        return self._contexts.counts()
-
     def new_session(self, identity):
-        return self.httpx_client(verify=self._contexts.get(identity))
+        return self.httpx_client(verify=self.context_for(identity))
