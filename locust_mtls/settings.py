@@ -10,14 +10,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
-CONCURRENCY_MODES = ("greenlet", "native-threads")
+# Where a user's requests run: its greenlet in Locust's process, its own OS thread in the
+# engine child, or (asyncio libraries: aiohttp) its tasks on the engine child's event loop.
+CONCURRENCY_MODES = ("greenlet", "native-threads", "asyncio")
 # requests: every user mixes cert and no-cert requests; users: whole users go without.
 NO_CERT_SPLITS = ("requests", "users")
 
 # How safe a strategy is, as the registry states it (Strategy.safety).
 SAFE = "safe"
 UNSAFE = "unsafe"  # unsafe by design: a baseline that shows the bug
-VERSION_DEPENDENT = "version-dependent"  # safe or not with the installed requests/Locust
+VERSION_DEPENDENT = "version-dependent"  # safe or not with the installed library/Locust
 
 # `--mtls-fail-on` kind -> the counter (StrategyStats field) it gates on.
 FAIL_ON_KINDS = {
@@ -165,13 +167,6 @@ CONTEXT_PER_IDENTITY_CLIENTS = {
     "httpx": "httpx: one httpx.Client per identity, verify= identity-cache's frozen SSLContext",
     "niquests": "niquests: one Session per identity, its adapter on identity-cache's frozen "
     "SSLContext",
-}
-# How to install the optional libraries of those clients. niquests needs urllib3-future, whose
-# wheel installs itself over `urllib3` (under requests and Locust's HttpUser too): built
-# from source with URLLIB3_NO_OVERRIDE it installs beside it.
-LIBRARY_INSTALL = {
-    "httpx": "pip install 'locust-mtls[httpx]'",
-    "niquests": "URLLIB3_NO_OVERRIDE=1 pip install --no-binary urllib3-future niquests",
 }
 CLIENTS = ("requests", *CONTEXT_PER_IDENTITY_CLIENTS, "audit")
 ROW_PREFIX = {

@@ -343,3 +343,29 @@ def processes(count: int = 2) -> list[str]:
         sock.bind(("127.0.0.1", 0))
         port = str(sock.getsockname()[1])
     return ["--processes", str(count), "--master-bind-port", port, "--master-port", port]
+
+
+# --- other clients' strategies (issue 30) ---
+def strategies_here(*, synchronous: bool = True) -> list[str]:
+    """Strategies whose client library this venv has (niquests only where it was installed
+    beside urllib3: its wheel replaces `import urllib3`; tests/test_niquests_session.py runs
+    it in a matrix env), sending on the calling thread (`synchronous`) or as coroutines."""
+    from locust_mtls.strategies import LIBRARIES, STRATEGIES
+
+    return [
+        name
+        for name, cls in STRATEGIES.items()
+        if LIBRARIES[cls.library].installed()
+        and ("asyncio" not in LIBRARIES[cls.library].concurrency) == synchronous
+    ]
+
+
+@pytest.fixture(scope="session")
+def matrix_envs():
+    """The matrix's env cache for tests that run another client's env (.ci-venvs/, like
+    .ci/run's venvs; gitignored): built on first use (slow tests), reused after."""
+    from pathlib import Path
+
+    from locust_mtls.matrix.envs import Environments
+
+    return Environments(Path(__file__).resolve().parent.parent / ".ci-venvs" / "matrix-envs")

@@ -52,7 +52,7 @@ def settings(users=4, split="requests"):
 
 def run(tmp_path, fake_argv, cells, **options):
     out = io.StringIO()
-    envs, chosen = {("3.11", "2.32.3", ""): ENV}, options.pop("settings", settings())
+    envs, chosen = {cell("any").env_key: ENV}, options.pop("settings", settings())
     rows, interrupted = execute(cells, envs, chosen, tmp_path / "out", (), fake_argv,
                                 status_log=StatusLog(out), **options)  # fmt: skip
     assert not interrupted

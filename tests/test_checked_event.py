@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from locust_mtls.settings import LIBRARY_INSTALL
+from locust_mtls.strategies import LIBRARIES
 
 from conftest import row_of, run_locust
 
@@ -66,7 +66,7 @@ def every_request_had_a_certificate(summary: dict) -> bool:
 
 NIQUESTS = pytest.mark.skipif(
     importlib.util.find_spec("niquests") is None,
-    reason=f"niquests not installed: {LIBRARY_INSTALL['niquests']}",
+    reason=f"niquests not installed: {LIBRARIES['niquests'].install}",
 )
 ROW_OF_BASE = {
     "MtlsHttpUser": "identity-cache",
@@ -279,6 +279,7 @@ def test_locust_as_a_library_works_with_the_plugins_defaults(tmp_path, pki_serve
 THREE_ROWS = """
 from locust import constant, task
 from locust_mtls import MtlsHttpUser
+from locust_mtls.strategies import LIBRARIES
 
 
 class Plain(MtlsHttpUser):

@@ -21,7 +21,7 @@ import pytest
 
 from locust_mtls.processes import alive, descendants
 from locust_mtls.server.process import fetch_stats, start_echo_server_process
-from locust_mtls.settings import LIBRARY_INSTALL
+from locust_mtls.strategies import LIBRARIES
 from locust_mtls.tls.pki import generate_pki
 
 from conftest import processes, wait_for
@@ -59,7 +59,7 @@ def summary_requests(path: Path) -> int:
 @pytest.mark.parametrize("repeat", range(REPEATS))
 def test_counted_plus_in_flight_is_what_the_server_saw(tmp_path, mode, repeat):
     if mode.startswith("niquests") and importlib.util.find_spec("niquests") is None:
-        pytest.skip(f"niquests not installed: {LIBRARY_INSTALL['niquests']}")
+        pytest.skip(f"niquests not installed: {LIBRARIES['niquests'].install}")
     seed = random.randrange(1 << 30)
     after = random.Random(seed).uniform(0.0, 1.5)
     stop_timeout = ["--stop-timeout", "0" if repeat % 2 == 0 else "2"]

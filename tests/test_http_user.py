@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from locust_mtls.settings import LIBRARY_INSTALL, SAFE
-from locust_mtls.strategies import STRATEGIES
+from locust_mtls.settings import SAFE
+from locust_mtls.strategies import LIBRARIES, STRATEGIES, strategies_of
 
 from conftest import row_of, run_locust
 
@@ -19,9 +19,12 @@ REPO = Path(__file__).resolve().parent.parent
 SCENARIOS = str(Path(__file__).resolve().parent / "http_user_scenarios.py")
 NIQUESTS = pytest.mark.skipif(
     importlib.util.find_spec("niquests") is None,
-    reason=f"niquests not installed: {LIBRARY_INSTALL['niquests']}",
+    reason=f"niquests not installed: {LIBRARIES['niquests'].install}",
 )
-CELLS = [[name, mode] for name in STRATEGIES for mode in ("greenlet", "native-threads")]
+# Locust's HttpSession runs on requests: the strategies of requests only.
+CELLS = [
+    [name, mode] for name in strategies_of("requests") for mode in ("greenlet", "native-threads")
+]
 
 
 def run_scenarios(server, pki, kind, cells, workdir) -> dict:

@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 import trustme
 
-from locust_mtls.settings import LIBRARY_INSTALL
+from locust_mtls.strategies import LIBRARIES
 
 from conftest import row_of, run_locust
 
 PROBES = str(Path(__file__).resolve().parent.parent / "locustfiles" / "strategies.py")
 NIQUESTS = pytest.mark.skipif(
     importlib.util.find_spec("niquests") is None,
-    reason=f"niquests not installed: {LIBRARY_INSTALL['niquests']}",
+    reason=f"niquests not installed: {LIBRARIES['niquests'].install}",
 )
 CLIENTS = [
     pytest.param("httpx", "HttpxIdentityCacheUser", id="httpx"),
@@ -66,6 +66,7 @@ main()
 LOCUSTFILE = """
 from locust import task
 from locust_mtls import {base}
+from locust_mtls.strategies import LIBRARIES
 
 
 class Api({base}):
@@ -92,13 +93,13 @@ def test_a_missing_library_is_one_line_and_exit_2(tmp_path, library, base):
     assert "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1] == (
         f"locust-mtls: error: Api: {library} is not installed; install it: "
-        f"{LIBRARY_INSTALL[library]}"
+        f"{LIBRARIES[library].install}"
     )
 
 
 def test_urllib3_under_requests_is_still_urllib3():
     # niquests brings urllib3-future, whose wheel replaces urllib3's files: requests and
-    # Locust's HttpUser would then measure another library. Installed as LIBRARY_INSTALL says,
+    # Locust's HttpUser would then measure another library. Installed as niquests' Library says,
     # the module is the distribution pip lists.
     from importlib.metadata import version
 

@@ -22,7 +22,7 @@ from locust_mtls.cli import main
 from locust_mtls.matrix import envs
 from locust_mtls.matrix import runner as matrix
 from locust_mtls.matrix.envs import Env, Environments, PairCheck, runner_locust
-from locust_mtls.matrix.outcomes import versions_text
+from locust_mtls.matrix.outcomes import row_kinds, versions_text
 from locust_mtls.matrix.runner import Cell, CellSettings, execute
 
 FAKE_CELL = textwrap.dedent(
@@ -106,7 +106,7 @@ def settings(timeout_s=20.0):
 
 
 def run_execute(tmp_path, fake_argv, cells, timeout_s=20.0, resume=False):
-    return execute(cells, {("3.11", "2.32.3", ""): ENV}, settings(timeout_s), tmp_path / "out",
+    return execute(cells, {cells[0].env_key: ENV}, settings(timeout_s), tmp_path / "out",
                    must_be_clean=("identity-cache", "thread-local", "locked-context",
                                   "per-thread-session"),
                    build_argv=fake_argv, resume=resume)  # fmt: skip
@@ -301,9 +301,9 @@ def test_bad_options_are_one_line_errors(tmp_path, capsys, option, value, messag
 def test_what_help_says_concurrency_and_keepalive_take_is_accepted(capsys):
     with pytest.raises(SystemExit):
         main(["matrix", "--help"])
-    shown = " ".join(capsys.readouterr().out.split())
+    shown = " ".join(capsys.readouterr().out.split()).replace("native- threads", "native-threads")
     assert "both" not in shown.split("--keepalive")[0].split("--concurrency")[1]
-    assert "(default: greenlet,native-threads)" in shown and "(default: on,off)" in shown
+    assert "(default: greenlet,native-threads,asyncio)" in shown and "(default: on,off)" in shown
     parser = argparse.ArgumentParser()
     matrix.add_arguments(parser)
     for concurrency, keepalive in (
@@ -374,3 +374,34 @@ def test_env_for_an_old_requests_is_built_once_and_imports_this_checkout(tmp_pat
     package_file, version = done.stdout.split()
     assert Path(package_file).resolve().parent == Path(matrix.__file__).resolve().parent.parent
     assert version == "2.31.0"
+
+
+@pytest.mark.slow
+def test_a_client_axis_runs_each_client_in_its_own_env(tmp_path, matrix_envs):
+    """Real cells: each client's strategy in its env (built once in .ci-venvs), judged on the
+    one checked path; every class of issue 30's table shows, and the safe ones stay clean."""
+    strategies = {
+        "niquests-shared-session": "bleed",
+        "httpx-verify-path": "missing-certificate",
+        "httpx-client-per-identity": "clean",
+        "urllib3-shared-context": "bleed",
+        "aiohttp-per-request-context": "clean",
+        "geventhttpclient-shared-factory": "wrong-identity",
+    }
+    out = tmp_path / "out"
+    argv = ["matrix", "--clients", "niquests,httpx,urllib3,aiohttp,geventhttpclient",
+            "--strategies", ",".join(strategies), "--concurrency", "greenlet,asyncio",
+            "--keepalive", "off", "--users", "4", "--run-time", "2s", "--timeout-margin", "30",
+            "--out", str(out), "--env-dir", str(matrix_envs.env_dir)]  # fmt: skip
+    assert main(argv) == 0  # the clean ones are must-be-clean by default
+    rows = {row["strategy"]: row for row in matrix.load_rows(out)}
+    assert {name: kind in row_kinds(rows[name]) or rows[name]["outcome"] == kind
+            for name, kind in strategies.items()} == dict.fromkeys(strategies, True)  # fmt: skip
+    assert [(rows[n]["client"], rows[n]["concurrency"]) for n in strategies] == [
+        ("niquests", "greenlet"), ("httpx", "greenlet"), ("httpx", "greenlet"),
+        ("urllib3", "greenlet"), ("aiohttp", "asyncio"), ("geventhttpclient", "greenlet"),
+    ]  # fmt: skip
+    assert rows["httpx-verify-path"]["client_version"] == "0.28.1"
+    assert any("urllib3-future" in label for label in rows["niquests-shared-session"]["env_labels"])
+    summary = (out / "summary.md").read_text()
+    assert "httpx 0.28.1<br>greenlet<br>keep-alive off" in summary and "no cert 100%" in summary

@@ -62,10 +62,7 @@ class Case:
     unprivileged: bool = False  # checked as user nobody (root may read any file)
 
 
-STRATEGY_NAMES = (
-    "'requests-default', 'shared-context', 'per-thread-session', 'thread-local', "
-    "'locked-context', 'locked-load', 'identity-cache', 'locust-httpuser'"
-)
+STRATEGY_NAMES = ", ".join(map(repr, STRATEGIES))
 BAD_INPUT = [
     Case(
         "unknown strategy",
@@ -78,7 +75,14 @@ BAD_INPUT = [
         "unknown concurrency",
         ("--mtls-concurrency", "fibers"),
         "locust: error: argument --mtls-concurrency: invalid choice: 'fibers' "
-        "(choose from 'greenlet', 'native-threads')",
+        "(choose from 'greenlet', 'native-threads', 'asyncio')",
+    ),
+    Case(
+        "a concurrency the strategy's client cannot run on",
+        ("--mtls-strategy", "aiohttp-per-request-context", "--mtls-concurrency", "greenlet"),
+        "locust-mtls: error: --mtls-concurrency greenlet: strategy aiohttp-per-request-context "
+        "drives aiohttp, which runs on asyncio; pass --mtls-concurrency asyncio (or "
+        "concurrency = 'asyncio' on the class)",
     ),
     Case(
         "identities file missing",

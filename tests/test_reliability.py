@@ -31,11 +31,11 @@ from locust_mtls.server.echo import (
     InjectedFaults,
     start_echo_server_process,
 )
-from locust_mtls.strategies import STRATEGIES, Trust, create
+from locust_mtls.strategies import Trust, create
 from locust_mtls.tls.identity import load_identities
 from locust_mtls.tls.pki import generate_pki
 
-from conftest import wait_for
+from conftest import strategies_here, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 MTLS = str(ROOT / "locustfiles" / "mtls.py")
@@ -144,7 +144,7 @@ def test_the_run_survives_a_target_restart(generated_pki, tmp_path):
     assert seconds_after > 0.5 and rate_after > 0.5 * rate_before > 0  # the rate came back
 
 
-@pytest.mark.parametrize("strategy", list(STRATEGIES))
+@pytest.mark.parametrize("strategy", strategies_here())
 def test_no_strategy_hangs_on_a_silent_target(strategy, trust, identities):
     """A port that accepts TCP and never says a word: every strategy gives up after the
     connect timeout (which urllib3 also applies to the TLS handshake)."""
@@ -346,7 +346,7 @@ def test_no_code_path_turns_verification_off():
     assert offenders == []
 
 
-@pytest.mark.parametrize("strategy", list(STRATEGIES))
+@pytest.mark.parametrize("strategy", strategies_here())
 def test_every_strategy_refuses_an_untrusted_server(
     strategy, trust, identities, generated_pki, server_identities
 ):

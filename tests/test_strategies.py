@@ -1,4 +1,5 @@
-"""Strategies against the echo server over real TLS, without Locust.
+"""requests' strategies against the echo server over real TLS, without Locust (the other
+clients' in tests/test_<their module>.py).
 
 Native threads here are plain `threading` threads in the test process; greenlet-style
 behaviour is the same code run one request at a time. Loops are bounded in count.
@@ -14,7 +15,7 @@ from locust_mtls import settings
 from locust_mtls.engine.checks import failure_for
 from locust_mtls.engine.execution import execute_request
 from locust_mtls.engine.identity_check import IdentityChecker
-from locust_mtls.strategies import STRATEGIES, create
+from locust_mtls.strategies import LIBRARIES, STRATEGIES, create
 from locust_mtls.strategies.identity_cache import IdentityCache
 from locust_mtls.tls import requests_path
 from locust_mtls.tls.contexts import FrozenSSLContext
@@ -24,8 +25,11 @@ HEADER = "X-Client-Cert-Fingerprint"
 SAFE = [
     name
     for name, cls in STRATEGIES.items()
-    if cls.safety == settings.SAFE
-    or (name == "requests-default" and not requests_path.uses_preloaded_context())
+    if cls.library == "requests"
+    and (
+        cls.safety == settings.SAFE
+        or (name == "requests-default" and not requests_path.uses_preloaded_context())
+    )
 ]
 
 
@@ -71,9 +75,22 @@ def test_registry_names_every_strategy():
         "locked-load",
         "identity-cache",
         "locust-httpuser",
+        "niquests-shared-session",
+        "niquests-session-per-identity",
+        "httpx-verify-path",
+        "httpx-shared-ca-context",
+        "httpx-client-per-identity",
+        "urllib3-shared-context",
+        "urllib3-ca-certs",
+        "aiohttp-per-request-context",
+        "geventhttpclient-shared-factory",
+        "geventhttpclient-fresh-factory",
     ]
     for cls in STRATEGIES.values():
         assert "Shares:" in cls.__doc__ and "Locks:" in cls.__doc__ and "Cost:" in cls.__doc__
+        # Another client's strategies are named after it, then after what they share.
+        assert cls.library in LIBRARIES
+        assert cls.library == "requests" or cls.name.startswith(f"{cls.library}-")
 
 
 @pytest.mark.parametrize("name", SAFE)

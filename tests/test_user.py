@@ -185,3 +185,29 @@ def test_identity_seen_hook_reads_the_body_on_both_concurrencies(tmp_path):
     done, bleeding = runs["shared-context"]
     assert bleeding["bleed"] > 0 and bleeding["unreported"] == 0
     assert done.returncode == 1
+
+
+def test_other_clients_go_through_the_same_checked_path(tmp_path):
+    """aiohttp's tasks on the engine child's loop, httpx's verify path on greenlets: the
+    same request event, identity check, counters and gate as requests' strategies."""
+    runs = {
+        "aiohttp-per-request-context": ("--mtls-concurrency", "asyncio"),
+        "httpx-verify-path": (),
+    }
+    done = {}
+    for strategy, extra in runs.items():
+        directory = tmp_path / strategy
+        directory.mkdir()
+        arguments = ["-f", MTLS, "--mtls-strategy", strategy, *extra, "--mtls-keepalive", "off"]
+        done[strategy] = run_locust(
+            *arguments, "--mtls-summary-file", "s.json", cwd=directory, users=4, run_time="2s"
+        )
+    clean = row_of(summary(tmp_path / "aiohttp-per-request-context" / "s.json"),
+                   "aiohttp-per-request-context")  # fmt: skip
+    assert done["aiohttp-per-request-context"].returncode == 0, done["aiohttp-per-request-context"]
+    assert clean["with_cert"] > 0 and clean["without_cert"] > 0 and clean["failures"] == 0
+    assert clean["handshakes"] >= clean["requests"]  # keep-alive off: one per request
+    assert clean["concurrency"] == "asyncio"
+    dropped = row_of(summary(tmp_path / "httpx-verify-path" / "s.json"), "httpx-verify-path")
+    assert dropped["missing_certificate"] == dropped["with_cert"] > 0 and dropped["bleed"] == 0
+    assert done["httpx-verify-path"].returncode == 1  # the gate: missing-certificate

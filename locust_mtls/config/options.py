@@ -32,11 +32,17 @@ ON_OFF = ["on", "off"]
 # web UI's start form, and argparse rejects any other value, from the command line, the
 # environment or locust.conf, with one line listing the valid ones (exit code 2).
 OPTIONS = (
-    ("--mtls-strategy", "identity-cache", "client strategy", {"choices": list(STRATEGIES)}),
+    (
+        "--mtls-strategy",
+        "identity-cache",
+        "client strategy (other clients' need their library installed: docs/results/clients.md)",
+        {"choices": list(STRATEGIES)},
+    ),
     (
         "--mtls-concurrency",
         "greenlet",
-        "greenlet (Locust's way) or native-threads (OS threads in a child process)",
+        "greenlet (Locust's way), native-threads (OS threads in a child process), or asyncio "
+        "(one event loop in that child: aiohttp's strategy)",
         {"choices": list(CONCURRENCY_MODES)},
     ),
     ("--mtls-keepalive", "on", "off: a new TLS connection per request", {"choices": ON_OFF}),

@@ -22,7 +22,7 @@ from locust_mtls.settings import (
     TLS_VERSIONS,
     RunSettings,
 )
-from locust_mtls.strategies import STRATEGIES
+from locust_mtls.strategies import STRATEGIES, strategy_class
 from locust_mtls.tls.reported_identity import IDENTITY_FORMATS
 
 
@@ -44,11 +44,13 @@ class MtlsAttributes:
     # When neither the class nor --mtls-no-cert-fraction says: every request presents a
     # certificate (a real API), unless the class is a probe that shows bleed (MtlsUser).
     default_no_cert_fraction: ClassVar[float] = 0.0
+    # The client libraries whose strategies the class can send through: Locust's sessions
+    # run on requests; the probe (MtlsUser) sends through any strategy's own client.
+    mtls_libraries: ClassVar[tuple[str, ...]] = ("requests",)
 
 
-ATTRIBUTES = tuple(
-    name for name in MtlsAttributes.__annotations__ if name != "default_no_cert_fraction"
-)
+CLASS_CONSTANTS = ("default_no_cert_fraction", "mtls_libraries")
+ATTRIBUTES = tuple(name for name in MtlsAttributes.__annotations__ if name not in CLASS_CONSTANTS)
 # What each client does not take from a class: the libraries that take a whole SSLContext
 # send on greenlets, through identity-cache's contexts, and give no hook to read a
 # connection's session back (and FastHttpUser's own `concurrency` is its connections per host).
@@ -104,6 +106,13 @@ def user_settings(options, user_class: type, client: str = "requests") -> UserSe
     overrides.update(fixed)
     fraction = overrides.pop("no_cert_fraction", None)
     settings = settings_from(options, client=client, **overrides)
+    library = strategy_class(settings.strategy).library
+    if library not in getattr(user_class, "mtls_libraries", MtlsAttributes.mtls_libraries):
+        raise ConfigError(
+            f"{user_class.__name__}: strategy {settings.strategy} drives {library}, and this "
+            "class sends through Locust's session on requests; pick a requests strategy, or "
+            "MtlsUser (the probe), which sends through any strategy's own client"
+        )
     if fraction is not None:
         fraction = no_cert_fraction_from(fraction, f"{user_class.__name__}.no_cert_fraction")
     else:

@@ -28,7 +28,7 @@ from locust_mtls.settings import (
     RunSettings,
     TlsSettings,
 )
-from locust_mtls.strategies import Trust, strategy_class
+from locust_mtls.strategies import LIBRARIES, Trust, strategy_class
 from locust_mtls.tls import contexts as tls
 from locust_mtls.tls.ca_bundles import with_certifi
 from locust_mtls.tls.files import read_regular_file
@@ -86,11 +86,18 @@ def settings_from(options, strategy: str | None = None, **overrides) -> RunSetti
     """RunSettings from parsed options; user-class attributes come in as overrides
     (config/user_settings.py checks and passes them)."""
     name = strategy or options.mtls_strategy
-    strategy_class(name)  # ConfigError listing the valid names
+    library = LIBRARIES[strategy_class(name).library]  # ConfigError listing the valid names
+    library.check(name)  # one line saying what to pip install
     concurrency = overrides.get("concurrency") or options.mtls_concurrency
     if concurrency not in CONCURRENCY_MODES:
         raise ConfigError(
             f"--mtls-concurrency must be one of {', '.join(CONCURRENCY_MODES)}, not {concurrency!r}"
+        )
+    if concurrency not in library.concurrency:
+        raise ConfigError(
+            f"--mtls-concurrency {concurrency}: strategy {name} drives {library.name}, which "
+            f"runs on {' or '.join(library.concurrency)}; pass --mtls-concurrency "
+            f"{library.concurrency[0]} (or concurrency = {library.concurrency[0]!r} on the class)"
         )
     keepalive = overrides.get("keepalive")
     tls_settings = tls_settings_from(options, name, overrides)
@@ -163,8 +170,9 @@ def tls_settings_from(options, strategy: str, overrides: dict) -> TlsSettings:
         )
     if (settings.version != "auto" or settings.ciphers) and not chosen.takes_tls_settings:
         raise ConfigError(
-            f"--mtls-tls-version/--mtls-ciphers: {strategy} uses requests' own SSLContext, "
-            "which they cannot reach; use another strategy"
+            f"--mtls-tls-version/--mtls-ciphers: {strategy} uses {chosen.library}'"
+            f"{'' if chosen.library.endswith('s') else 's'} own SSLContext, which they cannot "
+            "reach; use another strategy"
         )
     return settings
 

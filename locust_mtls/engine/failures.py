@@ -91,7 +91,8 @@ def http_class(status: int) -> str:
 
 
 def classify(error: BaseException) -> str:
-    """The failure class of an exception from one request (requests, urllib3 or ssl)."""
+    """The failure class of an exception from one request (requests, urllib3, ssl, or
+    another client library whose exceptions wrap them)."""
     chain = list(exception_chain(error))
     in_handshake = any(raised_in_handshake(e) for e in chain)
     ssl_errors = [e for e in chain if isinstance(e, ssl.SSLError)]
@@ -106,9 +107,12 @@ def classify(error: BaseException) -> str:
         return NAME_NOT_RESOLVED
     if any(_errno(e) == errno.ECONNREFUSED for e in chain):
         return CONNECTION_REFUSED
+    timed_out = any(isinstance(e, TimeoutError) for e in chain)
+    if timed_out and in_handshake:  # httpx says ConnectTimeout for a handshake's too
+        return HANDSHAKE_TIMEOUT
     if "ConnectTimeoutError" in names or "ConnectTimeout" in names:
         return CONNECT_TIMEOUT
-    if any(isinstance(e, TimeoutError) for e in chain) or "ReadTimeoutError" in names:
+    if timed_out or "ReadTimeoutError" in names:
         return HANDSHAKE_TIMEOUT if in_handshake else READ_TIMEOUT
     if any(_errno(e) in (errno.ECONNRESET, errno.EPIPE) for e in chain):
         return RESET_IN_HANDSHAKE if in_handshake else RESET

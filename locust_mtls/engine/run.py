@@ -100,7 +100,8 @@ class MtlsRun:
         return checkpoint
 
     def runner_for(self, settings: RunSettings, user_number: int):
-        """This user's runner: its own strategy client here, or its thread in the engine."""
+        """This user's runner: its own strategy client here, or its thread (asyncio: its
+        tasks on the loop) in the engine child."""
         strategy = self.strategy(settings.strategy, settings.tls)
         if settings.concurrency == "greenlet":
             return GreenletRunner(strategy, settings)

@@ -1,9 +1,11 @@
-"""Where requests run: in the user's greenlet (Locust's way) or on native OS threads.
+"""Where requests run: in the user's greenlet (Locust's way), on native OS threads, or on
+an asyncio event loop.
 
 `MtlsRun.runner_for()` gives each Locust user a runner with one method,
 `run(method, url, sent)`, which fills `sent.outcome`. Greenlet runners call the strategy
 directly; native-thread runners hand the request to a `ThreadEngine` child process (see
-thread_engine.py) and wait for its answer without blocking other greenlets. An answer
+thread_engine.py; in asyncio mode the child runs it on its event loop) and wait for its
+answer without blocking other greenlets. An answer
 whose user was stopped while waiting is still checked and counted, by the engine's reader.
 """
 
@@ -107,6 +109,7 @@ class ThreadEngine:
         self.stack_log = tempfile.TemporaryFile()
         config = {
             "strategy": self.settings.strategy,
+            "concurrency": self.settings.concurrency,  # native-threads, or asyncio's one loop
             "ca_file": self.trust.ca_file,
             "ca_bundle_file": self.trust.ca_bundle_file,
             "trust_env": self.trust.trust_env,

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 
+import urllib3
+
 from locust_mtls.settings import RunSettings, TlsSettings
 from locust_mtls.tls.connections import ConnectionLog
 from locust_mtls.tls.reported_identity import NO_CERTIFICATE, Verdict, VerdictKind
@@ -373,7 +375,8 @@ def _environment_facts() -> dict:
     # every second while users run (~3% of a keep-alive run's CPU, bench/profile.py).
     return {
         "requests": _version("requests"),
-        "urllib3": _version("urllib3"),
+        # What requests runs on: in an env holding niquests, urllib3-future's copy.
+        "urllib3": urllib3.__version__,
         "locust": _version("locust"),
         "gevent": _version("gevent"),
         "python": platform.python_version(),

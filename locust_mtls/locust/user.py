@@ -19,7 +19,7 @@ from locust_mtls.engine.checkpoint import OutcomeResponse, http_error_of, sendin
 from locust_mtls.engine.execution import Outcome
 from locust_mtls.locust.checked_event import checked_request_event, tagged
 from locust_mtls.locust.user_checks import UserChecks
-from locust_mtls.strategies import STRATEGIES
+from locust_mtls.strategies import LIBRARIES, STRATEGIES
 
 
 class MtlsClient:
@@ -73,6 +73,7 @@ class MtlsUser(User, MtlsAttributes):
 
     abstract = True
     mtls_client = "requests"
+    mtls_libraries = tuple(LIBRARIES)  # any strategy: it sends through the strategy's client
     default_no_cert_fraction = 0.5  # a probe: half without a certificate shows bleed
     path = "/"
 

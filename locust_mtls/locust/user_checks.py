@@ -8,7 +8,6 @@ a second session a user builds (MtlsHttpSession(base_url=...)) shares it.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 
@@ -19,7 +18,7 @@ from locust_mtls.engine.checkpoint import Sent
 from locust_mtls.errors import ConfigError, exit_with
 from locust_mtls.locust import plugin  # noqa: F401 - a user class brings the plugin's hooks
 from locust_mtls.locust.state import state_of
-from locust_mtls.settings import LIBRARY_INSTALL
+from locust_mtls.strategies import LIBRARIES
 from locust_mtls.tls.files import read_regular_file
 from locust_mtls.tls.identity import Identity, fingerprint_of
 
@@ -48,7 +47,7 @@ def check_user_classes(environment, **_kwargs) -> None:
                 ", ".join(not_taken),
                 client,
             )
-        if client in LIBRARY_INSTALL and importlib.util.find_spec(client) is None:
+        if client in LIBRARIES and not LIBRARIES[client].installed():
             exit_with(ConfigError(f"{user_class.__name__}: {library_missing(client)}"))
         try:
             state.settings_for(user_class, client)
@@ -83,7 +82,7 @@ def identity_indexes(run) -> tuple[dict, dict, dict]:
 
 def library_missing(library: str) -> str:
     """What to do when an optional client library is not installed."""
-    return f"{library} is not installed; install it: {LIBRARY_INSTALL[library]}"
+    return f"{library} is not installed; install it: {LIBRARIES[library].install}"
 
 
 class UserChecks:

@@ -8,7 +8,6 @@ Below report.py, report_html.py and junit_cases.py, which all read it.
 from __future__ import annotations
 
 import json
-import re
 import statistics
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from locust_mtls.matrix.outcomes import (
     NO_CERT_SPLIT_MEANINGS,
     OUTCOMES,
     STRATEGIES,
+    measured_order,
     row_kinds,
     version_key,
     versions_text,
@@ -28,8 +28,11 @@ from locust_mtls.settings import RATE_BASES, rate_base
 
 
 def load_rows(results_dir: str | Path) -> list[dict]:
-    """Every row of RESULTS_DIR/results.jsonl; ConfigError naming the file or line if bad."""
-    path = Path(results_dir) / "results.jsonl"
+    """Every row of RESULTS_DIR/results.jsonl (or of a .jsonl file named instead, such as
+    docs/results/clients.jsonl); ConfigError naming the file or line if bad."""
+    path = Path(results_dir)
+    if path.suffix != ".jsonl":
+        path = path / "results.jsonl"
     if not path.is_file():
         raise ConfigError(f"{path} not found; pass the --out directory of `locust-mtls matrix`")
     rows = []
@@ -150,25 +153,27 @@ def grid(rows: list[dict]) -> tuple[list[str], list[tuple], dict]:
 
 
 def column_order(column: tuple) -> tuple:
-    """Sort by python, requests version (numerically), concurrency, keep-alive on first."""
+    """Sort by python, client and version (numerically), concurrency, keep-alive on first."""
     python, versions, concurrency, keepalive = column
-    numbers = [version_key(v) for v in re.findall(r"\d+(?:\.\d+)+", versions)]
-    return (version_key(python), numbers, concurrency, not keepalive)
+    return (version_key(python), measured_order(versions), concurrency, not keepalive)
 
 
 def environment_facts(rows: list[dict]) -> list[dict]:
-    """One entry per (python, requests) environment: the exact versions it reported."""
+    """One entry per (python, requests[, Locust]) or (python, client version) environment:
+    the exact versions it reported."""
     facts: dict[tuple, dict] = {}
     for row in rows:
-        key = (row["python"], row["requests_version"], row.get("locust_version") or "")
+        key = (row["python"], versions_text(row), row.get("locust_version") or "")
         entry = facts.setdefault(key, {"python_label": row["python"], "paths": set()})
         entry["labels"] = row.get("env_labels") or []
         entry.update({k: v for k, v in (row.get("environment") or {}).items() if v})
         if row.get("client_path"):
             entry["paths"].add(row["client_path"])
     return [
-        facts[key]  # by python, Locust, requests
-        for key in sorted(facts, key=lambda k: [version_key(part) for part in (k[0], k[2], k[1])])
+        facts[key]  # by python, Locust, client and version
+        for key in sorted(
+            facts, key=lambda k: (version_key(k[0]), version_key(k[2]), measured_order(k[1]))
+        )  # fmt: skip
     ]
 
 

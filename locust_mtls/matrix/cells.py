@@ -37,21 +37,30 @@ class Cell:
     strategy: str
     repeat: int
     locust_version: str = ""  # empty: the runner's own Locust
+    client: str = "requests"  # the library the strategy drives (strategies/libraries.py)
+    client_version: str = ""  # its version, for a client other than requests
 
     @property
     def key(self) -> str:
         """Stable name of this cell run; --resume skips keys already in results.jsonl."""
         keepalive = "on" if self.keepalive else "off"
         locust = f"locust-{self.locust_version}/" if self.locust_version else ""
+        measured = f"requests-{self.requests_version}"
+        if self.client != "requests":
+            measured = f"{self.client}-{self.client_version}"
         return (
-            f"py{self.python}/{locust}requests-{self.requests_version}/{self.concurrency}/"
+            f"py{self.python}/{locust}{measured}/{self.concurrency}/"
             f"keepalive-{keepalive}/{self.strategy}/{self.repeat}"
         )
 
     @property
-    def env_key(self) -> tuple[str, str, str]:
-        """Which env the cell runs in: (python, requests version, Locust version or '')."""
-        return self.python, self.requests_version, self.locust_version
+    def env_key(self) -> tuple[str, str, str, str, str]:
+        """Which env the cell runs in: (python, requests version, Locust version or '',
+        client, client version); a client other than requests gets an env of its own."""
+        return (
+            self.python, self.requests_version, self.locust_version, self.client,
+            self.client_version,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -116,7 +125,9 @@ def run_cell(
             kill_group(process)
     row = {
         "key": cell.key, "strategy": cell.strategy, "python": cell.python,
-        "requests_version": cell.requests_version, "concurrency": cell.concurrency,
+        "requests_version": cell.requests_version,
+        "client": cell.client, "client_version": cell.client_version or cell.requests_version,
+        "concurrency": cell.concurrency,
         "locust_version": cell.locust_version, "env_labels": list(env.labels),
         "requests_range": env.requests_range,
         "keepalive": cell.keepalive, "repeat": cell.repeat, "users": settings.users,
@@ -124,6 +135,7 @@ def run_cell(
         "no_cert_split": settings.no_cert_split,
         "started_at": started_at.isoformat(timespec="seconds"),
         "wall_s": round(time.monotonic() - started, 1),
+        "load_average": round(os.getloadavg()[0], 1),  # how busy the machine was (1 min)
         "log_file": str(log_file.relative_to(out_dir)),
         "summary_file": str(summary_file.relative_to(out_dir)),
     }  # fmt: skip
@@ -152,8 +164,10 @@ def cell_row(
 ) -> dict:
     """Complete one results.jsonl row from the cell's summary file and exit status.
 
-    Keys (docs/matrix.md has the table): key, strategy, python, requests_version,
-    locust_version ("" unless --locust), env_labels (e.g. "requests 2.32.0 yanked"),
+    Keys (docs/matrix.md has the table): key, strategy, python, requests_version ("" for
+    another client: the env's is in environment), client and client_version (requests and
+    its version, or the library the strategy drives), locust_version ("" unless --locust),
+    env_labels (e.g. "requests 2.32.0 yanked"),
     requests_range (the requests versions the env's Locust declares, e.g. ">=2.33.1"),
     concurrency, keepalive (bool), repeat (from 1), users, run_time_s, host ("embedded" or
     the URL), must_be_clean (bool), outcome (clean | errors | bleed | wrong-identity | hung |
@@ -163,7 +177,8 @@ def cell_row(
     {signal, where: "locust" | "thread-engine", requests_done, stack_file}: the last one),
     crashes (how many, the engine restarting after each); returncode
     (negative: killed by that signal; null: hung); environment {requests, urllib3, locust,
-    gevent, python, openssl}; client_path; started_at (UTC), wall_s; log_file and
+    gevent, python, openssl}; client_path; started_at (UTC), wall_s, load_average (the
+    machine's 1-minute load when the cell ended); log_file and
     summary_file (relative to the --out directory). cell_runs.execute adds repeats (the
     --repeat of the run) and until_crash (null or {max_runs, max_s}).
     """

@@ -1,4 +1,5 @@
-"""Cached virtualenvs for the matrix: one per (Python, requests version[, Locust version]).
+"""Cached virtualenvs for the matrix: one per (Python, requests version[, Locust version]),
+and one per (Python, client, version) for every other client library (issue 30).
 
 locust 2.47 declares requests>=2.33.1 (2.42 declares <2.32.5), so an env gets locust and the
 other dependencies first and then `requests==X` installed over them with --no-deps; `check`
@@ -7,6 +8,11 @@ which pairs cannot be built at all and labels the rest (yanked, outside the decl
 This package is made importable by a .pth file naming a directory that holds only a link to
 it, rewritten at every use, so a cached env follows a checkout wherever it is cloned, or an
 installed wheel, and never sees the other packages installed beside it.
+
+A client's env holds Locust and the client at its version, nothing else of ours: niquests
+brings urllib3-future, which installs over `urllib3` (its wheel ships a `urllib3` package
+and a .pth that copies it back at every start), so in that env requests and Locust run on
+urllib3-future; no requests cell ever runs there.
 """
 
 from __future__ import annotations
@@ -31,23 +37,34 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
 from locust_mtls.errors import ConfigError
+from locust_mtls.strategies import LIBRARIES
+
+CLIENTS = tuple(name for name in LIBRARIES if name != "requests")  # an env of their own
 
 PACKAGE = Path(__file__).resolve().parent.parent  # the locust_mtls directory
 DEFAULT_ENV_DIR = Path.home() / ".cache" / "locust-mtls" / "envs"
 OTHER_PACKAGES = ("trustme", "gevent", "cryptography", "certifi")
 INSTALL_TIMEOUT_S = 900
 CHECK_TIMEOUT_S = 60  # one `pip download --no-deps` of one wheel
-# Read versions from package metadata: importing locust after requests would monkey-patch
-# ssl too late, and the probe must not change what it measures.
+# Package versions an env reports (`None`: not installed): ours, then the clients'.
+PACKAGES = ("requests", "urllib3", "locust", "gevent", *CLIENTS, "urllib3-future", "httpcore")
+# Versions from package metadata, plus the urllib3 that `import urllib3` gives: in a
+# niquests env that is urllib3-future's, whatever urllib3's metadata says. Locust is not
+# imported (it monkey-patches ssl at import).
 PROBE = """
-import json, platform, ssl, sysconfig
+import json, platform, ssl, sys, sysconfig
 from importlib.metadata import version, PackageNotFoundError
 def installed(name):
     try:
         return version(name)
     except PackageNotFoundError:
         return None
-facts = {name: installed(name) for name in ("requests", "urllib3", "locust", "gevent")}
+facts = {name: installed(name) for name in json.loads(sys.argv[1])}
+try:
+    import urllib3
+    facts["urllib3"] = urllib3.__version__
+except ImportError:
+    pass
 facts.update(python=platform.python_version(), openssl=ssl.OPENSSL_VERSION,
              purelib=sysconfig.get_paths()["purelib"])
 print(json.dumps(facts))
@@ -107,7 +124,7 @@ class Environments:
     """The env cache directory; `ensure` builds an env once and reuses it while valid."""
 
     def __init__(self, env_dir: str | Path = DEFAULT_ENV_DIR, package: Path = PACKAGE):
-        self.env_dir = Path(env_dir).expanduser()
+        self.env_dir = Path(env_dir).expanduser().resolve()  # cells run in another cwd
         self.package = package
 
     def ensure(
@@ -117,14 +134,18 @@ class Environments:
         requests_version: str,
         locust_version: str = "",
         on_step: Callable[[str], None] | None = None,
+        client: str = "requests",
+        client_version: str = "",
     ) -> Env:
         """The env for this Python and requests (and Locust) version, built if missing or
-        broken; no Locust version: the runner's own Locust.
+        broken; no Locust version: the runner's own Locust. For another `client`: the env
+        of that client at `client_version` (requests_version ""), with the runner's Locust.
 
         `on_step(text)` hears each build step ("pip install locust==2.47.0 ...") as it starts.
         """
-        locust_part = f"-locust-{locust_version}" if locust_version else ""
-        name = f"py{python_label}{locust_part}-requests-{requests_version}"
+        name = env_name(python_label, requests_version, locust_version, client, client_version)
+        measured, wanted = (client, client_version) if client != "requests" else (
+            "requests", requests_version)  # fmt: skip
         path = self.env_dir / name
         try:
             self.env_dir.mkdir(parents=True, exist_ok=True)
@@ -136,17 +157,19 @@ class Environments:
             wanted_locust = locust_version or (facts or {}).get("locust")
             if (
                 not facts
-                or facts["requests"] != requests_version
+                or facts.get(measured) != wanted
                 or not facts["locust"]
                 or facts["locust"] != wanted_locust
             ):
                 shutil.rmtree(path, ignore_errors=True)
                 log = self.env_dir / f"{name}.log"
-                self._build(interpreter, path, requests_version, log, locust_version, on_step)
+                pin = f"{measured}=={wanted}"
+                self._build(interpreter, path, pin, log, locust_version, on_step)
                 facts = probe(path)
-                if not facts or facts["requests"] != requests_version:
-                    raise ConfigError(f"{path} was built but holds no requests {requests_version}")
+                if not facts or facts.get(measured) != wanted:
+                    raise ConfigError(f"{path} was built but holds no {measured} {wanted}")
             Path(facts.pop("purelib"), "locust_mtls_repo.pth").write_text(f"{self._link(path)}\n")
+        facts = {key: value for key, value in facts.items() if value is not None}
         return Env(python=str(path / "bin" / "python"), facts=facts)
 
     def _link(self, env_path: Path) -> Path:
@@ -183,34 +206,47 @@ class Environments:
             labels.append(f"outside locust {env_locust}'s requests{declared} (--no-deps)")
         return PairCheck(locust_version, requests_version, "", tuple(labels), declared)
 
+    def check_client(self, python_label: str, client: str, client_version: str) -> PairCheck:
+        """Whether pip can install `client==client_version` for this Python, from its
+        wheel's metadata (no such release, Requires-Python)."""
+        meta = wheel_metadata(client, client_version)
+        problem = meta.get("problem") or ""
+        supported = SpecifierSet(meta.get("requires_python") or "")
+        if not problem and not supported.contains(f"{python_label}.99"):
+            problem = f"{client} {client_version} requires Python {supported}, not {python_label}"
+        labels = (f"{client} {client_version} yanked",) if meta.get("yanked") else ()
+        return PairCheck("", "", problem, labels)
+
     def _build(
         self,
         interpreter: str,
         path: Path,
-        requests_version: str,
+        pin: str,
         log: Path,
         locust_version: str = "",
         on_step: Callable[[str], None] | None = None,
     ) -> None:
+        """Locust and our dependencies, then `pin`: requests==X over them with --no-deps
+        (Locust declares a range), or another client==X with its own dependencies."""
         python = str(path / "bin" / "python")
         try:  # the same locust as the runner's, so envs differ only in requests
             locust_pin = f"locust=={locust_version or version('locust')}"
         except PackageNotFoundError:
             locust_pin = "locust"
         dependencies = [locust_pin, *OTHER_PACKAGES]
-        requests_pin = f"requests=={requests_version}"
+        last = ["--no-deps", pin] if pin.startswith("requests==") else [pin]
         uv = shutil.which("uv")
         if uv:
             steps = [
                 [uv, "venv", "--python", interpreter, str(path)],
                 [uv, "pip", "install", "--python", python, *dependencies],
-                [uv, "pip", "install", "--python", python, "--no-deps", requests_pin],
+                [uv, "pip", "install", "--python", python, *last],
             ]
         else:
             steps = [
                 [interpreter, "-m", "venv", str(path)],
                 [python, "-m", "pip", "install", *dependencies],
-                [python, "-m", "pip", "install", "--no-deps", requests_pin],
+                [python, "-m", "pip", "install", *last],
             ]
         if on_step is None:
             print(f"building {path} (log: {log})", file=sys.stderr)
@@ -218,7 +254,7 @@ class Environments:
         for number, step in enumerate(steps, 1):
             if on_step is not None:
                 what = ("create the virtualenv", f"install {' '.join(dependencies)}",
-                        f"install {requests_pin} over them")[number - 1]  # fmt: skip
+                        f"install {pin} over them")[number - 1]  # fmt: skip
                 on_step(f"step {number}/{len(steps)}: {what} (log: {log})")
             with open(log, "ab") as output:
                 output.write(f"$ {' '.join(step)}\n".encode())
@@ -234,9 +270,18 @@ class Environments:
             if failed:
                 shutil.rmtree(path, ignore_errors=True)
                 raise ConfigError(
-                    f"could not build the env for requests {requests_version}: "
-                    f"`{' '.join(step[-2:])}` failed; see {log}"
+                    f"could not build the env for {pin}: `{' '.join(step[-2:])}` failed; see {log}"
                 )
+
+
+def env_name(
+    python_label: str, requests_version: str, locust_version: str, client: str, client_version: str
+) -> str:
+    """'py3.11-requests-2.32.3', 'py3.11-locust-2.42.0-requests-2.34.2', 'py3.11-httpx-0.28.1'."""
+    if client != "requests":
+        return f"py{python_label}-{client}-{client_version}"
+    locust_part = f"-locust-{locust_version}" if locust_version else ""
+    return f"py{python_label}{locust_part}-requests-{requests_version}"
 
 
 @functools.cache
@@ -287,8 +332,9 @@ def probe(path: Path) -> dict | None:
         return None
     try:
         done = subprocess.run(
-            [str(python), "-I", "-c", PROBE], capture_output=True, text=True, timeout=60
-        )
+            [str(python), "-I", "-c", PROBE, json.dumps(PACKAGES)],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
         return json.loads(done.stdout) if done.returncode == 0 else None
     except (OSError, ValueError, subprocess.TimeoutExpired):
         return None

@@ -1,5 +1,6 @@
 """`locust-mtls matrix --junit FILE` (and `locust-mtls report --junit FILE`): the matrix as
-JUnit XML, one testcase per cell (strategy x Python x Locust/requests versions x mode).
+JUnit XML, one testcase per cell (strategy x Python x Locust/requests or client versions x
+mode).
 
 A cell's repeats are one testcase (its worst run decides), so a test keeps its name from
 one build to the next whatever --repeat or --until-crash ran. A must-be-clean cell fails
@@ -13,13 +14,15 @@ from datetime import datetime
 from locust_mtls.matrix.aggregate import cell_groups, grid
 from locust_mtls.matrix.outcomes import OUTCOMES, failing_rows, mode_label
 from locust_mtls.results.junit import Case, Suite, write_junit
+from locust_mtls.strategies import LIBRARIES
 
 
 def cell_name(column: tuple, many_pythons: bool) -> str:
     """'requests 2.32.3, greenlet, keep-alive off' (with 'py3.12 ' when several Pythons)."""
     python, versions, concurrency, keepalive = column
     mode = mode_label({"concurrency": concurrency, "keepalive": keepalive})
-    label = versions if versions.startswith("locust ") else f"requests {versions}"
+    first = versions.split(" ", 1)[0]
+    label = versions if first == "locust" or first in LIBRARIES else f"requests {versions}"
     return f"{'py' + python + ' ' if many_pythons else ''}{label}, {mode}"
 
 

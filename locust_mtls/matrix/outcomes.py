@@ -3,16 +3,23 @@ the verdict and the runner share (outcome colours, strategy safety, version orde
 
 from __future__ import annotations
 
+import re
+
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from locust_mtls.settings import SAFE, UNSAFE
+from locust_mtls.settings import SAFE, UNSAFE, VERSION_DEPENDENT
+from locust_mtls.strategies import LIBRARIES
 from locust_mtls.strategies import STRATEGIES as REGISTRY
 
 # The order of the registry is the order of every table; notes and safety come from it.
 STRATEGY_NOTES = {name: cls.note for name, cls in REGISTRY.items()}
 STRATEGIES = tuple(REGISTRY)
 UNSAFE_BY_DESIGN = tuple(name for name, cls in REGISTRY.items() if cls.safety == UNSAFE)
+# (strategy, library) of those safe or not by the installed library's version.
+VERSION_DEPENDS = tuple(
+    (name, cls.library) for name, cls in REGISTRY.items() if cls.safety == VERSION_DEPENDENT
+)
 # requests-default is safe or not depending on the requests version: that is what it shows.
 MUST_BE_CLEAN_DEFAULT = tuple(name for name, cls in REGISTRY.items() if cls.safety == SAFE)
 
@@ -50,6 +57,12 @@ FAILING_OUTCOMES = (
     "no-result",
 )
 ENV_FACTS = ("requests", "urllib3", "locust", "gevent", "python", "openssl")
+# Said of an env only when it holds them: the other clients (a client's env) and theirs.
+CLIENT_FACTS = (
+    *(name for name in LIBRARIES if name not in ENV_FACTS),
+    "urllib3-future",
+    "httpcore",
+)
 # The identity check's kinds of failure, worst first, and the counter of each.
 IDENTITY_KINDS = {
     "wrong-identity": "wrong_identity",
@@ -88,16 +101,33 @@ def mode_label(row: dict) -> str:
     return f"{row['concurrency']}, keep-alive {'on' if row['keepalive'] else 'off'}"
 
 
+def client_of(row: dict) -> str:
+    """The client library a row measured: requests, or the one its strategy drives."""
+    return row.get("client") or "requests"  # rows before issue 30: requests
+
+
 def version_label(row: dict, many_pythons: bool) -> str:
-    """The requests version, prefixed with the Python version when several were run."""
-    return (
-        f"py{row['python']} {row['requests_version']}" if many_pythons else row["requests_version"]
-    )
+    """The requests version (another client: 'httpx 0.28.1'), prefixed with the Python
+    version when several were run."""
+    version = row["requests_version"]
+    if client_of(row) != "requests":
+        version = f"{row['client']} {row['client_version']}"
+    return f"py{row['python']} {version}" if many_pythons else version
+
+
+def measured_text(row: dict) -> str:
+    """What a row measured, in words: 'requests 2.32.3', 'httpx 0.28.1', 'locust 2.42.0,
+    requests 2.34.2'."""
+    text = versions_text(row)
+    return text if client_of(row) != "requests" or row.get("locust_version") else f"requests {text}"
 
 
 def versions_text(row: dict) -> str:
     """'2.32.3', '2.32.0 (yanked)', '2.31.0 (outside Locust's range)' (the requests its
-    Locust declares: installed with --no-deps), or 'locust 2.42.0, requests 2.34.2'."""
+    Locust declares: installed with --no-deps), 'locust 2.42.0, requests 2.34.2', or
+    another client's 'httpx 0.28.1'."""
+    if client_of(row) != "requests":
+        return f"{row['client']} {row['client_version']}"
     requests_version = text = row["requests_version"]
     if any("yanked" in label for label in row.get("env_labels") or ()):
         text += " (yanked)"
@@ -105,6 +135,14 @@ def versions_text(row: dict) -> str:
     if declared and not SpecifierSet(declared).contains(requests_version, prereleases=True):
         text += " (outside Locust's range)"
     return f"locust {row['locust_version']}, requests {text}" if row.get("locust_version") else text
+
+
+def measured_order(text: str) -> tuple:
+    """Sort key of a versions_text / measured_text: requests first, then the other clients
+    in LIBRARIES order, each by version number (2.9 < 2.10)."""
+    first = text.split(" ", 1)[0]
+    rank = list(LIBRARIES).index(first) if first in LIBRARIES else 0
+    return rank, [version_key(v) for v in re.findall(r"\d+(?:\.\d+)+", text)]
 
 
 def version_key(text: str) -> Version:

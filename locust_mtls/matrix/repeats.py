@@ -44,5 +44,7 @@ class UntilCrash:
 def same_cell(row: dict, cell: Cell) -> bool:
     """Whether `row` is a run (any repeat) of `cell`."""
     return (row["python"], row["requests_version"], row["concurrency"], row["keepalive"],
-            row["strategy"]) == (cell.python, cell.requests_version, cell.concurrency,
-                                 cell.keepalive, cell.strategy)  # fmt: skip
+            row["strategy"], row.get("client_version") or row["requests_version"]) == (
+        cell.python, cell.requests_version, cell.concurrency, cell.keepalive, cell.strategy,
+        cell.client_version or cell.requests_version,
+    )  # fmt: skip

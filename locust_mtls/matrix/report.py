@@ -14,9 +14,11 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from locust_mtls.errors import ConfigError
 from locust_mtls.matrix.aggregate import environment_facts, grid, load_rows, settings_facts
+from locust_mtls.matrix.clients_page import write_clients_page
 from locust_mtls.matrix.junit_cases import write_matrix_junit
-from locust_mtls.matrix.outcomes import ENV_FACTS
+from locust_mtls.matrix.outcomes import CLIENT_FACTS, ENV_FACTS
 from locust_mtls.matrix.verdict import verdict_lines
 from locust_mtls.results.files import check_output_file
 
@@ -52,7 +54,8 @@ def summary_markdown(rows: list[dict]) -> str:
         lines.append(f"| {strategy}{marker} | " + " | ".join(texts) + " |")
     lines += ["", *verdict_lines(rows), "", "Environments:", ""]
     for entry in environment_facts(rows):
-        versions = ", ".join(f"{name} {entry.get(name, '?')}" for name in ENV_FACTS)
+        names = [*ENV_FACTS, *(name for name in CLIENT_FACTS if name in entry)]
+        versions = ", ".join(f"{name} {entry.get(name, '?')}" for name in names)
         labels = "".join(f" ({label})" for label in entry.get("labels") or ())
         lines.append(f"- py{entry['python_label']}: {versions}{labels}")
     lines += ["", f"Settings: {'; '.join(settings_facts(rows))}.", "", CELLS_EXPLAINED]
@@ -83,13 +86,32 @@ def write_reports(results_dir: str | Path) -> tuple[Path, Path]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `locust-mtls report`."""
     parser.add_argument(
-        "results", nargs="?", default="results", help="the --out directory of a matrix run"
+        "results",
+        nargs="*",
+        default=["results"],
+        help="the --out directory of a matrix run, several with --clients-page (default: results)",
     )
     parser.add_argument("--junit", default="", metavar="FILE", help="also write JUnit XML")
+    parser.add_argument(
+        "--clients-page",
+        default="",
+        metavar="PAGE.md",
+        help="write only the other clients' page (docs/results/clients.md) and its rows "
+        "(PAGE.jsonl); RESULTS may be such a .jsonl file",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """Rebuild the reports; print where they are and the verdict."""
+    if args.clients_page:
+        check_output_file(args.clients_page, "--clients-page")
+        rows = [row for results in args.results for row in load_rows(results)]
+        page, data = write_clients_page(rows, args.clients_page)
+        print(f"wrote {page} and {data}")
+        return 0
+    if len(args.results) != 1:
+        raise ConfigError("pass one results directory (several only with --clients-page)")
+    (args.results,) = args.results
     check_output_file(args.junit, "--junit")
     summary_path, html_path = write_reports(args.results)
     print(f"wrote {summary_path} and {html_path} ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)")

@@ -16,11 +16,15 @@ from plotly.subplots import make_subplots
 from locust_mtls.matrix.aggregate import environment_facts, grid, settings_facts
 from locust_mtls.matrix.heatmaps import heatmaps
 from locust_mtls.matrix.outcomes import (
+    CLIENT_FACTS,
     ENV_FACTS,
     OUTCOMES,
     STRATEGY_NOTES,
     UNSAFE_BY_DESIGN,
+    VERSION_DEPENDS,
     failing_rows,
+    measured_order,
+    measured_text,
     mode_label,
     version_key,
     version_label,
@@ -96,11 +100,11 @@ repeats), on a log scale. Keep-alive runs handshake rarely.</p>
 
 def settings_line(rows: list[dict]) -> str:
     """The run's settings: what a reader needs to compare two reports."""
-    versions = sorted({row["requests_version"] for row in rows}, key=version_key)
+    versions = sorted({measured_text(row) for row in rows}, key=measured_order)
     pythons = sorted({row["python"] for row in rows}, key=version_key)
     facts = [
         *settings_facts(rows),
-        f"requests {', '.join(versions)}",
+        ", ".join(versions),
         f"Python {', '.join(pythons)}",
         f"report built {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
     ]
@@ -212,20 +216,24 @@ def incidents(rows: list[dict]) -> str:
         links = " ".join(
             f'<a href="{escape(f)}">{escape(f.rsplit("/", 1)[-1])}</a>' for f in files if f
         )
-        version = f"{row['requests_version']} (py{row['python']})"
+        version = f"{measured_text(row)} (py{row['python']})"
         body.append([escape(row["strategy"]), escape(version), escape(mode_label(row)),
                      str(row["repeat"]), escape(row.get("detail", "")), links])  # fmt: skip
-    return html_table(["strategy", "requests", "mode", "run", "what happened", "files"], body)
+    return html_table(["strategy", "client", "mode", "run", "what happened", "files"], body)
 
 
 def environment_table(rows: list[dict]) -> str:
-    """Exact versions of every environment, and the TLS path requests took in it."""
+    """Exact versions of every environment (and of its client library, for another
+    client), and the TLS path requests took in it."""
+    entries = environment_facts(rows)
+    clients = [name for name in CLIENT_FACTS if any(name in entry for entry in entries)]
     body = [
-        [escape(str(entry.get(name, "?"))) for name in ENV_FACTS]
+        [escape(str(entry.get(name, "?" if name in ENV_FACTS else ""))) for name in names]
         + ["<br>".join(escape(path) for path in sorted(entry["paths"])) or "?"]
-        for entry in environment_facts(rows)
+        for entry in entries
+        for names in [(*ENV_FACTS, *clients)]
     ]
-    return html_table([*ENV_FACTS, "client path"], body)
+    return html_table([*ENV_FACTS, *clients, "client path"], body)
 
 
 def outcome_legend() -> str:
@@ -239,7 +247,7 @@ def outcome_legend() -> str:
 def strategy_legend() -> str:
     """What each strategy does; the deliberately unsafe ones are marked."""
     tags = {name: "<br>unsafe by design" for name in UNSAFE_BY_DESIGN}
-    tags["requests-default"] = "<br>depends on the requests version"
+    tags |= {name: f"<br>depends on the {library} version" for name, library in VERSION_DEPENDS}
     tags["locust-httpuser"] = "<br>depends on the Locust version"
     body = [[f"<b>{escape(name)}</b>{tags.get(name, '')}", escape(note)]
             for name, note in STRATEGY_NOTES.items()]  # fmt: skip

@@ -1,7 +1,8 @@
-"""`locust-mtls matrix`: strategies x requests versions x concurrency x keep-alive.
+"""`locust-mtls matrix`: strategies x requests versions x concurrency x keep-alive, and the
+same for every other client library asked for (`--clients`), each over its own versions.
 
-Each requests version gets a cached virtualenv (matrix_envs.py); each cell is one headless
-Locust process in it, crash-isolated (matrix_cells.py), against one embedded echo server
+Each requests version (and client version) gets a cached virtualenv (envs.py); each cell
+is one headless Locust process in it, crash-isolated (cells.py), against one embedded echo server
 started for the whole matrix (or --host). Rows go to OUT/results.jsonl as cells end;
 summary.md and report.html are rebuilt from that file (report.py). Exit status 1 when a
 --must-be-clean strategy crashed, hung, showed a wrong identity or bleed, or gave no result.
@@ -23,17 +24,18 @@ from locust_mtls.matrix.aggregate import load_rows
 from locust_mtls.matrix.cell_runs import execute
 from locust_mtls.matrix.cells import Cell, CellSettings, locust_argv
 from locust_mtls.matrix.envs import (
+    CLIENTS,
     DEFAULT_ENV_DIR,
     Env,
     Environments,
     current_python,
+    env_name,
     resolve_python,
 )
 from locust_mtls.matrix.junit_cases import write_matrix_junit
 from locust_mtls.matrix.outcomes import (
     MUST_BE_CLEAN_DEFAULT,
     NO_CERT_SPLIT_MEANINGS,
-    STRATEGIES,
     failing_rows,
 )
 from locust_mtls.matrix.progress import EnvStatus, StatusLog
@@ -42,6 +44,7 @@ from locust_mtls.matrix.report import write_reports
 from locust_mtls.matrix.verdict import verdict_lines
 from locust_mtls.results.files import check_output_file
 from locust_mtls.settings import CONCURRENCY_MODES
+from locust_mtls.strategies import LIBRARIES, STRATEGIES
 
 DEFAULT_REQUESTS = "2.31.0,2.32.3,2.32.4,2.32.5,2.34.2"
 KEEPALIVE = {"on": True, "off": False}
@@ -58,6 +61,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="requests versions, one cached virtualenv each",
     )
     add(
+        "--clients",
+        default="requests",
+        metavar="C1,C2",
+        help=f"client libraries, or all: {', '.join(LIBRARIES)}; each runs its own strategies "
+        "in an env of its own",
+    )
+    for client in CLIENTS:
+        add(
+            f"--{client}",
+            default=LIBRARIES[client].measured,
+            metavar="V1,V2",
+            help=f"{client} versions with --clients {client}, one cached virtualenv each",
+        )
+    add(
         "--locust",
         default="",
         metavar="V1,V2",
@@ -68,13 +85,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--strategies",
         default="all",
         metavar="S1,S2",
-        help=f"client strategies, or all: {', '.join(STRATEGIES)}",
+        help="client strategies, or all (of the --clients): " + ", ".join(STRATEGIES),
     )
     add(
         "--concurrency",
         default=",".join(CONCURRENCY_MODES),
         metavar="MODE[,MODE]",
-        help=f"one or both of {', '.join(CONCURRENCY_MODES)}, comma-separated",
+        help=f"any of {', '.join(CONCURRENCY_MODES)}, comma-separated; each client runs on "
+        "those it can (requests: greenlet, native-threads; aiohttp: asyncio)",
     )
     add(
         "--keepalive",
@@ -201,26 +219,52 @@ def check_host(url: str) -> None:
 
 def plan(args: argparse.Namespace) -> tuple[list[Cell], list[tuple[str, str]]]:
     """Every cell run of the matrix, and the interpreters (path, 'X.Y') it needs."""
+    clients = choices("--clients", args.clients, LIBRARIES, everything="all")
     strategies = choices("--strategies", args.strategies, STRATEGIES, everything="all")
-    versions = parse_versions(args.requests)
-    locusts = parse_versions(args.locust, "--locust") if args.locust.strip() else [""]
     modes = choices("--concurrency", args.concurrency, CONCURRENCY_MODES)
     keepalives = [KEEPALIVE[k] for k in choices("--keepalive", args.keepalive, list(KEEPALIVE))]
     if args.users < 1 or args.repeat < 1:
         raise ConfigError("--users and --repeat must be at least 1")
     specs = [item.strip() for item in args.python.split(",") if item.strip()]
     pythons = [resolve_python(spec) for spec in specs] or [current_python()]
-    cells = [
-        Cell(label, version, mode, keepalive, strategy, repeat, locust)
-        for _, label in pythons
-        for locust in locusts
-        for version in versions
-        for mode in modes
-        for keepalive in keepalives
-        for strategy in strategies
-        for repeat in range(1, args.repeat + 1)
-    ]
+    cells = []
+    for client in clients:
+        mine = [s for s in strategies if STRATEGIES[s].library == client]
+        runs_on = [mode for mode in modes if mode in LIBRARIES[client].concurrency]
+        if not mine or not runs_on:
+            continue
+        cells += [
+            Cell(label, requests, mode, keepalive, strategy, repeat, locust, client, version)
+            for _, label in pythons
+            for requests, locust, version in env_versions(args, client)
+            for mode in runs_on
+            for keepalive in keepalives
+            for strategy in mine
+            for repeat in range(1, args.repeat + 1)
+        ]
+    not_run = [s for s in strategies if STRATEGIES[s].library not in clients]
+    if args.strategies.strip() != "all" and not_run:
+        raise ConfigError(
+            f"--strategies {', '.join(not_run)}: drives "
+            f"{', '.join(sorted({STRATEGIES[s].library for s in not_run}))}; add it to --clients"
+        )
+    if not cells:
+        raise ConfigError(
+            f"no cell to run: --clients {', '.join(clients)} with --strategies "
+            f"{args.strategies} on --concurrency {', '.join(modes)} ("
+            + "; ".join(f"{c} runs on {', '.join(LIBRARIES[c].concurrency)}" for c in clients)
+            + ")"
+        )
     return cells, pythons
+
+
+def env_versions(args: argparse.Namespace, client: str) -> list[tuple[str, str, str]]:
+    """(requests version, Locust version, client version) of each env `client` needs:
+    requests x --locust for requests, else the client's own versions (--httpx ...)."""
+    if client == "requests":
+        locusts = parse_versions(args.locust, "--locust") if args.locust.strip() else [""]
+        return [(v, locust, "") for locust in locusts for v in parse_versions(args.requests)]
+    return [("", "", v) for v in parse_versions(getattr(args, client), f"--{client}")]
 
 
 def build_envs(
@@ -229,33 +273,45 @@ def build_envs(
     interpreters: dict[str, str],
     status_log: StatusLog,
 ) -> tuple[list[Cell], dict[tuple, Env]]:
-    """One env per (python, requests, Locust) the cells need, each ready before any cell
-    runs; pairs pip cannot install are said (one line each, from the wheels' metadata,
-    before any build) and their cells dropped. The bar shows the env being built."""
+    """One env per (python, requests, Locust) and per (python, client version) the cells
+    need, each ready before any cell runs; what pip cannot install is said (one line each,
+    from the wheels' metadata, before any build) and its cells dropped. The bar shows the
+    env being built."""
     wanted = list(dict.fromkeys(cell.env_key for cell in cells))
     envs: dict[tuple, Env] = {}
-    for number, (python, requests_version, locust_version) in enumerate(wanted, 1):
-        check = environments.check(python, locust_version, requests_version)
+    for number, key in enumerate(wanted, 1):
+        python, requests_version, locust_version, client, client_version = key
+        if client == "requests":
+            check = environments.check(python, locust_version, requests_version)
+            what = f"locust {locust_version or '(runner)'} + requests {requests_version}"
+        else:
+            check = environments.check_client(python, client, client_version)
+            what = f"{client} {client_version}"
         if check.problem:
-            status_log.log(
-                f"skipping locust {locust_version or '(runner)'} + requests "
-                f"{requests_version}: {check.problem}"
-            )
+            status_log.log(f"skipping {what}: {check.problem}")
             continue
-        locust_part = f"-locust-{locust_version}" if locust_version else ""
-        name = f"py{python}{locust_part}-requests-{requests_version}"
-        status = EnvStatus(status_log, f"{number}/{len(wanted)}", name)
+        status = EnvStatus(status_log, f"{number}/{len(wanted)}", env_name(python, *key[1:]))
         env = environments.ensure(
-            interpreters[python], python, requests_version, locust_version, status.on_step
-        )
+            interpreters[python], python, requests_version, locust_version, status.on_step,
+            **({"client": client, "client_version": client_version} if client != "requests"
+               else {}),
+        )  # fmt: skip
         status.done()
-        envs[(python, requests_version, locust_version)] = replace(
-            env, labels=check.labels, requests_range=check.requests_range
+        envs[key] = replace(
+            env, labels=check.labels + overridden_urllib3(env), requests_range=check.requests_range
         )
     kept = [cell for cell in cells if cell.env_key in envs]
     if not kept:
-        raise ConfigError("no (Locust, requests) pair can be installed; see the lines above")
+        raise ConfigError("no env of the matrix can be installed; see the lines above")
     return kept, envs
+
+
+def overridden_urllib3(env: Env) -> tuple[str, ...]:
+    """A niquests env's label: its `import urllib3` is urllib3-future (envs.py)."""
+    future = env.facts.get("urllib3-future")
+    if future and env.facts.get("urllib3") == future:
+        return (f"urllib3 is urllib3-future {future}, installed over it by niquests",)
+    return ()
 
 
 def start_target(args: argparse.Namespace, out_dir: Path):
@@ -283,7 +339,7 @@ def run(args: argparse.Namespace) -> int:
     run_time_s = parse_run_time(args.run_time)
     must_be_clean = ()
     if args.must_be_clean.strip():  # an empty list: the exit status never fails
-        must_be_clean = tuple(choices("--must-be-clean", args.must_be_clean, STRATEGIES))
+        must_be_clean = tuple(choices("--must-be-clean", args.must_be_clean, list(STRATEGIES)))
     cells, pythons = plan(args)
     check_output_file(args.junit, "--junit")
     out_dir = Path(args.out)

@@ -8,11 +8,11 @@ from locust_mtls.matrix.outcomes import (
     STRATEGIES,
     UNSAFE_BY_DESIGN,
     failing_rows,
+    measured_text,
     mode_label,
     row_kinds,
     version_key,
     version_label,
-    versions_text,
 )
 
 
@@ -22,8 +22,7 @@ def verdict_lines(rows: list[dict]) -> list[str]:
     failing = failing_rows(rows)
     if failing:
         lines = [
-            f"NOT CLEAN: {row['strategy']} on "
-            f"{'' if row.get('locust_version') else 'requests '}{versions_text(row)} "
+            f"NOT CLEAN: {row['strategy']} on {measured_text(row)} "
             f"(py{row['python']}, {mode_label(row)}, run {row['repeat']}): {row['detail']}"
             for row in failing
         ]

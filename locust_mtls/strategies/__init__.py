@@ -1,22 +1,30 @@
-"""Client strategies, by name: one module each, the protocol (base.py) and this registry,
-which is the one source of every strategy's name, safety and note.
+"""Client strategies, by name: one module each for requests', one per other client library
+(libraries.py), the protocol (base.py) and this registry, which is the one source of every
+strategy's name, library, safety and note. Importing it imports no optional library.
 
-May import: `errors`, `settings`, `tls`. Never Locust or gevent.
+May import: `errors`, `settings`, `tls`. Never Locust or gevent (geventhttpclient's
+strategies load it when built, in Locust's process only).
 """
 
 from __future__ import annotations
 
 from locust_mtls.errors import ConfigError
 
-from .base import Client, Strategy, Trust
+from .aiohttp_session import AiohttpPerRequestContext
+from .base import Answer, Client, Strategy, Trust
+from .geventhttpclient_pools import GeventhttpclientFreshFactory, GeventhttpclientSharedFactory
+from .httpx_client import HttpxClientPerIdentity, HttpxSharedCaContext, HttpxVerifyPath
 from .identity_cache import IdentityCache
+from .libraries import LIBRARIES, Library
 from .locked_context import LockedContext
 from .locked_load import LockedLoad
 from .locust_httpuser import LocustHttpUser
+from .niquests_session import NiquestsSessionPerIdentity, NiquestsSharedSession
 from .per_thread_session import PerThreadSession
 from .requests_default import RequestsDefault
 from .shared_context import SharedContext
 from .thread_local import ThreadLocal
+from .urllib3_pools import Urllib3CaCerts, Urllib3SharedContext
 
 STRATEGIES: dict[str, type[Strategy]] = {
     cls.name: cls
@@ -29,8 +37,23 @@ STRATEGIES: dict[str, type[Strategy]] = {
         LockedLoad,
         IdentityCache,
         LocustHttpUser,
+        NiquestsSharedSession,
+        NiquestsSessionPerIdentity,
+        HttpxVerifyPath,
+        HttpxSharedCaContext,
+        HttpxClientPerIdentity,
+        Urllib3SharedContext,
+        Urllib3CaCerts,
+        AiohttpPerRequestContext,
+        GeventhttpclientSharedFactory,
+        GeventhttpclientFreshFactory,
     )
 }
+
+
+def strategies_of(library: str) -> list[str]:
+    """The names of the strategies that drive `library`, in registry order."""
+    return [name for name, cls in STRATEGIES.items() if cls.library == library]
 
 
 def strategy_class(name: str) -> type[Strategy]:
@@ -44,7 +67,19 @@ def strategy_class(name: str) -> type[Strategy]:
 
 
 def create(name: str, trust: Trust) -> Strategy:
+    """The strategy called `name`; ConfigError when its library is not installed."""
     return strategy_class(name)(trust)
 
 
-__all__ = ["STRATEGIES", "Client", "Strategy", "Trust", "create", "strategy_class"]
+__all__ = [
+    "LIBRARIES",
+    "STRATEGIES",
+    "Answer",
+    "Client",
+    "Library",
+    "Strategy",
+    "Trust",
+    "create",
+    "strategies_of",
+    "strategy_class",
+]

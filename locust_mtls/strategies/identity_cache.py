@@ -2,13 +2,11 @@ from __future__ import annotations
 
 from locust_mtls.settings import SAFE
 from locust_mtls.tls.connections import ContextAdapter, timed_session
-from locust_mtls.tls.context_cache import ContextCache
-from locust_mtls.tls.identity import Identity
 
-from .base import Strategy, Trust
+from .base import PerIdentityContexts, Strategy
 
 
-class IdentityCache(Strategy):
+class IdentityCache(PerIdentityContexts, Strategy):
     """One immutable, fully configured context per identity (and one without a
     certificate), shared by every thread: ours.
 
@@ -27,18 +25,6 @@ class IdentityCache(Strategy):
         "never mutated, shared by all threads"
     )
     context_path = "one frozen SSLContext per identity, shared by all users"
-
-    def __init__(self, trust: Trust):
-        super().__init__(trust)
-        # Keyed by the Identity itself, fingerprint included: a rotated identity (same
-        # name, new certificate) gets a new context, and the old one is never changed.
-        self._contexts = ContextCache(self.trust.context, trust.context_cache)
-
-    def context_for(self, identity: Identity | None):
-        return self._contexts.get(identity)
-
-    def context_cache_counts(self) -> dict:
-        return self._contexts.counts()
 
     def new_session(self, identity):
         return timed_session(ContextAdapter(self.context_for(identity)))

@@ -32,6 +32,11 @@ class ConnectionLog:
     versions: list[str] = field(default_factory=list)
     requests_written: int = 0
 
+    def handshake(self, elapsed_ms: float, version: str | None, resumed: bool = False) -> None:
+        """A new connection's TLS handshake: its time, the version it negotiated."""
+        (self.resumed_ms if resumed else self.full_ms).append(elapsed_ms)
+        self.versions.append(version or "unknown")
+
     def add(self, other: ConnectionLog) -> None:
         """Another hop of the same request (a redirect, or the engine child's part)."""
         self.full_ms += other.full_ms
@@ -50,6 +55,12 @@ _log: contextvars.ContextVar[ConnectionLog | None] = contextvars.ContextVar(
 )
 
 
+def current_log() -> ConnectionLog | None:
+    """The log of the request this thread (greenlet, asyncio task) is sending, if any:
+    where a client library's hooks note handshakes and requests written."""
+    return _log.get()
+
+
 @contextmanager
 def recording_connections(log: ConnectionLog | None = None) -> Iterator[ConnectionLog]:
     """Log every connection opened and request written inside the block (into `log`)."""
@@ -59,6 +70,49 @@ def recording_connections(log: ConnectionLog | None = None) -> Iterator[Connecti
         yield log
     finally:
         _log.reset(token)
+
+
+class HookLog:
+    """What a client library's own hooks report about one request (a TLS handshake began,
+    ended; the request was written), noted into the log of the request being sent."""
+
+    def __init__(self):
+        self.log = current_log()
+        self._started: float | None = None
+        self._elapsed_ms: float | None = None
+
+    def handshake_started(self) -> None:
+        self._started, self._elapsed_ms = time.perf_counter(), None
+
+    def handshake_ended(self) -> None:
+        """The handshake's end, when the hook that says so does not have the TLS object."""
+        if self._started is not None:
+            self._elapsed_ms = (time.perf_counter() - self._started) * 1000.0
+
+    def handshaking(self) -> bool:
+        """A handshake was started and not yet noted."""
+        return self._started is not None
+
+    def handshake_done(self, tls_object) -> None:
+        """Note the handshake; `tls_object`: its SSLSocket / SSLObject (None: not known)."""
+        if self._started is None:
+            return
+        if self._elapsed_ms is None:
+            self.handshake_ended()
+        if self.log is not None:
+            version = getattr(tls_object, "version", None)
+            resumed = getattr(tls_object, "session_reused", False)
+            self.log.handshake(self._elapsed_ms, version and version(), resumed)
+        self._started = self._elapsed_ms = None
+
+    def handshake_known(self, elapsed_ms: float, version: str | None) -> None:
+        """A handshake the library timed itself."""
+        if self.log is not None:
+            self.log.handshake(elapsed_ms, version)
+
+    def written(self) -> None:
+        if self.log is not None:
+            self.log.requests_written += 1
 
 
 class TimedHTTPSConnection(HTTPSConnection):
@@ -84,10 +138,10 @@ class TimedHTTPSConnection(HTTPSConnection):
             self._keep_session(self.sock)
         log = _log.get()
         if log is not None:
-            reused = getattr(self.sock, "session_reused", False)
-            (log.resumed_ms if reused else log.full_ms).append(elapsed_ms)
             version = getattr(self.sock, "version", None)
-            log.versions.append((version and version()) or "unknown")
+            log.handshake(
+                elapsed_ms, version and version(), getattr(self.sock, "session_reused", False)
+            )
 
     def getresponse(self, *args, **kwargs):
         # The socket before the call: with "Connection: close" http.client drops it
