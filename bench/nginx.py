@@ -106,13 +106,15 @@ def nginx_config(
     http_lines: str = ECHO_HTTP_LINES,
     location_lines: str = ECHO_LOCATION_LINES,
     status_port: int | None = None,
+    http2: bool = False,
 ) -> str:
     """The whole nginx.conf: 127.0.0.1:`port`, TLS 1.2+1.3, client cert optional, keep-alive.
 
     `http_lines` and `location_lines` are what a user would add to their own config (the
     echo-like njs target by default); njs modules are looked up in `prefix`. With
     `status_port`, plain-HTTP `stub_status` on 127.0.0.1:`status_port`/status: the request
-    counter the benchmark reads (the server's count, whatever the client claims).
+    counter the benchmark reads (the server's count, whatever the client claims). With
+    `http2`, h2 is offered by ALPN beside http/1.1 (nginx 1.22's `listen ... http2`).
     """
     temp_paths = "\n".join(
         f"    {kind}_temp_path {prefix}/{kind}_temp;"
@@ -144,7 +146,7 @@ http {{
     keepalive_requests 1000000;
 
     server {{
-        listen 127.0.0.1:{port} ssl;
+        listen 127.0.0.1:{port} ssl{" http2" if http2 else ""};
         ssl_protocols TLSv1.2 TLSv1.3;
         ssl_certificate {cert_file};
         ssl_certificate_key {key_file};
@@ -224,6 +226,7 @@ def start_nginx(
     http_lines: str = ECHO_HTTP_LINES,
     location_lines: str = ECHO_LOCATION_LINES,
     status: bool = False,
+    http2: bool = False,
 ) -> ServerProcess:
     """Write a config into `prefix` (default: a new temp dir) and run nginx on a free port.
 
@@ -252,6 +255,7 @@ def start_nginx(
         http_lines=http_lines,
         location_lines=location_lines,
         status_port=status_port,
+        http2=http2,
     )
     config_file = os.path.join(prefix, "nginx.conf")
     with open(config_file, "w") as file:

@@ -2,13 +2,15 @@
 
 from pathlib import Path
 
+import pytest
+
 from locust_mtls.matrix.aggregate import load_rows
 from locust_mtls.matrix.clients_page import clients_page, share_range, write_clients_page
 from locust_mtls.settings import SAFE
 from locust_mtls.strategies import STRATEGIES
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "results"
-COMMAND = "locust-mtls report docs/results/clients.jsonl --clients-page docs/results/clients.md"
+COMMAND = "locust-mtls report docs/results/PAGE.jsonl --clients-page docs/results/PAGE.md"
 
 
 def row(strategy, client, concurrency="greenlet", keepalive=False, repeat=1, **counters):
@@ -27,9 +29,10 @@ def row(strategy, client, concurrency="greenlet", keepalive=False, repeat=1, **c
     }  # fmt: skip
 
 
-def test_the_page_is_made_again_from_its_rows_unchanged():
-    made = clients_page(load_rows(DOCS / "clients.jsonl"))
-    assert made == (DOCS / "clients.md").read_text(), f"stale: run `{COMMAND}`"
+@pytest.mark.parametrize("page", ["clients", "clients-http2"])
+def test_the_page_is_made_again_from_its_rows_unchanged(page):
+    made = clients_page(load_rows(DOCS / f"{page}.jsonl"), f"docs/results/{page}.md")
+    assert made == (DOCS / f"{page}.md").read_text(), f"stale: run `{COMMAND}`"
 
 
 def test_every_other_clients_failing_pattern_names_its_cause_and_a_safe_pattern_instead():
@@ -67,4 +70,13 @@ def test_the_page_says_per_pattern_what_failed_why_and_what_to_write_instead(tmp
     assert "identity-cache" not in text and "cells/x.log" not in data.read_text()
     assert STRATEGIES["urllib3-shared-context"].cause in text
     assert STRATEGIES["urllib3-ca-certs"].pattern in text.split("**Write instead**")[1]
-    assert clients_page(load_rows(data)) == text  # made again from what it wrote
+    assert clients_page(load_rows(data), str(page)) == text  # made again from what it wrote
+
+
+def test_a_page_says_what_its_rows_do_not_measure_and_names_only_their_clients():
+    http1 = clients_page([row("httpx-shared-ca-context", "httpx", bleed=50)])
+    assert "Not measured here: httpx with `http2=True`" in http1
+    http2 = clients_page([row("httpx-h2-shared-ca-context", "httpx", bleed=50)])
+    assert "`http2=True`" not in http2.split("## ")[0]  # above the sections: measured
+    assert "Not measured here: niquests' `AsyncSession`." in http2
+    assert "\nhttpx, each with the patterns users write" in http2  # no other client named

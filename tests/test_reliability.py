@@ -216,9 +216,9 @@ class CountingTrust(Trust):
 
     built: list = []
 
-    def context(self, identity=None, *, frozen=True):
+    def context(self, identity=None, **options):
         type(self).built.append(identity)
-        return super().context(identity, frozen=frozen)
+        return super().context(identity, **options)
 
 
 def test_a_thousand_identities_load_fast_and_contexts_are_built_lazily(

@@ -80,6 +80,8 @@ def test_registry_names_every_strategy():
         "httpx-verify-path",
         "httpx-shared-ca-context",
         "httpx-client-per-identity",
+        "httpx-h2-shared-ca-context",
+        "httpx-h2-client-per-identity",
         "urllib3-shared-context",
         "urllib3-ca-certs",
         "aiohttp-per-request-context",

@@ -18,7 +18,9 @@ Here the certificate is inside the context and no context is shared across ident
 `content=`, ...) plus Locust's `name=`, `catch_response=` and `context=`, and
 `identity=` per call; every answer is checked for the identity the server saw.
 Greenlets only (httpx's sync client on gevent's sockets); handshake times are read from
-httpcore's trace extension.
+httpcore's trace extension. `client_options = {"http2": True}` offers HTTP/2 (it needs h2:
+`pip install 'locust-mtls[httpx]'`); the contexts are then built with the ALPN list httpcore
+sets for it, as a frozen context refuses any change.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import time
 
 from locust_mtls.engine import checkpoint
 from locust_mtls.locust.library_session import LibrarySession, LibraryUser
+from locust_mtls.strategies.httpx_client import httpcore_alpn, missing_h2
 
 try:
     import httpx
@@ -75,6 +78,9 @@ class MtlsHttpxSession(LibrarySession):
     def new_cookie_jar(self):
         return httpx.Cookies()
 
+    def alpn(self) -> tuple[str, ...]:
+        return httpcore_alpn(bool(self._client_options.get("http2")))
+
     def new_client(self, context, **client_options):
         timeout = self.mtls_checks.settings.timeout
         client_options.setdefault("timeout", httpx.Timeout(timeout[1], connect=timeout[0]))
@@ -96,3 +102,9 @@ class MtlsHttpxUser(LibraryUser):
     abstract = True
     session_class = MtlsHttpxSession
     mtls_client = MtlsHttpxSession.mtls_client
+
+    @classmethod
+    def options_error(cls):
+        if cls.client_options.get("http2"):
+            return missing_h2(f"{cls.__name__}: client_options http2=True")
+        return None

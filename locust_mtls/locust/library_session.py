@@ -29,6 +29,7 @@ from locust_mtls.locust.user_checks import (
     UserChecks,
     library_missing,
 )
+from locust_mtls.tls.contexts import URLLIB3_ALPN
 
 
 def status_error(response) -> HTTPStatusError | None:
@@ -118,12 +119,17 @@ class LibrarySession(SessionIdentity, ABC):
     def send(self, client, method: str, url: str, **kwargs):
         """Send one request through `client`; raise the library's error when unanswered."""
 
+    def alpn(self) -> tuple[str, ...]:
+        """The ALPN list the library sets on a context at every connection (its contexts
+        are built with it, as a frozen context refuses a change)."""
+        return tuple(URLLIB3_ALPN)
+
     def client_for(self, identity):
         # Keyed by fingerprint: a rotated identity has a new one, so a new client and context.
         key = identity.fingerprint if identity is not None else None
         client = self._clients.get(key)
         if client is None:
-            context = self.contexts.context_for(identity)
+            context = self.contexts.context_for(identity, self.alpn())
             client = self._clients[key] = self.new_client(context, **self._client_options)
         return client
 
@@ -213,6 +219,11 @@ class LibraryUser(User, MtlsAttributes):
     abstract = True
     session_class: ClassVar[type[LibrarySession]]
     client_options: ClassVar[dict] = {}
+
+    @classmethod
+    def options_error(cls) -> ConfigError | None:
+        """What `client_options` needs that this Python lacks: checked at start."""
+        return None
 
     def __init__(self, environment):
         super().__init__(environment)

@@ -49,6 +49,9 @@ def check_user_classes(environment, **_kwargs) -> None:
             )
         if client in LIBRARIES and not LIBRARIES[client].installed():
             exit_with(ConfigError(f"{user_class.__name__}: {library_missing(client)}"))
+        options_error = getattr(user_class, "options_error", lambda: None)()
+        if options_error:
+            exit_with(options_error)
         try:
             state.settings_for(user_class, client)
         except ConfigError as error:

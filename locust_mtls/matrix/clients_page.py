@@ -25,29 +25,38 @@ COUNTED = {
     "wrong_identity": "wrong id (of cert)",
     "missing_certificate": "missing certificate (of cert)",
 }
-NOT_MEASURED = (
-    "Not measured here: httpx with `http2=True` (the echo server speaks HTTP/1.1, so ALPN "
-    "would settle on it and the cells would repeat the HTTP/1.1 ones) and niquests' "
-    "`AsyncSession`."
-)
+# Patterns no row of a page may show, and why: said under its table when absent.
+NOT_MEASURED = {
+    "httpx-h2-": "httpx with `http2=True` (`httpx-h2-*`: it needs a server offering h2, which "
+    "the echo server does not; run them with `--host` against one, e.g. nginx's `listen ... "
+    "ssl http2`)",
+}
+ALWAYS_NOT_MEASURED = "niquests' `AsyncSession`"
 # Per-machine paths a committed copy of the rows has no use for.
 LOCAL_KEYS = ("log_file", "summary_file")
 
 
-def clients_page(rows: list[dict]) -> str:
-    """The whole page, from the rows of the other clients (requests' are left out)."""
+def clients_page(rows: list[dict], page: str = "docs/results/clients.md") -> str:
+    """The whole page `page`, from the rows of the other clients (requests' are left out)."""
     rows = [row for row in rows if client_of(row) != "requests"]
     measured = sorted({versions_text(row) for row in rows}, key=measured_order)
+    clients = [client for client in LIBRARIES if any(client_of(row) == client for row in rows)]
+    not_measured = [
+        why
+        for prefix, why in NOT_MEASURED.items()
+        if not any(row["strategy"].startswith(prefix) for row in rows)
+    ]
     lines = [
         "# Other clients: the same failures",
         "",
-        "niquests, httpx, urllib3, aiohttp and geventhttpclient, each with the patterns "
-        "users write, measured by the matrix in an env of its own (server-side identity "
-        "check of every response, half of the requests without a certificate). "
+        f"{', '.join(clients[:-1])}{' and ' if len(clients) > 1 else ''}{clients[-1]}, each "
+        "with the patterns users write, measured by the matrix in an env of its own "
+        "(server-side identity check of every response, half of the requests without a "
+        "certificate). "
         f"Measured: {', '.join(measured)}.",
         "",
         "```sh",
-        *commands(rows),
+        *commands(rows, page),
         "```",
         "",
         f"Settings: {'; '.join(settings_facts(rows))}; {load_text(rows)}. {environment_text(rows)}",
@@ -70,9 +79,9 @@ def clients_page(rows: list[dict]) -> str:
         "with one, a wrong identity one sent with a certificate that arrived as another, a "
         "missing certificate one that arrived without any (the client dropped it).",
         "",
-        NOT_MEASURED,
+        f"Not measured here: {' and '.join([*not_measured, ALWAYS_NOT_MEASURED])}.",
     ]
-    for client in [c for c in LIBRARIES if any(client_of(row) == c for row in rows)]:
+    for client in clients:
         mine = [row for row in rows if client_of(row) == client]
         lines += ["", f"## {versions_text(mine[0])}"]
         for name in strategies_in(mine):
@@ -150,9 +159,10 @@ def crash_text(rows: list[dict]) -> str:
     return f"{len(crashed)} of {len(same)} runs ({'; '.join(modes)})"
 
 
-def commands(rows: list[dict]) -> list[str]:
+def commands(rows: list[dict], page: str) -> list[str]:
     """The matrix commands the rows were measured with, as far as the rows tell: one per
-    load (users, run time, repeats)."""
+    load (users, run time, repeats); the strategies when not all of their clients', the
+    host when not the embedded server (its identities file is the user's)."""
     loads = sorted({(r.get("users"), r.get("run_time_s"), r.get("repeats") or 1) for r in rows})
     lines = []
     for users, run_time, repeats in loads:
@@ -163,6 +173,11 @@ def commands(rows: list[dict]) -> list[str]:
             f"--{c} {','.join(sorted({r['client_version'] for r in mine if client_of(r) == c}))}"
             for c in clients
         ]
+        names = [name for name in STRATEGIES if any(row["strategy"] == name for row in mine)]
+        if names != [name for name in STRATEGIES if STRATEGIES[name].library in clients]:
+            versions.append(f"--strategies {','.join(names)}")
+        hosts = sorted({row.get("host") or "embedded" for row in mine} - {"embedded"})
+        versions += [f"--host {host} --identities identities.json" for host in hosts]
         modes = sorted({row["concurrency"] for row in mine})
         keepalive = sorted({"on" if row["keepalive"] else "off" for row in mine}, reverse=True)
         lines.append(
@@ -171,8 +186,8 @@ def commands(rows: list[dict]) -> list[str]:
             f"--users {users} --run-time {run_time}s --repeat {repeats} --out {out}"
         )
     outs = " ".join(f"results/clients-{users}" for users, _, _ in loads)
-    page = "--clients-page docs/results/clients.md"
-    return [*lines, f"locust-mtls report {outs if len(loads) > 1 else 'results/clients'} {page}"]
+    report = f"locust-mtls report {outs if len(loads) > 1 else 'results/clients'}"
+    return [*lines, f"{report} --clients-page {page}"]
 
 
 def environment_text(rows: list[dict]) -> str:
@@ -206,5 +221,5 @@ def write_clients_page(rows: list[dict], page: str | Path) -> tuple[Path, Path]:
             if kept[-1].get("crash"):
                 kept[-1]["crash"] = {**kept[-1]["crash"], "stack_file": None}
     write_atomically(str(data), "".join(json.dumps(row, sort_keys=True) + "\n" for row in kept))
-    write_atomically(str(page), clients_page(kept))
+    write_atomically(str(page), clients_page(kept, str(page)))
     return page, data

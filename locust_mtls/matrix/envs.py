@@ -163,7 +163,8 @@ class Environments:
             ):
                 shutil.rmtree(path, ignore_errors=True)
                 log = self.env_dir / f"{name}.log"
-                pin = f"{measured}=={wanted}"
+                extras = LIBRARIES[measured].extras if measured in LIBRARIES else ""
+                pin = f"{measured}{extras}=={wanted}"
                 self._build(interpreter, path, pin, log, locust_version, on_step)
                 facts = probe(path)
                 if not facts or facts.get(measured) != wanted:
@@ -277,9 +278,14 @@ class Environments:
 def env_name(
     python_label: str, requests_version: str, locust_version: str, client: str, client_version: str
 ) -> str:
-    """'py3.11-requests-2.32.3', 'py3.11-locust-2.42.0-requests-2.34.2', 'py3.11-httpx-0.28.1'."""
+    """'py3.11-requests-2.32.3', 'py3.11-locust-2.42.0-requests-2.34.2',
+    'py3.11-httpx-http2-0.28.1' (a client's extras in its name: an env without them is
+    another env)."""
     if client != "requests":
-        return f"py{python_label}-{client}-{client_version}"
+        extras = (
+            LIBRARIES[client].extras.strip("[]").replace(",", "-") if client in LIBRARIES else ""
+        )
+        return f"py{python_label}-{client}{'-' + extras if extras else ''}-{client_version}"
     locust_part = f"-locust-{locust_version}" if locust_version else ""
     return f"py{python_label}{locust_part}-requests-{requests_version}"
 

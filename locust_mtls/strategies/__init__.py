@@ -13,7 +13,13 @@ from locust_mtls.errors import ConfigError
 from .aiohttp_session import AiohttpPerRequestContext
 from .base import Answer, Client, Strategy, Trust
 from .geventhttpclient_pools import GeventhttpclientFreshFactory, GeventhttpclientSharedFactory
-from .httpx_client import HttpxClientPerIdentity, HttpxSharedCaContext, HttpxVerifyPath
+from .httpx_client import (
+    HttpxClientPerIdentity,
+    HttpxH2ClientPerIdentity,
+    HttpxH2SharedCaContext,
+    HttpxSharedCaContext,
+    HttpxVerifyPath,
+)
 from .identity_cache import IdentityCache
 from .libraries import LIBRARIES, Library
 from .locked_context import LockedContext
@@ -42,6 +48,8 @@ STRATEGIES: dict[str, type[Strategy]] = {
         HttpxVerifyPath,
         HttpxSharedCaContext,
         HttpxClientPerIdentity,
+        HttpxH2SharedCaContext,
+        HttpxH2ClientPerIdentity,
         Urllib3SharedContext,
         Urllib3CaCerts,
         AiohttpPerRequestContext,

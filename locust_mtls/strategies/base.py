@@ -10,7 +10,7 @@ its `Client` sends with that library and reads the library's answer into an `Ans
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -18,7 +18,7 @@ import requests
 
 from locust_mtls.settings import DEFAULT_CONTEXT_CACHE, TlsSettings
 from locust_mtls.tls.context_cache import ContextCache
-from locust_mtls.tls.contexts import client_context
+from locust_mtls.tls.contexts import URLLIB3_ALPN, client_context
 from locust_mtls.tls.identity import Identity
 
 
@@ -33,8 +33,14 @@ class Trust:
     tls: TlsSettings = TlsSettings()  # versions, ciphers, resumption of our contexts
     context_cache: int = DEFAULT_CONTEXT_CACHE  # per-identity contexts a strategy keeps
 
-    def context(self, identity: Identity | None = None, *, frozen: bool = True):
-        return client_context(self.ca_file, identity, frozen=frozen, tls=self.tls)
+    def context(
+        self,
+        identity: Identity | None = None,
+        *,
+        frozen: bool = True,
+        alpn: Sequence[str] = tuple(URLLIB3_ALPN),
+    ):
+        return client_context(self.ca_file, identity, frozen=frozen, tls=self.tls, alpn=alpn)
 
 
 @dataclass(slots=True)
@@ -149,10 +155,13 @@ class PerIdentityContexts:
         super().__init__(trust)
         # Keyed by the Identity itself, fingerprint included: a rotated identity (same
         # name, new certificate) gets a new context, and the old one is never changed.
-        self._contexts = ContextCache(trust.context, trust.context_cache)
+        # And by the ALPN list the client library sets (HTTP/2 or not): one cache, one bound.
+        self._contexts = ContextCache(
+            lambda key: trust.context(key[0], alpn=key[1]), trust.context_cache
+        )
 
-    def context_for(self, identity: Identity | None):
-        return self._contexts.get(identity)
+    def context_for(self, identity: Identity | None, alpn: Sequence[str] = tuple(URLLIB3_ALPN)):
+        return self._contexts.get((identity, tuple(alpn)))
 
     def context_cache_counts(self) -> dict:
         return self._contexts.counts()

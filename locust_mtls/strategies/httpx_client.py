@@ -1,4 +1,5 @@
-"""httpx strategies: a `httpx.Client` per user and identity, built three ways.
+"""httpx strategies: a `httpx.Client` per user and identity, built three ways, and the
+two that keep a context over HTTP/2 (`http2=True`, h2 negotiated by ALPN).
 
 The library lines each unsafe one runs into are its `cause` (httpx 0.28.1, httpcore
 1.0.9); httpx is imported when a strategy is built, never by the registry.
@@ -6,8 +7,12 @@ The library lines each unsafe one runs into are its `cause` (httpx 0.28.1, httpc
 
 from __future__ import annotations
 
+import importlib.util
+
+from locust_mtls.errors import ConfigError
 from locust_mtls.settings import SAFE, UNSAFE, VERSION_DEPENDENT
 from locust_mtls.tls.connections import HookLog
+from locust_mtls.tls.contexts import HTTP2_ALPN, URLLIB3_ALPN
 
 from .base import Answer, Client, PerIdentityContexts, Strategy, Trust
 from .libraries import LIBRARIES
@@ -19,9 +24,17 @@ class HttpxClient(Client):
 
     def request(self, method, url, identity=None, *, headers=None, timeout=(5.0, 30.0)):
         trace = httpcore_trace(HookLog())
-        return self.session_for(identity).request(
+        session = self.session_for(identity)
+        response = session.request(
             method, url, headers=headers, timeout=timeout, extensions={"trace": trace}
         )
+        if self.strategy.http2 and headers and headers.get("Connection") == "close":
+            # HTTP/2 has no Connection: close (RFC 9113 8.2.2; nginx keeps the connection):
+            # keep-alive off closes the client's connections itself, so the next request
+            # makes a new one, as on HTTP/1.1. httpx has no public call for it.
+            for connection in session._transport._pool.connections:
+                connection.close()
+        return response
 
     @staticmethod
     def answer_of(response) -> Answer:
@@ -45,18 +58,39 @@ def httpcore_trace(hooks: HookLog):
     return trace
 
 
+def httpcore_alpn(http2: bool) -> tuple[str, ...]:
+    """The ALPN list httpcore sets on an httpx.Client's context at every new connection."""
+    return tuple(HTTP2_ALPN if http2 else URLLIB3_ALPN)
+
+
+def missing_h2(what: str) -> ConfigError | None:
+    """httpx's http2=True needs the h2 package: one line saying how to install it."""
+    if importlib.util.find_spec("h2") is None:
+        return ConfigError(
+            f"{what} sends HTTP/2 with httpx, which needs the h2 package; "
+            f"{LIBRARIES['httpx'].install}"
+        )
+    return None
+
+
 class HttpxStrategy(Strategy):
     library = "httpx"
     client_class = HttpxClient
+    http2 = False  # httpx.Client(http2=True): h2 offered by ALPN, taken where the server has it
 
     def __init__(self, trust: Trust):
         super().__init__(trust)
         self.httpx = LIBRARIES[self.library].load(self.name)
+        error = missing_h2(f"strategy {self.name}") if self.http2 else None
+        if error:
+            raise error
 
     def httpx_client(self, **verify_and_cert):
         # trust_env off unless asked: SSL_CERT_FILE and proxy variables must not change
         # the path measured (as for requests, tls/requests_path.py).
-        return self.httpx.Client(trust_env=self.trust.trust_env, **verify_and_cert)
+        return self.httpx.Client(
+            trust_env=self.trust.trust_env, http2=self.http2, **verify_and_cert
+        )
 
 
 class HttpxVerifyPath(HttpxStrategy):
@@ -150,4 +184,42 @@ class HttpxClientPerIdentity(PerIdentityContexts, HttpxStrategy):
     )
 
     def new_session(self, identity):
-        return self.httpx_client(verify=self.context_for(identity))
+        return self.httpx_client(verify=self.context_for(identity, httpcore_alpn(self.http2)))
+
+
+class HttpxH2SharedCaContext(HttpxSharedCaContext):
+    """httpx-shared-ca-context with `http2=True`: the same loads into the one context, the
+    requests multiplexed on one HTTP/2 connection per client and host.
+
+    Shares: one mutable context. Locks: nothing. Cost: as httpx-shared-ca-context, with
+    fewer handshakes where connections stay open.
+    """
+
+    name = "httpx-h2-shared-ca-context"
+    http2 = True
+    note = "httpx-shared-ca-context over HTTP/2 (http2=True): the same shared context"
+    pattern = HttpxSharedCaContext.pattern.replace("cert=(", "http2=True, cert=(")
+    cause = (
+        f"{HttpxSharedCaContext.cause} HTTP/2 changes none of it: the chain is loaded "
+        "before the handshake, whichever protocol ALPN then picks."
+    )
+    instead = "httpx-h2-client-per-identity"
+
+
+class HttpxH2ClientPerIdentity(HttpxClientPerIdentity):
+    """httpx-client-per-identity with `http2=True`: each frozen context is built with the
+    ALPN list httpcore sets for HTTP/2, so that its per-connection setting changes nothing.
+
+    Shares: the frozen contexts. Locks: a short lock per cache lookup. Cost: one chain load
+    per identity per process.
+    """
+
+    name = "httpx-h2-client-per-identity"
+    http2 = True
+    note = "httpx-client-per-identity over HTTP/2: frozen contexts offering h2 and http/1.1"
+    pattern = HttpxClientPerIdentity.pattern.replace(
+        "httpx.Client(verify=context)", "httpx.Client(verify=context, http2=True)"
+    ).replace(
+        "# once, then never changed",
+        '# once, then never changed\ncontext.set_alpn_protocols(["http/1.1", "h2"])  # httpcore\'s',
+    )

@@ -23,6 +23,7 @@ class Library:
     concurrency: tuple[str, ...]
     measured: str = ""
     install_command: str = ""  # when plain `pip install NAME==MEASURED` is not the way
+    extras: str = ""  # what its strategies need beside it, as pip's "[extra]" (matrix envs)
 
     @property
     def install(self) -> str:
@@ -60,8 +61,13 @@ LIBRARIES = {
             "3.21.2",
             "URLLIB3_NO_OVERRIDE=1 pip install --no-binary urllib3-future 'niquests==3.21.2'",
         ),
+        # h2: the httpx-h2-* strategies' http2=True.
         Library(
-            "httpx", ("greenlet", "native-threads"), "0.28.1", "pip install 'locust-mtls[httpx]'"
+            "httpx",
+            ("greenlet", "native-threads"),
+            "0.28.1",
+            "pip install 'locust-mtls[httpx]'",
+            "[http2]",
         ),
         Library("urllib3", ("greenlet", "native-threads"), "2.8.0"),
         Library("aiohttp", ("asyncio",), "3.14.5"),

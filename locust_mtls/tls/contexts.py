@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import ssl
+from collections.abc import Sequence
 
 from urllib3.util.ssl_ import create_urllib3_context
 
@@ -22,6 +23,9 @@ from locust_mtls.tls.presented_chain import completed_chain_file
 # (urllib3/util/ssl_.py ssl_wrap_socket and connection.py); we preset them so those
 # calls become no-ops on a frozen context.
 URLLIB3_ALPN = ["http/1.1"]
+# httpcore sets ["http/1.1", "h2"] on every new connection of an `httpx.Client(http2=True)`
+# (httpcore/_sync/connection.py, `_connect`): a frozen context for it is built so.
+HTTP2_ALPN = ["http/1.1", "h2"]
 
 
 class FrozenSSLContext(ssl.SSLContext):
@@ -181,7 +185,12 @@ def check_tls_settings(tls: TlsSettings) -> None:
 
 
 def client_context(
-    ca_file: str, identity=None, *, frozen: bool = True, tls: TlsSettings | None = None
+    ca_file: str,
+    identity=None,
+    *,
+    frozen: bool = True,
+    tls: TlsSettings | None = None,
+    alpn: Sequence[str] = tuple(URLLIB3_ALPN),
 ) -> ssl.SSLContext:
     """A client context trusting `ca_file`, presenting `identity` (or no certificate).
 
@@ -189,6 +198,8 @@ def client_context(
     threads; frozen=False gives a plain, mutable one, which only the deliberately
     unsafe strategies ask for, so that urllib3 can load a chain into it per request.
     `tls` sets versions and ciphers; its resumption applies to frozen contexts only.
+    `alpn` is the list the client library will set on it at every connection (HTTP2_ALPN
+    for httpx with http2=True), so that its setting is a no-op on a frozen context.
     """
     tls = tls or TlsSettings()
     context = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED)
@@ -206,7 +217,7 @@ def client_context(
     load_trust(context, ca_file)
     if identity is not None:
         load_identity_chain(context, identity, ca_file)
-    context.set_alpn_protocols(URLLIB3_ALPN)
+    context.set_alpn_protocols(list(alpn))
     return context.freeze() if frozen else context
 
 
