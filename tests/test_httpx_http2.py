@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import textwrap
 
 import pytest
@@ -111,3 +113,35 @@ def test_mtls_httpx_user_with_http2_runs_clean_over_h2(tmp_path, h2_server, gene
     row = row_of(json.loads(summary.read_text()), "httpx/identity-cache")
     assert row["requests"] > 20 and row["failures"] == 0, row
     assert row["wrong_identity"] == row["bleed"] == row["missing_certificate"] == 0
+
+
+# Locust (and its gevent patching) is imported in a child, never in the test process.
+USER_CLASS_WITHOUT_H2 = """
+import locust  # first, as in a locustfile: gevent patches ssl before anything imports it
+import importlib.util
+from locust_mtls.locust.httpx_user import MtlsHttpxUser
+from locust_mtls.strategies import httpx_client
+
+class Api(MtlsHttpxUser):
+    abstract = True
+    client_options = {"http2": True}
+
+print(Api.options_error())  # h2 is installed here (the test extra)
+find_spec = importlib.util.find_spec
+httpx_client.importlib.util.find_spec = lambda name: None if name == "h2" else find_spec(name)
+print(Api.options_error())
+print(MtlsHttpxUser.options_error())  # HTTP/1.1 needs no h2
+"""
+
+
+def test_a_user_class_asking_http2_without_h2_is_refused_at_start():
+    done = subprocess.run(
+        [sys.executable, "-c", USER_CLASS_WITHOUT_H2], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "None",
+        "Api: client_options http2=True sends HTTP/2 with httpx, which needs the h2 package; "
+        "pip install 'locust-mtls[httpx]'",
+        "None",
+    ]
