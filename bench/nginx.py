@@ -12,6 +12,7 @@ its own prefix directory; nothing system-wide is read or changed.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -299,10 +300,24 @@ def start_server(
 
 
 def free_port() -> int:
-    """A loopback port that was free a moment ago (nginx and HAProxy cannot report port 0)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A loopback port that was free a moment ago, for a server that cannot report port 0
+    (nginx, HAProxy, Locust's master and web UI). Drawn below the kernel's ephemeral range:
+    a port bind(0) hands out can be taken by the local end of an outgoing connection before
+    the server binds it (thousands of keep-alive-off connections a second in the counting
+    tests under stress-ng did, and the master never started)."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as file:
+        ephemeral_low = int(file.read().split()[0])
+    lowest = 10_000 if ephemeral_low > 11_000 else 1_024  # clear of well-known services
+    draw = random.SystemRandom()
+    for _ in range(200):
+        port = draw.randrange(lowest, ephemeral_low)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise OSError(f"no free port on 127.0.0.1 between {lowest} and {ephemeral_low}")
 
 
 def _accepts(port: int) -> bool:

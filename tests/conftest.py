@@ -262,13 +262,12 @@ class LocustWithWebUI:
     locust.log); `url(path)` and `get(path)` reach its web server. Killed by PID on exit."""
 
     def __init__(self, args: list[str], cwd, log_name: str = "locust.log"):
-        import socket
         import subprocess
         import sys
 
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
+        from bench.nginx import free_port
+
+        self.port = free_port()
         self.log = cwd / log_name
         command = [sys.executable, "-m", "locust", "--web-host", "127.0.0.1"]
         command += ["--web-port", str(self.port), "--autostart", *args]
@@ -337,11 +336,9 @@ def wait_for(condition, timeout: float, what: str):
 def processes(count: int = 2) -> list[str]:
     """`--processes COUNT` on a port of its own: two such runs at once (pytest -n) would
     both bind Locust's default 5557, and their workers would meet the other master."""
-    import socket
+    from bench.nginx import free_port
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = str(sock.getsockname()[1])
+    port = str(free_port())
     return ["--processes", str(count), "--master-bind-port", port, "--master-port", port]
 
 

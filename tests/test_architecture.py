@@ -251,3 +251,14 @@ def test_only_the_locust_room_mentions_locust_in_code():
     for path in FILES:
         if room_of(path) != "locust":
             assert not any(re.fullmatch(r"locust(\..*)?", name) for name in imports(path)), path
+
+
+def test_no_object_changes_its_class():
+    """A frozen or locked context is born of its class (tls/contexts.urllib3_context), never
+    made one by assigning `__class__` to an object built as something else."""
+    for path in FILES:
+        for node in ast.walk(ast.parse(path.read_text())):
+            targets = node.targets if isinstance(node, ast.Assign) else []
+            assert not any(
+                isinstance(t, ast.Attribute) and t.attr == "__class__" for t in targets
+            ), path

@@ -9,9 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_distributed import free_port, kill_all, locust_process
+from test_distributed import kill_all, locust_process
 
 from bench import netns
+from bench.nginx import free_port
 from locust_mtls.server.process import READY_PREFIX
 from locust_mtls.tls.identity import part_of
 from locust_mtls.tls.identity_set import SetFingerprint, difference, set_fingerprint

@@ -111,7 +111,12 @@ def test_a_sigkilled_processes_master_leaves_no_load(tmp_path, echo_server):
         *processes(), "-u", "10", "-r", "10", "-t", "60s",
     )  # fmt: skip
     try:
-        wait_for(lambda: server_count(echo_server, tmp_path) > 200, 60, "load started")
+
+        def started_or_ended():
+            return master.poll() is not None or server_count(echo_server, tmp_path) > 200
+
+        wait_for(started_or_ended, 60, "load started")
+        assert master.poll() is None, master.communicate()[1][-2000:]  # it never started
         workers = descendants(master.pid)
         assert len(workers) >= 2
         master.send_signal(signal.SIGKILL)
@@ -167,7 +172,9 @@ def test_the_engine_and_the_echo_server_die_with_a_sigkilled_locust(tmp_path):
 
 
 def test_workers_stop_their_users_when_the_master_goes_silent(tmp_path, echo_server):
-    from test_distributed import free_port, locust_process
+    from test_distributed import locust_process
+
+    from bench.nginx import free_port
 
     identities = str(tmp_path / "certs" / "identities.json")
     port = str(free_port())

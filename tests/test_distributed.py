@@ -3,12 +3,12 @@ loopback, and --processes, each checked against what the echo server saw."""
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from bench.nginx import free_port
 from locust_mtls.engine.stats import MtlsStats
 from locust_mtls.locust.distributed import REPORT_KEY, WorkerReports
 from locust_mtls.results import tables
@@ -76,12 +76,6 @@ def test_total_adds_this_process_and_its_finished_flag():
     total = reports.total(local)
     assert total.rows["shared-context [keep-alive off]"].requests == 5
     assert total.finished
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def locust_process(args: list[str], cwd: Path, log_name: str) -> subprocess.Popen:

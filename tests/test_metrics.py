@@ -159,7 +159,9 @@ def test_bleed_is_counted_for_shared_context_only_side_by_side(tmp_path):
 
 
 def test_master_exports_the_sum_of_its_two_workers(tmp_path):
-    from test_distributed import free_port, two_workers
+    from test_distributed import two_workers
+
+    from bench.nginx import free_port
 
     port = str(free_port())
     master_args = ["-f", MTLS, "--master", "--expect-workers", "2"]
@@ -210,7 +212,7 @@ def prometheus_query(port: int, query: str) -> list[dict]:
 
 def test_prometheus_scrapes_a_run_and_answers_the_bleed_rate_per_strategy(tmp_path):
     binary = prometheus_or_skip()
-    from test_distributed import free_port
+    from bench.nginx import free_port
 
     args = ["-f", STRATEGIES, "SharedContextUser", "IdentityCacheUser"]
     args += ["-u", "4", "-r", "4", "-t", "60s", "--autoquit", "0"]

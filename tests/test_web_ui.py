@@ -5,7 +5,6 @@ import csv
 import io
 import json
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from bench.nginx import free_port
 from locust_mtls.engine.stats import MtlsStats
 from locust_mtls.locust import web_ui
 from locust_mtls.results import tables
@@ -172,12 +172,6 @@ def test_report_section_is_escaped_and_replaced_not_duplicated():
     assert once.index("locust-mtls") < once.index("</body>")
     assert twice.count('<section id="locust-mtls"') == 1
     assert "no mTLS requests" in twice
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def get(url: str, data: dict | None = None) -> tuple[int, str]:

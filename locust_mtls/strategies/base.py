@@ -9,6 +9,7 @@ its `Client` sends with that library and reads the library's answer into an `Ans
 
 from __future__ import annotations
 
+import ssl
 from abc import ABC, abstractmethod
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
@@ -39,8 +40,12 @@ class Trust:
         *,
         frozen: bool = True,
         alpn: Sequence[str] = tuple(URLLIB3_ALPN),
+        mutable_class: type[ssl.SSLContext] | None = None,
     ):
-        return client_context(self.ca_file, identity, frozen=frozen, tls=self.tls, alpn=alpn)
+        return client_context(
+            self.ca_file, identity, frozen=frozen, tls=self.tls, alpn=alpn,
+            mutable_class=mutable_class,
+        )  # fmt: skip
 
 
 @dataclass(slots=True)

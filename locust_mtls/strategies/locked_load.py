@@ -5,8 +5,19 @@ import threading
 
 from locust_mtls.settings import UNSAFE
 
-from .base import Trust
 from .shared_context import SharedContext
+
+
+class LoadLockedSSLContext(ssl.SSLContext):
+    """A plain context whose load_cert_chain takes one lock (and nothing else does)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+        self.load_lock = threading.Lock()
+
+    def load_cert_chain(self, *args, **kwargs):
+        with self.load_lock:
+            super().load_cert_chain(*args, **kwargs)
 
 
 class LockedLoad(SharedContext):
@@ -30,15 +41,4 @@ class LockedLoad(SharedContext):
     )
     context_path = "one shared SSLContext, a lock around load_cert_chain only"
 
-    def __init__(self, trust: Trust):
-        super().__init__(trust)
-        self.context.__class__ = LoadLockedSSLContext
-        self.context.load_lock = threading.Lock()
-
-
-class LoadLockedSSLContext(ssl.SSLContext):
-    load_lock: threading.Lock
-
-    def load_cert_chain(self, *args, **kwargs):
-        with self.load_lock:
-            super().load_cert_chain(*args, **kwargs)
+    mutable_class = LoadLockedSSLContext

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import ssl
+
 from locust_mtls.settings import UNSAFE
 from locust_mtls.tls.connections import ContextAdapter, timed_session
 
@@ -25,9 +27,11 @@ class SharedContext(Strategy):
         "one mutable SSLContext shared by all users; urllib3 loads each request's cert into it"
     )
 
+    mutable_class: type[ssl.SSLContext] | None = None  # the one context's class
+
     def __init__(self, trust: Trust):
         super().__init__(trust)
-        self.context = trust.context(frozen=False)
+        self.context = trust.context(frozen=False, mutable_class=self.mutable_class)
 
     def session_key(self, identity):
         return None

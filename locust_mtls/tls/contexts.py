@@ -184,6 +184,34 @@ def check_tls_settings(tls: TlsSettings) -> None:
     apply_tls_settings(create_urllib3_context(), tls)
 
 
+# What create_urllib3_context sets (urllib3/util/ssl_.py), in an order its setters accept:
+# copied onto a context born of our own class, as urllib3 only builds a plain SSLContext.
+URLLIB3_SETTINGS = (
+    "minimum_version",
+    "maximum_version",
+    "options",
+    "verify_flags",
+    "post_handshake_auth",
+    "verify_mode",
+    "check_hostname",
+    "hostname_checks_common_name",
+    "keylog_filename",
+)
+
+
+def urllib3_context(context_class: type[ssl.SSLContext] | None = None) -> ssl.SSLContext:
+    """urllib3's default client context (CERT_REQUIRED), of `context_class` when given."""
+    made = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED)
+    if context_class is None:
+        return made
+    context = context_class(ssl.PROTOCOL_TLS_CLIENT)
+    for name in URLLIB3_SETTINGS:
+        value = getattr(made, name)
+        if value is not None:  # keylog_filename: None unless SSLKEYLOGFILE is set
+            setattr(context, name, value)
+    return context
+
+
 def client_context(
     ca_file: str,
     identity=None,
@@ -191,6 +219,7 @@ def client_context(
     frozen: bool = True,
     tls: TlsSettings | None = None,
     alpn: Sequence[str] = tuple(URLLIB3_ALPN),
+    mutable_class: type[ssl.SSLContext] | None = None,
 ) -> ssl.SSLContext:
     """A client context trusting `ca_file`, presenting `identity` (or no certificate).
 
@@ -200,12 +229,13 @@ def client_context(
     `tls` sets versions and ciphers; its resumption applies to frozen contexts only.
     `alpn` is the list the client library will set on it at every connection (HTTP2_ALPN
     for httpx with http2=True), so that its setting is a no-op on a frozen context.
+    `mutable_class`: the class of a context that is not frozen (a strategy's own subclass).
     """
     tls = tls or TlsSettings()
-    context = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED)
     if frozen:
-        # same C object, checked setters
-        context.__class__ = ResumingContext if tls.resumption else FrozenSSLContext
+        context = urllib3_context(ResumingContext if tls.resumption else FrozenSSLContext)
+    else:
+        context = urllib3_context(mutable_class)
     context.check_hostname = True
     apply_tls_settings(context, tls)
     if frozen and tls.resumption:
