@@ -275,3 +275,49 @@ def reported(path: Path) -> list:
         return json.loads(path.read_text()).get("workers_reported", [])
     except (FileNotFoundError, json.JSONDecodeError):
         return []
+
+
+# A worker whose init event takes a while (its locustfile's own listener, registered before
+# locust-mtls's): Locust's worker has said client_ready by then, so the master starts the
+# test and asks for the identity set before the worker's handler exists.
+SLOW_INIT_WORKER = """
+import gevent
+from locust import events
+
+events.init.add_listener(lambda **_: gevent.sleep(2))  # yields: the question arrives now
+
+from locust_mtls import MtlsUser  # noqa: E402 - the plugin's listeners come after
+
+
+class EchoUser(MtlsUser):  # the master's class (locustfiles/mtls.py), without the wait
+    pass
+"""
+
+
+def test_a_worker_slow_to_start_is_asked_again_not_refused(tmp_path):
+    (tmp_path / "slow.py").write_text(SLOW_INIT_WORKER)
+    port = str(free_port())
+    master = locust_process(
+        ["-f", MTLS, "--master", "--headless", "--only-summary", "--expect-workers", "1"]
+        + ["--master-bind-host", "127.0.0.1", "--master-bind-port", port, "-u", "2", "-r", "2"]
+        + ["-t", "6s", "--mtls-summary-file", "summary.json"],
+        tmp_path,
+        "master.log",
+    )
+    worker = locust_process(
+        ["-f", "slow.py", "--worker", "--master-host", "127.0.0.1", "--master-port", port],
+        tmp_path,
+        "worker.log",
+    )
+    try:
+        log = lambda name: (tmp_path / name).read_text()  # noqa: E731
+        assert master.wait(timeout=60) == 0, log("master.log")[-2000:]
+        assert worker.wait(timeout=15) == 0
+    finally:
+        kill_all([master, worker])
+    assert "Unknown message type received: locust_mtls_identity_set" in log("worker.log")
+    assert "the master and 1 workers agree" in log("master.log")
+    assert (
+        row_of(json.loads((tmp_path / "summary.json").read_text()), "identity-cache")["requests"]
+        > 0
+    )

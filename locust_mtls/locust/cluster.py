@@ -30,6 +30,7 @@ logger = logging.getLogger("locust_mtls")
 IDENTITY_SET = "locust_mtls_identity_set"
 PARTITION = "locust_mtls_partition"
 ANSWER_TIMEOUT_S = 15.0  # reading a listing of 100,000 identities takes about a second
+ASK_AGAIN_S = 1.0
 
 
 def start_worker(environment, state: RunState) -> None:
@@ -87,10 +88,18 @@ def prove_identity_sets(environment, state: RunState, answers: dict[str, dict]) 
     mine = identity_set_fingerprint(state.options)
     answers.clear()
     request = {name: getattr(state.options, name) for name in HOST_FILES}
-    for client_id in workers:
-        runner.send_message(IDENTITY_SET, request, client_id=client_id)
     deadline = time.monotonic() + ANSWER_TIMEOUT_S
+    asked_at = 0.0
     while not set(answers) >= set(workers) and time.monotonic() < deadline:
+        # Asked again each second until answered: a Locust worker says client_ready in its
+        # runner's constructor, before the init event where it registers our handler, and
+        # drops a question that comes first ("Unknown message type received"; the master
+        # of a headless run with --expect-workers starts the test at once). Answers are
+        # idempotent.
+        if time.monotonic() - asked_at >= ASK_AGAIN_S:
+            asked_at = time.monotonic()
+            for client_id in set(workers) - set(answers):
+                runner.send_message(IDENTITY_SET, request, client_id=client_id)
         gevent.sleep(0.05)
     problem = next(filter(None, (problem_of(w, answers.get(w), mine) for w in workers)), None)
     if problem:
