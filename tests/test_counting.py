@@ -208,3 +208,33 @@ def test_workers_stop_their_users_when_the_master_goes_silent(tmp_path, echo_ser
         for process in (master, worker):
             process.kill()
             process.wait()
+
+
+# The forked worker sleeps before it goes on (this hook runs before the plugin's), so the
+# master's bad input ends it first: the worker must not then wait minutes to connect.
+SLOW_FORK = """
+import os
+import time
+
+os.register_at_fork(after_in_child=lambda: time.sleep(3))
+
+from locust_mtls import MtlsUser  # noqa: E402
+
+
+class EchoUser(MtlsUser):
+    pass
+"""
+
+
+def test_a_worker_forked_just_before_its_master_ended_ends_too(tmp_path):
+    (tmp_path / "slow_fork.py").write_text(SLOW_FORK)
+    master = locust(
+        tmp_path, "-f", "slow_fork.py", *processes(), "-u", "2", "--mtls-no-cert-fraction", "2"
+    )
+    try:
+        _, stderr = master.communicate(timeout=30)  # the workers hold stderr until they end
+        assert master.returncode == 2, stderr[-2000:]
+        wait_for(lambda: not processes_in(tmp_path), 3, "no Locust process left")
+    finally:
+        for pid in processes_in(tmp_path):  # ours: started in this test's directory
+            os.kill(pid, signal.SIGKILL)

@@ -36,6 +36,21 @@ DRAIN_TIMEOUT_S = 10.0  # at most this long for the engines' last answers
 MASTER_SILENT_S = 5.0  # the master answers every heartbeat, one a second
 # The process that imported this module: with --processes, the master the workers fork from.
 LOADED_IN = os.getpid()
+_forked_by: list[int] = [0]
+
+
+def _die_with_the_master_if_forked_by_it() -> None:
+    """In a child `--processes` forked from the master, at once: not at its init event, which
+    a worker whose master is already gone (bad input there) never reaches: its runner
+    retries connecting for minutes first. A fork made by any other process is left alone."""
+    if _forked_by[0] == LOADED_IN:
+        die_with_parent(LOADED_IN, signal.SIGTERM)
+
+
+os.register_at_fork(
+    before=lambda: _forked_by.__setitem__(0, os.getpid()),
+    after_in_child=_die_with_the_master_if_forked_by_it,
+)
 
 
 def drain(state: RunState) -> None:
@@ -64,8 +79,6 @@ def start_worker(environment, state: RunState) -> None:
 
     environment.events.report_to_master.add_listener(attach)
     runner.register_message(FINAL_REPORT, send_final_report, concurrent=True)
-    if os.getpid() != LOADED_IN:  # forked by `--processes` from its master
-        die_with_parent(LOADED_IN, signal.SIGTERM)
     gevent.spawn(stop_when_the_master_is_silent, environment, state)
 
 
