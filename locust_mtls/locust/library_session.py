@@ -122,7 +122,7 @@ class LibrarySession(SessionIdentity, ABC):
     def alpn(self) -> tuple[str, ...]:
         """The ALPN list the library sets on a context at every connection (its contexts
         are built with it, as a frozen context refuses a change)."""
-        return tuple(URLLIB3_ALPN)
+        return URLLIB3_ALPN
 
     def client_for(self, identity):
         # Keyed by fingerprint: a rotated identity has a new one, so a new client and context.

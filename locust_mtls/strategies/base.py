@@ -39,7 +39,7 @@ class Trust:
         identity: Identity | None = None,
         *,
         frozen: bool = True,
-        alpn: Sequence[str] = tuple(URLLIB3_ALPN),
+        alpn: Sequence[str] = URLLIB3_ALPN,
         mutable_class: type[ssl.SSLContext] | None = None,
     ):
         return client_context(
@@ -165,7 +165,7 @@ class PerIdentityContexts:
             lambda key: trust.context(key[0], alpn=key[1]), trust.context_cache
         )
 
-    def context_for(self, identity: Identity | None, alpn: Sequence[str] = tuple(URLLIB3_ALPN)):
+    def context_for(self, identity: Identity | None, alpn: Sequence[str] = URLLIB3_ALPN):
         return self._contexts.get((identity, tuple(alpn)))
 
     def context_cache_counts(self) -> dict:

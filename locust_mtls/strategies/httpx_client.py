@@ -60,7 +60,7 @@ def httpcore_trace(hooks: HookLog):
 
 def httpcore_alpn(http2: bool) -> tuple[str, ...]:
     """The ALPN list httpcore sets on an httpx.Client's context at every new connection."""
-    return tuple(HTTP2_ALPN if http2 else URLLIB3_ALPN)
+    return HTTP2_ALPN if http2 else URLLIB3_ALPN
 
 
 def missing_h2(what: str) -> ConfigError | None:

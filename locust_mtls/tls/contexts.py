@@ -22,10 +22,10 @@ from locust_mtls.tls.presented_chain import completed_chain_file
 # urllib3 sets these on *every* new connection, even on a context it was given
 # (urllib3/util/ssl_.py ssl_wrap_socket and connection.py); we preset them so those
 # calls become no-ops on a frozen context.
-URLLIB3_ALPN = ["http/1.1"]
+URLLIB3_ALPN = ("http/1.1",)
 # httpcore sets ["http/1.1", "h2"] on every new connection of an `httpx.Client(http2=True)`
 # (httpcore/_sync/connection.py, `_connect`): a frozen context for it is built so.
-HTTP2_ALPN = ["http/1.1", "h2"]
+HTTP2_ALPN = ("http/1.1", "h2")
 
 
 class FrozenSSLContext(ssl.SSLContext):
@@ -218,7 +218,7 @@ def client_context(
     *,
     frozen: bool = True,
     tls: TlsSettings | None = None,
-    alpn: Sequence[str] = tuple(URLLIB3_ALPN),
+    alpn: Sequence[str] = URLLIB3_ALPN,
     mutable_class: type[ssl.SSLContext] | None = None,
 ) -> ssl.SSLContext:
     """A client context trusting `ca_file`, presenting `identity` (or no certificate).
